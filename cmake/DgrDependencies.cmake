@@ -1,0 +1,60 @@
+# Finds every third-party dependency once and exposes it as an imported target
+# (dgr::torch, dgr::sdsl, dgr::hdf5, MPI::MPI_CXX, yaml-cpp, glog::glog, CLI11, nlohmann_json).
+
+find_package(Threads REQUIRED)
+find_package(MPI REQUIRED COMPONENTS C CXX)
+find_package(yaml-cpp REQUIRED)
+find_package(glog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)
+add_library(dgr_cli11 INTERFACE)
+target_include_directories(dgr_cli11 SYSTEM INTERFACE ${CLI11_INCLUDE_DIR})
+
+# Parallel HDF5 (C API): the distillation set is written with collective hyperslab writes.
+set(HDF5_PREFER_PARALLEL TRUE)
+find_package(HDF5 REQUIRED COMPONENTS C)
+if(NOT HDF5_IS_PARALLEL)
+  message(WARNING "HDF5 found is not parallel; install libhdf5-openmpi-dev")
+endif()
+add_library(dgr_hdf5 INTERFACE)
+target_include_directories(dgr_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_link_libraries(dgr_hdf5 INTERFACE ${HDF5_C_LIBRARIES} MPI::MPI_C)
+target_compile_definitions(dgr_hdf5 INTERFACE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
+add_library(dgr::hdf5 ALIAS dgr_hdf5)
+
+# sdsl-lite ships no CMake config.
+find_path(SDSL_INCLUDE_DIR sdsl/suffix_arrays.hpp REQUIRED)
+find_library(SDSL_LIBRARY sdsl REQUIRED)
+find_library(DIVSUFSORT_LIBRARY divsufsort REQUIRED)
+find_library(DIVSUFSORT64_LIBRARY divsufsort64 REQUIRED)
+add_library(dgr_sdsl INTERFACE)
+target_include_directories(dgr_sdsl SYSTEM INTERFACE ${SDSL_INCLUDE_DIR})
+target_link_libraries(dgr_sdsl INTERFACE ${SDSL_LIBRARY} ${DIVSUFSORT_LIBRARY} ${DIVSUFSORT64_LIBRARY})
+add_library(dgr::sdsl ALIAS dgr_sdsl)
+
+if(DGR_WITH_TORCH)
+  find_package(Torch REQUIRED)
+  set(DGR_TORCH_VERSION ${Torch_VERSION})
+  add_library(dgr_torch INTERFACE)
+  target_link_libraries(dgr_torch INTERFACE ${TORCH_LIBRARIES})
+  target_compile_options(dgr_torch INTERFACE ${TORCH_CXX_FLAGS})
+  add_library(dgr::torch ALIAS dgr_torch)
+else()
+  set(DGR_TORCH_VERSION "none")
+endif()
+
+# NCCL: compiled when the CUDA runtime and nccl.h are found (GPU machines) or forced ON.
+set(DGR_HAVE_NCCL OFF)
+if(NOT DGR_WITH_NCCL STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+  if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+    set(DGR_HAVE_NCCL ON)
+  elseif(DGR_WITH_NCCL STREQUAL "ON")
+    message(FATAL_ERROR "DGR_WITH_NCCL=ON but nccl.h / libnccl / the CUDA runtime were not found")
+  endif()
+endif()
+
+find_package(GTest)
+find_package(benchmark)

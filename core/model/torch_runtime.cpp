@@ -1,0 +1,69 @@
+#include "core/model/torch_runtime.h"
+
+#include <dlfcn.h>
+
+#include <ATen/Parallel.h>
+#include <thread>
+#include <torch/version.h>
+
+namespace dgr::model {
+namespace {
+
+// OpenBLAS exports these; looked up at run time because the BLAS is whichever libblas.so.3
+// the system's alternatives point at (reference BLAS, OpenBLAS pthreads or OpenMP).
+using GetConfigFn = char* (*)();
+using GetParallelFn = int (*)();
+using SetThreadsFn = void (*)(int);
+
+template <class Fn>
+Fn blas_symbol(const char* name) {
+  return reinterpret_cast<Fn>(::dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
+TorchRuntimeInfo torch_runtime_info() {
+  TorchRuntimeInfo info;
+  info.torch_version = TORCH_VERSION;
+  info.parallel_backend = at::get_parallel_info();
+  // Keep only the backend line of ATen's multi-line description.
+  if (auto pos = info.parallel_backend.find("ATen parallel backend: ");
+      pos != std::string::npos) {
+    auto end = info.parallel_backend.find('\n', pos);
+    info.parallel_backend = info.parallel_backend.substr(pos + 23, end - pos - 23);
+  }
+  info.intra_op_threads = at::get_num_threads();
+  info.inter_op_threads = at::get_num_interop_threads();
+  info.cuda_available = torch::cuda::is_available();
+  info.cuda_devices = info.cuda_available ? static_cast<int>(torch::cuda::device_count()) : 0;
+
+  if (auto get_config = blas_symbol<GetConfigFn>("openblas_get_config")) {
+    info.blas = get_config();
+    if (auto get_parallel = blas_symbol<GetParallelFn>("openblas_get_parallel")) {
+      static const char* kModes[] = {"sequential", "pthreads", "OpenMP"};
+      int mode = get_parallel();
+      info.blas += std::string(" (") + (mode >= 0 && mode <= 2 ? kModes[mode] : "?") + ")";
+    }
+  } else {
+    info.blas = "reference or unknown BLAS (install libopenblas0-openmp: about 17x faster)";
+  }
+  Dl_info where{};
+  if (void* sgemm = ::dlsym(RTLD_DEFAULT, "sgemm_"); sgemm && ::dladdr(sgemm, &where)) {
+    info.blas_library = where.dli_fname ? where.dli_fname : "";
+  }
+  return info;
+}
+
+int configure_threads(int threads, int ranks_on_node) {
+  if (threads <= 0) {
+    int cores = static_cast<int>(std::thread::hardware_concurrency());
+    threads = std::max(1, cores / std::max(1, ranks_on_node));
+  }
+  at::set_num_threads(threads);
+  if (auto set_threads = blas_symbol<SetThreadsFn>("openblas_set_num_threads")) {
+    set_threads(threads);
+  }
+  return threads;
+}
+
+}  // namespace dgr::model

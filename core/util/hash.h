@@ -1,0 +1,33 @@
+// Content hashes for provenance: the resolved config, corpora, tokenizers and indexes are
+// identified by the SHA-256 of their canonical bytes, so artifacts can be matched to the inputs
+// that made them.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dgr {
+
+// Incremental SHA-256 (FIPS 180-4).
+class Sha256 {
+ public:
+  Sha256();
+  void update(std::string_view bytes);
+  void update(const void* data, size_t size);
+  // Finishes and returns the 64-character lowercase hex digest. The object is spent afterwards.
+  std::string hex_digest();
+
+ private:
+  void compress(const uint8_t* block);
+  uint32_t state_[8];
+  uint8_t buffer_[64];
+  size_t buffered_ = 0;
+  uint64_t total_bytes_ = 0;
+};
+
+std::string sha256_hex(std::string_view bytes);
+// SHA-256 of a file's bytes, streamed; throws IoError naming the file.
+std::string sha256_file(const std::string& path);
+
+}  // namespace dgr

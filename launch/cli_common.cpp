@@ -1,0 +1,50 @@
+#include "launch/cli_common.h"
+
+#include <filesystem>
+
+#include "core/util/logging.h"
+#include "distributed/mpi_context.h"
+
+namespace dgr::cli {
+
+const InputFlag kCorpusFlag{"--corpus", "data.corpus", "Corpus file (data.corpus)"};
+const InputFlag kQueriesFlag{"--queries", "data.queries", "Queries jsonl (data.queries)"};
+const InputFlag kQrelsFlag{"--qrels", "data.qrels", "Qrels: BEIR .tsv or TREC (data.qrels)"};
+const InputFlag kRunFlag{"--run", "eval.run", "TREC run file (eval.run)"};
+const InputFlag kOutFlag{"--out", "run.out", "Output directory (run.out)"};
+const InputFlag kAnswersFlag{"--answers", "data.answers", "Answers jsonl (data.answers)"};
+const InputFlag kDatasetFlag{"--dataset", "data.dataset", "BEIR dataset directory (data.dataset)"};
+
+void ConfigInputs::attach(CLI::App* command, const std::vector<InputFlag>& flags,
+                          bool config_positional) {
+  if (config_positional) {
+    command->add_option("config", config_path_, "YAML experiment config (optional)")
+        ->check(CLI::ExistingFile);
+  }
+  command->add_option("--set", sets_, "Override a config key: --set eval.mrr_at=10 (repeatable)")
+      ->take_all()
+      ->expected(1);
+  flags_ = flags;
+  for (const auto& flag : flags_) {
+    command->add_option(flag.flag, values_[flag.flag], flag.help);
+  }
+}
+
+ResolvedConfig ConfigInputs::resolve() const {
+  std::vector<std::pair<std::string, std::string>> overrides;
+  for (const auto& flag : flags_) {
+    auto it = values_.find(flag.flag);
+    if (it != values_.end() && !it->second.empty()) overrides.emplace_back(flag.key, it->second);
+  }
+  return resolve_config(config_path_, sets_, overrides);
+}
+
+void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,
+                   const GlobalOptions& global) {
+  std::string dir = global.log_dir;
+  if (dir.empty()) dir = config.options.run.log_dir;
+  if (dir.empty()) dir = (std::filesystem::path(config.options.run.out) / "logs").string();
+  init_logging(global.argv0.c_str(), mpi.rank(), mpi.size(), dir, global.verbose);
+}
+
+}  // namespace dgr::cli

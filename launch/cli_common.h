@@ -1,0 +1,76 @@
+// What every subcommand shares: an optional YAML config, `--set key=value` overrides and flags
+// for its common inputs (`--corpus`, `--qrels`, `--run`, `--out`, ...) that override the config,
+// so one-off use needs no config file. Also the table of subcommands `main` dispatches to.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "launch/experiment_config.h"
+
+namespace dgr::distributed {
+class MpiContext;
+}
+
+namespace dgr::cli {
+
+// A flag that overrides one config key.
+struct InputFlag {
+  std::string flag;  // "--qrels"
+  std::string key;   // "data.qrels"
+  std::string help;
+};
+
+// The input flags subcommands pick from.
+extern const InputFlag kCorpusFlag;
+extern const InputFlag kQueriesFlag;
+extern const InputFlag kQrelsFlag;
+extern const InputFlag kRunFlag;
+extern const InputFlag kOutFlag;
+extern const InputFlag kAnswersFlag;
+extern const InputFlag kDatasetFlag;
+
+// Registers CONFIG, --set and the given flags on a subcommand and resolves them later.
+class ConfigInputs {
+ public:
+  void attach(CLI::App* command, const std::vector<InputFlag>& flags, bool config_positional = true);
+  // Loads, overrides, binds; throws ConfigError / IoError with file and line.
+  ResolvedConfig resolve() const;
+  const std::string& config_path() const { return config_path_; }
+
+ private:
+  std::string config_path_;
+  std::vector<std::string> sets_;
+  std::vector<InputFlag> flags_;
+  std::map<std::string, std::string> values_;  // flag -> value given
+};
+
+// Process-wide options given before the subcommand.
+struct GlobalOptions {
+  std::string argv0 = "dgr";
+  std::string log_dir;
+  bool verbose = false;
+};
+
+// Starts rank-aware logging once the command's config is known: per-rank files go to
+// --log-dir, else run.log_dir, else <run.out>/logs.
+void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,
+                   const GlobalOptions& global);
+
+// What a subcommand needs to run once parsed.
+struct Command {
+  bool needs_mpi = true;  // false for commands that only print (config, version)
+  std::function<int(distributed::MpiContext*)> run;
+};
+
+// Each subcommand registers itself and, when it is the one parsed, sets `selected`.
+void add_config_command(CLI::App& app, Command& selected);
+void add_version_command(CLI::App& app, Command& selected);
+void add_eval_run_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+
+}  // namespace dgr::cli
