@@ -4,7 +4,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <functional>
 #include <map>
 #include <string>
@@ -38,7 +37,8 @@ extern const InputFlag kDatasetFlag;
 // Registers CONFIG, --set and the given flags on a subcommand and resolves them later.
 class ConfigInputs {
  public:
-  void attach(CLI::App* command, const std::vector<InputFlag>& flags, bool config_positional = true);
+  void attach(CLI::App* command, const std::vector<InputFlag>& flags,
+              bool config_positional = true);
   // Loads, overrides, binds; throws ConfigError / IoError with file and line.
   ResolvedConfig resolve() const;
   const std::string& config_path() const { return config_path_; }

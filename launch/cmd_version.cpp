@@ -18,7 +18,8 @@ std::string mpi_library_version() {
   MPI_Get_library_version(text, &length);  // allowed before MPI_Init
   std::string version(text, static_cast<size_t>(length));
   if (auto comma = version.find(','); comma != std::string::npos) version.resize(comma);
-  while (!version.empty() && (version.back() == '\n' || version.back() == '\0')) version.pop_back();
+  while (!version.empty() && (version.back() == '\n' || version.back() == '\0'))
+    version.pop_back();
   return version;
 }
 
@@ -50,7 +51,7 @@ int print_version(bool as_json) {
   info["mpi"] = mpi_library_version();
   info["hdf5"] = hdf5_version();
   info["nccl"] = DGR_HAVE_NCCL ? "nccl.h and the CUDA runtime found at build time"
-                              : "not available (no nccl.h / CUDA runtime at build time)";
+                               : "not available (no nccl.h / CUDA runtime at build time)";
   if (as_json) {
     std::cout << info.dump(2) << "\n";
     return 0;
@@ -58,8 +59,8 @@ int print_version(bool as_json) {
   std::cout << "dgr " << DGR_VERSION << " (" << DGR_BUILD_TYPE << " build)\n";
   for (auto it = info.begin(); it != info.end(); ++it) {
     if (it.key() == "dgr" || it.key() == "build_type") continue;
-    std::cout << "  " << it.key() << ": "
-              << (it->is_string() ? it->get<std::string>() : it->dump()) << "\n";
+    std::cout << "  " << it.key() << ": " << (it->is_string() ? it->get<std::string>() : it->dump())
+              << "\n";
   }
   return 0;
 }

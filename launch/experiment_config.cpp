@@ -22,7 +22,8 @@ ResolvedConfig resolve_config(const std::string& config_path, const std::vector<
   ResolvedConfig out;
   out.source = config_path;
   if (!config_path.empty()) out.tree = config::ConfigTree::load(config_path);
-  for (const auto& assignment : sets) out.tree.apply_override(assignment);
+  for (const auto& assignment : sets)
+    out.tree.apply_override(assignment);
   for (const auto& [key, value] : flags) {
     // Flags set a key to a literal string, whatever it looks like.
     out.tree.set(key, YAML::Node(value), "--" + key.substr(key.rfind('.') + 1) + " " + value);
@@ -76,8 +77,10 @@ std::string configuration_reference() {
   auto escape = [](std::string s) {
     std::string out;
     for (char c : s) {
-      if (c == '|') out += "\\|";
-      else out += c;
+      if (c == '|')
+        out += "\\|";
+      else
+        out += c;
     }
     return out;
   };

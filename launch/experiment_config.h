@@ -77,8 +77,9 @@ void visit(V& v, DataOptions& o) {
           "<dataset>/qrels/<test_split>.tsv.");
   v.field("train_split", o.train_split, "Name of the training split under <dataset>/qrels/.");
   v.field("test_split", o.test_split, "Name of the evaluation split under <dataset>/qrels/.");
-  v.field("answers", o.answers,
-          "Answers jsonl ({\"_id\", \"answers\": [...]}) for hits@k by answer match (NQ, TriviaQA).");
+  v.field(
+      "answers", o.answers,
+      "Answers jsonl ({\"_id\", \"answers\": [...]}) for hits@k by answer match (NQ, TriviaQA).");
 }
 
 template <class V>
@@ -109,9 +110,9 @@ struct ResolvedConfig {
   ExperimentConfig options;
   config::ConfigTree tree;
   YAML::Node resolved;  // every key, defaults included
-  std::string yaml;  // canonical resolved YAML (every key)
-  std::string hash;  // SHA-256 of `yaml`
-  std::string source;  // the config file, or "" when built from flags alone
+  std::string yaml;     // canonical resolved YAML (every key)
+  std::string hash;     // SHA-256 of `yaml`
+  std::string source;   // the config file, or "" when built from flags alone
 
   std::string short_hash() const { return hash.substr(0, 12); }
 };

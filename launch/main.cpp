@@ -5,7 +5,6 @@
 // then creates the MPI context, sets up rank-aware logging and runs the subcommand under the
 // guard that turns an error on any rank into one clear message and the end of the whole job.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "core/util/error.h"

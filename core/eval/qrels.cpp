@@ -4,7 +4,8 @@ namespace dgr::eval {
 
 size_t Qrels::size() const {
   size_t n = 0;
-  for (const auto& [query, judged] : by_query) n += judged.size();
+  for (const auto& [query, judged] : by_query)
+    n += judged.size();
   return n;
 }
 
@@ -17,7 +18,8 @@ int Qrels::grade(const std::string& query_id, const std::string& passage_id, int
 
 size_t Run::size() const {
   size_t n = 0;
-  for (const auto& [query, entries] : by_query) n += entries.size();
+  for (const auto& [query, entries] : by_query)
+    n += entries.size();
   return n;
 }
 

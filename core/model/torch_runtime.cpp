@@ -1,10 +1,10 @@
 #include "core/model/torch_runtime.h"
 
-#include <dlfcn.h>
-
 #include <ATen/Parallel.h>
-#include <thread>
+#include <dlfcn.h>
 #include <torch/version.h>
+
+#include <thread>
 
 namespace dgr::model {
 namespace {
@@ -27,8 +27,7 @@ TorchRuntimeInfo torch_runtime_info() {
   info.torch_version = TORCH_VERSION;
   info.parallel_backend = at::get_parallel_info();
   // Keep only the backend line of ATen's multi-line description.
-  if (auto pos = info.parallel_backend.find("ATen parallel backend: ");
-      pos != std::string::npos) {
+  if (auto pos = info.parallel_backend.find("ATen parallel backend: "); pos != std::string::npos) {
     auto end = info.parallel_backend.find('\n', pos);
     info.parallel_backend = info.parallel_backend.substr(pos + 23, end - pos - 23);
   }

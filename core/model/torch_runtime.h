@@ -7,9 +7,9 @@
 namespace dgr::model {
 
 struct TorchRuntimeInfo {
-  std::string torch_version;  // e.g. "1.13.1"
-  std::string blas;           // runtime BLAS, e.g. "OpenBLAS 0.3.21 ... (OpenMP)"
-  std::string blas_library;   // shared object that provides sgemm_
+  std::string torch_version;     // e.g. "1.13.1"
+  std::string blas;              // runtime BLAS, e.g. "OpenBLAS 0.3.21 ... (OpenMP)"
+  std::string blas_library;      // shared object that provides sgemm_
   std::string parallel_backend;  // ATen's intra-op backend ("OpenMP", "native thread pool")
   int intra_op_threads = 0;
   int inter_op_threads = 0;

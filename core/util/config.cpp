@@ -15,11 +15,16 @@ namespace fs = std::filesystem;
 
 std::string node_kind(const YAML::Node& node) {
   switch (node.Type()) {
-    case YAML::NodeType::Map: return "a map";
-    case YAML::NodeType::Sequence: return "a list";
-    case YAML::NodeType::Null: return "no value";
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
-    default: return "nothing";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Null:
+      return "no value";
+    case YAML::NodeType::Scalar:
+      return "'" + node.Scalar() + "'";
+    default:
+      return "nothing";
   }
 }
 
@@ -74,7 +79,8 @@ void ConfigTree::load_into(ConfigTree& tree, const std::string& path,
   std::string canonical = fs::weakly_canonical(path, ec).string();
   if (std::find(stack.begin(), stack.end(), canonical) != stack.end()) {
     std::string chain;
-    for (const auto& p : stack) chain += p + " -> ";
+    for (const auto& p : stack)
+      chain += p + " -> ";
     throw ConfigError(path + ": 'extends' cycle: " + chain + canonical);
   }
   YAML::Node doc;
@@ -104,16 +110,17 @@ void ConfigTree::load_into(ConfigTree& tree, const std::string& path,
         bases.push_back(item.Scalar());
       }
     } else {
-      throw ConfigError(located(path, extends.Mark().line + 1,
-                                "'extends' must be a path or a list of paths"));
+      throw ConfigError(
+          located(path, extends.Mark().line + 1, "'extends' must be a path or a list of paths"));
     }
     for (const auto& base : bases) {
-      fs::path resolved = fs::path(base).is_absolute() ? fs::path(base)
-                                                       : fs::path(path).parent_path() / base;
+      fs::path resolved =
+          fs::path(base).is_absolute() ? fs::path(base) : fs::path(path).parent_path() / base;
       if (!fs::is_regular_file(resolved, ec)) {
         throw ConfigError(located(path, extends.Mark().line + 1,
-                                  "'extends' names '" + base + "', which does not exist (looked at " +
-                                      resolved.string() + ")"));
+                                  "'extends' names '" + base +
+                                      "', which does not exist (looked at " + resolved.string() +
+                                      ")"));
       }
       load_into(tree, resolved.string(), stack);
     }
@@ -170,8 +177,8 @@ void ConfigTree::set(const std::string& dotted_path, const YAML::Node& value,
       next.reset(current[parts[i]]);
       origins_[path] = Origin{"", 0, origin};
     } else if (!next.IsMap()) {
-      throw ConfigError(origin + ": '" + path + "' is a value, not a section, so '" +
-                        dotted_path + "' cannot be set");
+      throw ConfigError(origin + ": '" + path + "' is a value, not a section, so '" + dotted_path +
+                        "' cannot be set");
     }
     current.reset(next);
   }
@@ -259,11 +266,12 @@ void Reader::check_unknown(const Frame& frame) const {
     std::string message = "unknown key '" + path + "'";
     std::string guess = nearest(key, known);
     if (!guess.empty()) {
-      message += "; did you mean '" + (frame.prefix.empty() ? guess : frame.prefix + "." + guess) +
-                 "'?";
+      message +=
+          "; did you mean '" + (frame.prefix.empty() ? guess : frame.prefix + "." + guess) + "'?";
     } else {
       message += "; valid keys here:";
-      for (const auto& k : known) message += " " + k;
+      for (const auto& k : known)
+        message += " " + k;
     }
     throw ConfigError(tree_.origin(path).str() + ": " + message);
   }
@@ -323,7 +331,8 @@ void Reader::parse(const YAML::Node& node, std::string& out, const std::string& 
 }
 
 void Reader::parse(const YAML::Node& node, std::vector<int>& out, const std::string& path) {
-  if (!node.IsSequence()) fail(path, "expects a list of int such as [5, 20], got " + node_kind(node));
+  if (!node.IsSequence())
+    fail(path, "expects a list of int such as [5, 20], got " + node_kind(node));
   out.clear();
   for (size_t i = 0; i < node.size(); ++i) {
     int v = 0;
@@ -342,8 +351,7 @@ void Reader::parse(const YAML::Node& node, std::vector<double>& out, const std::
   }
 }
 
-void Reader::parse(const YAML::Node& node, std::vector<std::string>& out,
-                   const std::string& path) {
+void Reader::parse(const YAML::Node& node, std::vector<std::string>& out, const std::string& path) {
   if (!node.IsSequence()) fail(path, "expects a list of string, got " + node_kind(node));
   out.clear();
   for (size_t i = 0; i < node.size(); ++i) {
@@ -362,7 +370,8 @@ void Reader::field(const char* key, Choice choice, const char* /*help*/) {
   parse(node, value, path);
   if (std::find(choice.allowed.begin(), choice.allowed.end(), value) == choice.allowed.end()) {
     std::string message = "must be one of";
-    for (const auto& a : choice.allowed) message += " '" + a + "'";
+    for (const auto& a : choice.allowed)
+      message += " '" + a + "'";
     message += ", got '" + value + "'";
     std::string guess = nearest(value, choice.allowed);
     if (!guess.empty()) message += "; did you mean '" + guess + "'?";
@@ -374,9 +383,15 @@ void Reader::field(const char* key, Choice choice, const char* /*help*/) {
 // ---------------------------------------------------------------------------------------------
 // Writer and Documenter
 
-YAML::Node value_node(bool value) { return YAML::Node(value); }
-YAML::Node value_node(int value) { return YAML::Node(value); }
-YAML::Node value_node(int64_t value) { return YAML::Node(value); }
+YAML::Node value_node(bool value) {
+  return YAML::Node(value);
+}
+YAML::Node value_node(int value) {
+  return YAML::Node(value);
+}
+YAML::Node value_node(int64_t value) {
+  return YAML::Node(value);
+}
 YAML::Node value_node(double value) {
   char buffer[64];
   auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
@@ -385,31 +400,39 @@ YAML::Node value_node(double value) {
   if (text.find_first_of(".eEn") == std::string::npos) text += ".0";
   return YAML::Node(text);
 }
-YAML::Node value_node(const std::string& value) { return YAML::Node(value); }
+YAML::Node value_node(const std::string& value) {
+  return YAML::Node(value);
+}
 YAML::Node value_node(const std::vector<int>& value) {
   YAML::Node node(YAML::NodeType::Sequence);
-  for (int v : value) node.push_back(v);
+  for (int v : value)
+    node.push_back(v);
   node.SetStyle(YAML::EmitterStyle::Flow);
   return node;
 }
 YAML::Node value_node(const std::vector<double>& value) {
   YAML::Node node(YAML::NodeType::Sequence);
-  for (double v : value) node.push_back(value_node(v));
+  for (double v : value)
+    node.push_back(value_node(v));
   node.SetStyle(YAML::EmitterStyle::Flow);
   return node;
 }
 YAML::Node value_node(const std::vector<std::string>& value) {
   YAML::Node node(YAML::NodeType::Sequence);
-  for (const auto& v : value) node.push_back(v);
+  for (const auto& v : value)
+    node.push_back(v);
   node.SetStyle(YAML::EmitterStyle::Flow);
   return node;
 }
 
-Writer::Writer() { stack_.emplace_back(YAML::NodeType::Map); }
+Writer::Writer() {
+  stack_.emplace_back(YAML::NodeType::Map);
+}
 
 std::string Documenter::join(const char* key) const {
   std::string path;
-  for (const auto& p : prefix_) path += p + ".";
+  for (const auto& p : prefix_)
+    path += p + ".";
   return path + key;
 }
 
@@ -445,7 +468,8 @@ std::string nearest(const std::string& word, const std::vector<std::string>& can
   for (const auto& candidate : candidates) {
     // Levenshtein distance, one row at a time.
     std::vector<size_t> row(candidate.size() + 1);
-    for (size_t j = 0; j <= candidate.size(); ++j) row[j] = j;
+    for (size_t j = 0; j <= candidate.size(); ++j)
+      row[j] = j;
     for (size_t i = 1; i <= word.size(); ++i) {
       size_t diagonal = row[0];
       row[0] = i;
@@ -493,8 +517,8 @@ std::string expand_env(const std::string& value, const std::string& where) {
       } else if (has_fallback) {
         out += fallback;
       } else {
-        throw ConfigError(where + ": environment variable " + name +
-                          " is not set (write ${" + name + ":-default} for a fallback)");
+        throw ConfigError(where + ": environment variable " + name + " is not set (write ${" +
+                          name + ":-default} for a fallback)");
       }
       i = close + 1;
     } else {

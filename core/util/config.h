@@ -76,14 +76,30 @@ YAML::Node value_node(const std::string& value);
 YAML::Node value_node(const std::vector<int>& value);
 YAML::Node value_node(const std::vector<double>& value);
 YAML::Node value_node(const std::vector<std::string>& value);
-inline std::string type_label(bool) { return "bool"; }
-inline std::string type_label(int) { return "int"; }
-inline std::string type_label(int64_t) { return "int"; }
-inline std::string type_label(double) { return "float"; }
-inline std::string type_label(const std::string&) { return "string"; }
-inline std::string type_label(const std::vector<int>&) { return "list of int"; }
-inline std::string type_label(const std::vector<double>&) { return "list of float"; }
-inline std::string type_label(const std::vector<std::string>&) { return "list of string"; }
+inline std::string type_label(bool) {
+  return "bool";
+}
+inline std::string type_label(int) {
+  return "int";
+}
+inline std::string type_label(int64_t) {
+  return "int";
+}
+inline std::string type_label(double) {
+  return "float";
+}
+inline std::string type_label(const std::string&) {
+  return "string";
+}
+inline std::string type_label(const std::vector<int>&) {
+  return "list of int";
+}
+inline std::string type_label(const std::vector<double>&) {
+  return "list of float";
+}
+inline std::string type_label(const std::vector<std::string>&) {
+  return "list of string";
+}
 
 // Canonical text of a YAML node (block style, keys in visit order), the input of the hash.
 std::string to_yaml(const YAML::Node& node);
@@ -212,7 +228,6 @@ class Documenter {
   std::vector<std::string> prefix_;
   std::vector<KeyDoc> keys_;
 };
-
 
 // The closest candidate by edit distance, or "" when none is reasonably close.
 std::string nearest(const std::string& word, const std::vector<std::string>& candidates);

@@ -1,6 +1,5 @@
 #include "core/util/files.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,34 +23,46 @@ void ensure_directory(const std::string& dir) {
   if (ec) throw IoError(dir + ": cannot create directory: " + ec.message());
 }
 
-void write_file_atomic(const std::string& path, const std::string& content) {
+void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write) {
   fs::path target(path);
   if (target.has_parent_path()) ensure_directory(target.parent_path().string());
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path + ": cannot write: " + std::strerror(errno));
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw IoError(path + ": write failed: " + reason);
+  std::FILE* file = std::fopen(tmp.c_str(), "wb");
+  if (file == nullptr) throw IoError(path + ": cannot write: " + std::strerror(errno));
+  try {
+    write(file);
+  } catch (...) {
+    std::fclose(file);
+    std::remove(tmp.c_str());
+    throw;
+  }
+  // Errors of buffered writes surface at flush, fsync or close; the first one is reported.
+  errno = 0;
+  int error = 0;
+  if (std::fflush(file) != 0 || std::ferror(file)) {
+    error = errno != 0 ? errno : EIO;
+  } else if (::fsync(fileno(file)) != 0) {
+    error = errno;
+  }
+  if (std::fclose(file) != 0 && error == 0) error = errno != 0 ? errno : EIO;
+  if (error != 0) {
+    std::remove(tmp.c_str());
+    throw IoError(path + ": write failed: " + std::strerror(error));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_error = errno;
+    std::remove(tmp.c_str());
+    throw IoError(path + ": cannot rename into place: " + std::strerror(rename_error));
+  }
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  write_file_atomic(path, [&](std::FILE* file) {
+    if (!content.empty() &&
+        std::fwrite(content.data(), 1, content.size(), file) != content.size()) {
+      throw IoError(path + ": write failed: " + std::strerror(errno));
     }
-    written += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot flush to disk: " + reason);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string reason = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw IoError(path + ": cannot rename into place: " + reason);
-  }
+  });
 }
 
 std::string read_file(const std::string& path) {

@@ -3,6 +3,8 @@
 // leaves a half-written artifact under its final name.
 #pragma once
 
+#include <cstdio>
+#include <functional>
 #include <string>
 
 namespace dgr {
@@ -12,6 +14,11 @@ void ensure_directory(const std::string& dir);
 
 // Writes `content` to `path` through `path.tmp.<pid>`, fsyncs and renames it into place.
 void write_file_atomic(const std::string& path, const std::string& content);
+
+// The streaming form, for outputs too large to build in memory first (a run of 7k queries x
+// 1000 passages is ~300 MB): `write` gets a stdio stream on the temporary file and reports its
+// own data errors by throwing (the temporary file is then removed and the exception passed on).
+void write_file_atomic(const std::string& path, const std::function<void(std::FILE*)>& write);
 
 // Whole content of a small file (configs, manifests); IoError when it cannot be read.
 std::string read_file(const std::string& path);

@@ -19,13 +19,15 @@ constexpr uint32_t kRound[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
-inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+inline uint32_t rotr(uint32_t x, int n) {
+  return (x >> n) | (x << (32 - n));
+}
 
 }  // namespace
 
 Sha256::Sha256()
-    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-             0x5be0cd19},
+    : state_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+             0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19},
       buffer_{} {}
 
 void Sha256::compress(const uint8_t* block) {
@@ -42,8 +44,8 @@ void Sha256::compress(const uint8_t* block) {
   uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
   uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
   for (int i = 0; i < 64; ++i) {
-    uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kRound[i] +
-                  w[i];
+    uint32_t t1 =
+        h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + kRound[i] + w[i];
     uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
     h = g;
     g = f;
@@ -80,21 +82,26 @@ void Sha256::update(const void* data, size_t size) {
   }
 }
 
-void Sha256::update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
+void Sha256::update(std::string_view bytes) {
+  update(bytes.data(), bytes.size());
+}
 
 std::string Sha256::hex_digest() {
   uint64_t bits = total_bytes_ * 8;
   uint8_t pad = 0x80;
   update(&pad, 1);
   uint8_t zero = 0;
-  while (buffered_ != 56) update(&zero, 1);
+  while (buffered_ != 56)
+    update(&zero, 1);
   uint8_t length[8];
-  for (int i = 0; i < 8; ++i) length[i] = uint8_t(bits >> (56 - 8 * i));
+  for (int i = 0; i < 8; ++i)
+    length[i] = uint8_t(bits >> (56 - 8 * i));
   update(length, 8);
   static const char* kHex = "0123456789abcdef";
   std::string out;
   for (uint32_t word : state_) {
-    for (int shift = 28; shift >= 0; shift -= 4) out += kHex[(word >> shift) & 0xf];
+    for (int shift = 28; shift >= 0; shift -= 4)
+      out += kHex[(word >> shift) & 0xf];
   }
   return out;
 }

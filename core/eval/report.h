@@ -1,0 +1,40 @@
+// Presenting MetricReports: an aligned plain-text table (one row per system, for logs and
+// docs/), and metrics.json (the aggregate, every query's values, the counts and the options used),
+// which reads back into the same MetricReport.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/eval/metrics.h"
+
+namespace dgr::eval {
+
+// `names` in the order of every table: Recall@k, hits@k, hits@k(answer), MRR@k, nDCG@k, MAP, each
+// family by ascending k; names of no family come last, alphabetically.
+std::vector<std::string> ordered_metric_names(std::vector<std::string> names);
+
+// One row per (system name, report) in the given order, one column per metric that any report
+// has a mean for (ordered_metric_names), values with 4 decimals, "-" where a report lacks the
+// metric. Ends with a newline.
+std::string format_metrics_table(const std::vector<std::pair<std::string, MetricReport>>& systems);
+// The same with the columns given explicitly.
+std::string format_metrics_table(const std::vector<std::pair<std::string, MetricReport>>& systems,
+                                 const std::vector<std::string>& metric_order);
+
+// {"aggregate": {metric: mean}, "queries_per_metric": {metric: n}, "per_query": {query: {metric:
+// value}}, "counts": {...}, "options": {..., "answer_match": bool}}. Doubles keep every digit.
+nlohmann::json metrics_to_json(const MetricReport& report);
+// The inverse of metrics_to_json. Throws DataError when a key is missing or has the wrong type.
+MetricReport metrics_from_json(const nlohmann::json& json);
+
+// Writes `json` indented, atomically (write_file_atomic: parent directories are created);
+// IoError naming `path` on failure.
+void write_metrics_json(const std::string& path, const nlohmann::json& json);
+// Reads a JSON file; IoError when it cannot be opened, DataError naming `path` when it does not
+// parse.
+nlohmann::json read_metrics_json(const std::string& path);
+
+}  // namespace dgr::eval

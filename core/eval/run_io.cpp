@@ -1,0 +1,59 @@
+#include "core/eval/run_io.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+#include "core/util/error.h"
+#include "core/util/files.h"
+
+namespace dgr::eval {
+namespace {
+
+bool is_field(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') return false;
+  }
+  return true;
+}
+
+void check_field(const std::string& path, const std::string& value, const std::string& what) {
+  if (!is_field(value)) {
+    throw DataError(located(path, 0, what + " '" + value + "' is empty or contains whitespace"));
+  }
+}
+
+}  // namespace
+
+void write_trec_run(const std::string& path, const Run& run) {
+  check_field(path, run.tag, "run tag");
+  // Check everything first, so a bad run leaves no file behind and a partial one is never seen.
+  for (const auto& [query_id, entries] : run.by_query) {
+    if (entries.empty()) continue;
+    check_field(path, query_id, "query id");
+    for (const RunEntry& entry : entries) {
+      check_field(path, entry.passage_id, "query '" + query_id + "': passage id");
+      if (std::isnan(entry.score)) {
+        throw DataError(located(
+            path, 0,
+            "query '" + query_id + "', passage '" + entry.passage_id + "': the score is NaN"));
+      }
+    }
+  }
+  write_file_atomic(path, [&](std::FILE* file) {
+    char score[64];
+    for (const auto& [query_id, entries] : run.by_query) {
+      size_t rank = 0;
+      for (const RunEntry& entry : entries) {
+        // Shortest round-trip form: a reader gets the very same double, so ties stay ties.
+        const auto result = std::to_chars(score, score + sizeof(score) - 1, entry.score);
+        *result.ptr = '\0';
+        std::fprintf(file, "%s Q0 %s %zu %s %s\n", query_id.c_str(), entry.passage_id.c_str(),
+                     ++rank, score, run.tag.c_str());
+      }
+    }
+  });
+}
+
+}  // namespace dgr::eval

@@ -1,0 +1,21 @@
+// UTF-8 validation of raw bytes, as read from corpus, query and run files. Strict RFC 3629:
+// overlong encodings, UTF-16 surrogates (U+D800..U+DFFF), code points above U+10FFFF and
+// truncated sequences are invalid. Every Unicode scalar value is valid, including C0/C1 control
+// characters (MS MARCO passages contain C1 mojibake such as U+0080..U+009F, which must pass).
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace dgr::text {
+
+// Byte offset (0-based) of the first byte of the first invalid sequence in `s`, or
+// std::string_view::npos when all of `s` is valid UTF-8. O(|s|).
+size_t first_invalid_utf8(std::string_view s);
+
+// Whether all of `s` is valid UTF-8. O(|s|).
+inline bool is_valid_utf8(std::string_view s) {
+  return first_invalid_utf8(s) == std::string_view::npos;
+}
+
+}  // namespace dgr::text

@@ -1,0 +1,90 @@
+#include "data/answers.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/util/error.h"
+
+namespace dgr::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A fresh directory per test, so that tests may run in parallel.
+std::string test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const fs::path dir = fs::path(DGR_TEST_TMP_DIR) / "data" /
+                       (std::string(info->test_suite_name()) + "." + info->name());
+  if (!fs::exists(dir)) fs::create_directories(dir);
+  return dir.string();
+}
+
+std::string write_file(const std::string& name, const std::string& content) {
+  const std::string path = test_dir() + "/" + name;
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+// Runs `f`, expects an exception of type E whose message contains every one of `parts`.
+template <typename E>
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+  } catch (const E& e) {
+    const std::string message = e.what();
+    for (const std::string& part : parts) {
+      EXPECT_NE(message.find(part), std::string::npos)
+          << "message: " << message << "\nexpected to contain: " << part;
+    }
+    return;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "exception of another type: " << e.what();
+    return;
+  }
+  ADD_FAILURE() << "no exception thrown";
+}
+
+TEST(Answers, ReadsAnswerListsByQueryId) {
+  const Answers answers =
+      read_answers(write_file("answers.jsonl",
+                              "{\"_id\": \"q1\", \"answers\": [\"Paris\", \"paris, France\"]}\n\n"
+                              "{\"_id\": 2, \"answers\": [], \"question\": \"ignored\"}\n"));
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers.at("q1"), (std::vector<std::string>{"Paris", "paris, France"}));
+  EXPECT_TRUE(answers.at("2").empty());
+}
+
+TEST(Answers, MissingOrWrongTypeAnswersIsDataError) {
+  const std::string missing = write_file("m.jsonl", "{\"_id\": \"q\"}\n");
+  expect_error<DataError>([&] { read_answers(missing); },
+                          {missing + ":1:", "missing field 'answers'"});
+  const std::string scalar = write_file("s.jsonl", "{\"_id\": \"q\", \"answers\": \"Paris\"}\n");
+  expect_error<DataError>([&] { read_answers(scalar); },
+                          {scalar + ":1:", "must be an array of strings, found string"});
+  const std::string element = write_file("e.jsonl", "{\"_id\": \"q\", \"answers\": [\"a\", 3]}\n");
+  expect_error<DataError>([&] { read_answers(element); }, {element + ":1:", "element 1 is number"});
+}
+
+TEST(Answers, DuplicateQueryIdIsDataErrorNamingBothLines) {
+  const std::string path = write_file("a.jsonl",
+                                      "{\"_id\": \"q\", \"answers\": [\"a\"]}\n"
+                                      "{\"_id\": \"q\", \"answers\": [\"b\"]}\n");
+  expect_error<DataError>([&] { read_answers(path); },
+                          {path + ":2:", "duplicate query id 'q'", "line 1"});
+}
+
+TEST(Answers, BadJsonAndEmptyFileAreDataErrors) {
+  const std::string bad = write_file("b.jsonl", "{\"_id\": \"q\", \"answers\": [\"a\"\n");
+  expect_error<DataError>([&] { read_answers(bad); }, {bad + ":1:", "bad JSON"});
+  const std::string empty = write_file("empty.jsonl", "");
+  expect_error<DataError>([&] { read_answers(empty); }, {empty + ": empty file, expected"});
+}
+
+}  // namespace
+}  // namespace dgr::data

@@ -1,0 +1,86 @@
+// The command line: help lists only working subcommands, version reports the stack, config
+// errors are printed once with file and line and end every rank with a non-zero exit.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/integration/command.h"
+
+namespace dgr {
+namespace {
+
+using testing::dgr;
+using testing::mpirun;
+using testing::run_command;
+
+TEST(Cli, HelpListsTheSubcommands) {
+  auto result = run_command(dgr() + " --help");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* command : {"version", "config", "eval-run"}) {
+    EXPECT_NE(result.output.find(command), std::string::npos) << command;
+  }
+}
+
+TEST(Cli, SubcommandHelpListsItsFlags) {
+  auto result = run_command(dgr() + " eval-run --help");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* flag : {"--qrels", "--run", "--out", "--set", "--answers", "--corpus"}) {
+    EXPECT_NE(result.output.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(Cli, UnknownSubcommandIsAUsageError) {
+  auto result = run_command(dgr() + " no-such-command");
+  EXPECT_NE(result.exit_code, 0);
+}
+
+TEST(Cli, VersionReportsTorchBlasMpiAndNccl) {
+  auto result = run_command(dgr() + " version");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* item : {"torch:", "blas:", "mpi:", "hdf5:", "nccl:", "Release"}) {
+    EXPECT_NE(result.output.find(item), std::string::npos) << item << "\n" << result.output;
+  }
+  auto json = run_command(dgr() + " version --json");
+  EXPECT_EQ(json.exit_code, 0);
+  EXPECT_NE(json.output.find("\"torch\""), std::string::npos);
+}
+
+TEST(Cli, ConfigDocsMatchesTheCommittedReference) {
+  auto result = run_command(dgr() + " config docs");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find("| `eval.mrr_at` | int | `10` |"), std::string::npos);
+}
+
+TEST(Cli, BadConfigUnderMpiEndsEveryRankWithFileAndLine) {
+  std::filesystem::path dir = std::filesystem::path(DGR_TEST_TMP_DIR) / "cli-bad-config";
+  std::filesystem::create_directories(dir);
+  std::string config = (dir / "bad.yaml").string();
+  std::ofstream(config) << "eval:\n  mrr_at: 10\n  recal_at: [5]\n";
+  auto result = run_command("timeout 60 " + mpirun(2) + dgr() + " eval-run " + config);
+  EXPECT_NE(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.exit_code, 124) << "timed out: a rank hung\n" << result.output;
+  EXPECT_NE(result.output.find(config + ":3: unknown key 'eval.recal_at'; did you mean "
+                                        "'eval.recall_at'?"),
+            std::string::npos)
+      << result.output;
+}
+
+TEST(Cli, MissingRequiredInputsAreNamedWithTheirFlags) {
+  auto result = run_command(dgr() + " eval-run --out " + std::string(DGR_TEST_TMP_DIR) + "/x");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("missing required key 'eval.run'"), std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find("--run"), std::string::npos) << result.output;
+}
+
+TEST(Cli, MissingInputFileIsNamed) {
+  std::string data = std::string(DGR_SHARED_DATA_DIR) + "/msmarco-dl19";
+  auto result = run_command(dgr() + " eval-run --qrels " + data + "/qrels/test.tsv --run " + data +
+                            "/runs/no-such-run.trec --out " + DGR_TEST_TMP_DIR + "/y");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("no-such-run.trec"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace dgr
