@@ -1,0 +1,82 @@
+// FM-index over the token ids of a corpus's identifier views: the structure that constrained
+// decoding asks "which tokens may follow this prefix?" and scoring asks "how often, and in which
+// passages, does this n-gram occur?".
+//
+// Layout (SEAL's, with one change): each passage contributes one or more segments (its views,
+// see views.h); every segment is written REVERSED and followed by a separator, and the segments
+// of all passages are concatenated in passage order. Token ids are shifted by 2 in the text
+// (0 is sdsl's terminator, 1 the separator), so n-grams never cross a segment. Because the text
+// is reversed, extending a prefix by one token on the right is one backward-search step:
+// `extend(range(p), t) == range(p + t)`. Callers keep each beam's range and extend it instead of
+// searching the whole prefix again at every step.
+//
+// Ranges are half-open suffix-array intervals [begin, end); the empty prefix has the full range.
+// All calls are const and thread-safe. No torch here.
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace dgr::index {
+
+using TokenId = int32_t;
+
+// A suffix-array interval [begin, end): the occurrences of one token sequence.
+struct SaRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  bool empty() const { return end <= begin; }
+  uint64_t count() const { return empty() ? 0 : end - begin; }
+  bool operator==(const SaRange& o) const { return begin == o.begin && end == o.end; }
+};
+
+// One passage's segments (token id sequences, in natural order), as given to the builder.
+using PassageSegments = std::vector<std::vector<TokenId>>;
+
+class FmIndex {
+ public:
+  FmIndex();
+  ~FmIndex();
+  FmIndex(FmIndex&&) noexcept;
+  FmIndex& operator=(FmIndex&&) noexcept;
+
+  // Builds over `passages` (passage i gets local index i). Token ids must be in [0, 2^31 - 3].
+  // O(n log σ) space during construction, dominated by suffix sorting.
+  static FmIndex build(const std::vector<PassageSegments>& passages);
+
+  // The range of the empty prefix (every suffix). O(1)
+  SaRange full_range() const;
+  // The range of prefix + token, from the range of prefix. O(log σ)
+  SaRange extend(SaRange range, TokenId token) const;
+  // The range of a whole n-gram (natural order). O(|ngram| log σ)
+  SaRange find(const std::vector<TokenId>& ngram) const;
+  // The distinct tokens that follow the prefix of `range` inside a segment, ascending, with the
+  // number of occurrences of each (separator and terminator excluded). O(k log σ), k successors.
+  void next_tokens(SaRange range, std::vector<TokenId>& tokens,
+                   std::vector<uint64_t>& counts) const;
+  // Occurrences of an n-gram in the indexed text. O(|ngram| log σ)
+  uint64_t count(const std::vector<TokenId>& ngram) const;
+  // Distinct local passage indices containing the n-gram, ascending, at most `limit` of them
+  // (the first `limit` in ascending order). O(occ · (locate + log n)) for occ occurrences.
+  std::vector<uint32_t> passages(const std::vector<TokenId>& ngram, size_t limit) const;
+  std::vector<uint32_t> passages(SaRange range, size_t limit) const;
+
+  uint32_t num_passages() const;
+  uint64_t num_tokens() const;  // indexed tokens, separators excluded
+  uint64_t size_in_bytes() const;
+
+  // Binary serialisation (sdsl structures + boundaries), deterministic: the same input gives
+  // the same bytes. `load` throws DataError naming `source` on a truncated or corrupt stream.
+  void save(std::ostream& out) const;
+  static FmIndex load(std::istream& in, const std::string& source);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dgr::index
