@@ -22,6 +22,13 @@ target_link_libraries(dgr_hdf5 INTERFACE ${HDF5_C_LIBRARIES} MPI::MPI_C)
 target_compile_definitions(dgr_hdf5 INTERFACE ${HDF5_C_DEFINITIONS} ${HDF5_DEFINITIONS})
 add_library(dgr::hdf5 ALIAS dgr_hdf5)
 
+# utf8proc: Unicode general categories and White_Space for the GPT-2 pre-tokenizer.
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
+find_library(UTF8PROC_LIBRARY utf8proc REQUIRED)
+add_library(dgr_utf8proc INTERFACE)
+target_include_directories(dgr_utf8proc SYSTEM INTERFACE ${UTF8PROC_INCLUDE_DIR})
+target_link_libraries(dgr_utf8proc INTERFACE ${UTF8PROC_LIBRARY})
+
 # sdsl-lite ships no CMake config.
 find_path(SDSL_INCLUDE_DIR sdsl/suffix_arrays.hpp REQUIRED)
 find_library(SDSL_LIBRARY sdsl REQUIRED)

@@ -16,4 +16,13 @@ using Answers = std::map<std::string, std::vector<std::string>>;
 // query id appears twice (naming both lines); an empty list is kept (that query can never hit).
 Answers read_answers(const std::string& path);
 
+// Pseudo-queries attached to passages (an identifier view): JSON lines {"_id": passage id,
+// "pseudo_queries": ["..", ...]}, same rules as answers.
+using PseudoQueries = std::map<std::string, std::vector<std::string>>;
+PseudoQueries read_pseudo_queries(const std::string& path);
+
+// The shared reader: id -> the array of strings under `field`.
+std::map<std::string, std::vector<std::string>> read_string_lists(const std::string& path,
+                                                                  const char* field);
+
 }  // namespace dgr::data

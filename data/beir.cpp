@@ -19,12 +19,17 @@ constexpr const char* kQrelsExpected =
 }  // namespace
 
 void for_each_beir_passage(const std::string& path,
-                           const std::function<void(Passage&&, int64_t)>& fn) {
+                           const std::function<void(Passage&&, int64_t)>& fn,
+                           const RecordFilter& want) {
   LineReader reader(path);
   std::string line;
   size_t records = 0;
   while (reader.next(line)) {
     if (is_blank(line)) continue;
+    if (want && !want(records)) {
+      ++records;
+      continue;
+    }
     const nlohmann::json object = parse_json_object(reader, line);
     Passage passage;
     passage.id = json_id(reader, object, "_id", "passage id");

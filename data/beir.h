@@ -23,7 +23,8 @@ namespace dgr::data {
 // Calls `fn(passage, line)` for every passage of a BEIR corpus.jsonl, in file order, holding one
 // line in memory. Does not check for duplicate ids (Corpus::add does).
 void for_each_beir_passage(const std::string& path,
-                           const std::function<void(Passage&& passage, int64_t line)>& fn);
+                           const std::function<void(Passage&& passage, int64_t line)>& fn,
+                           const RecordFilter& want = nullptr);
 // The whole corpus; duplicate ids are a DataError naming both lines.
 Corpus read_beir_corpus(const std::string& path);
 

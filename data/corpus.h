@@ -5,12 +5,18 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace dgr::data {
+
+// Selects records by their 0-based position among a file's records (blank lines and headers
+// are not records); records it rejects are skipped without being parsed, so ranks that each
+// need one range of a large corpus do not pay for parsing the rest. Empty: every record.
+using RecordFilter = std::function<bool(size_t record)>;
 
 struct Passage {
   std::string id;

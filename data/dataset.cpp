@@ -52,16 +52,16 @@ CorpusFormat resolve_corpus_format(const std::string& path, const std::string& f
 }
 
 void for_each_passage(const std::string& path, const std::string& format,
-                      const std::function<void(Passage&&, int64_t)>& fn) {
+                      const std::function<void(Passage&&, int64_t)>& fn, const RecordFilter& want) {
   switch (resolve_corpus_format(path, format)) {
     case CorpusFormat::kBeir:
-      for_each_beir_passage(path, fn);
+      for_each_beir_passage(path, fn, want);
       return;
     case CorpusFormat::kDpr:
-      for_each_tsv_passage(path, TsvCorpusFormat::kDpr, fn);
+      for_each_tsv_passage(path, TsvCorpusFormat::kDpr, fn, want);
       return;
     case CorpusFormat::kMsMarco:
-      for_each_tsv_passage(path, TsvCorpusFormat::kMsMarco, fn);
+      for_each_tsv_passage(path, TsvCorpusFormat::kMsMarco, fn, want);
       return;
   }
 }

@@ -25,7 +25,8 @@ CorpusFormat resolve_corpus_format(const std::string& path, const std::string& f
 
 // Streams the passages of the corpus at `path` in file order (one line in memory).
 void for_each_passage(const std::string& path, const std::string& format,
-                      const std::function<void(Passage&& passage, int64_t line)>& fn);
+                      const std::function<void(Passage&& passage, int64_t line)>& fn,
+                      const RecordFilter& want = nullptr);
 Corpus load_corpus(const std::string& path, const std::string& format = "auto");
 
 // Queries by extension (.jsonl or .tsv); ConfigError for another extension.

@@ -60,7 +60,8 @@ std::vector<std::string> split_csv_tabs(const LineReader& reader, const std::str
   }
 }
 
-void read_dpr(const std::string& path, const std::function<void(Passage&&, int64_t)>& fn) {
+void read_dpr(const std::string& path, const std::function<void(Passage&&, int64_t)>& fn,
+              const RecordFilter& want) {
   LineReader reader(path);
   std::string line;
   bool header_seen = false;
@@ -73,6 +74,10 @@ void read_dpr(const std::string& path, const std::function<void(Passage&&, int64
                            quote_field(line));
       }
       header_seen = true;
+      continue;
+    }
+    if (want && !want(records)) {
+      ++records;
       continue;
     }
     std::vector<std::string> fields = split_csv_tabs(reader, line);
@@ -90,12 +95,17 @@ void read_dpr(const std::string& path, const std::function<void(Passage&&, int64
 
 // "id<TAB>text" lines without header or quoting (MS MARCO collection and queries).
 void read_id_text(const std::string& path, const char* id_what, const char* expected,
-                  const std::function<void(std::string&&, std::string&&, int64_t)>& fn) {
+                  const std::function<void(std::string&&, std::string&&, int64_t)>& fn,
+                  const RecordFilter& want = nullptr) {
   LineReader reader(path);
   std::string line;
   size_t records = 0;
   while (reader.next(line)) {
     if (is_blank(line)) continue;
+    if (want && !want(records)) {
+      ++records;
+      continue;
+    }
     const auto fields = split_tabs(line);
     if (fields.size() != 2) {
       std::string message = "expected 2 tab-separated columns, found " +
@@ -117,15 +127,18 @@ bool is_dpr_header(const std::string& line) {
 }
 
 void for_each_tsv_passage(const std::string& path, TsvCorpusFormat format,
-                          const std::function<void(Passage&&, int64_t)>& fn) {
+                          const std::function<void(Passage&&, int64_t)>& fn,
+                          const RecordFilter& want) {
   if (format == TsvCorpusFormat::kDpr) {
-    read_dpr(path, fn);
+    read_dpr(path, fn, want);
     return;
   }
-  read_id_text(path, "passage id", kMsMarcoExpected,
-               [&](std::string&& id, std::string&& text, int64_t line) {
-                 fn(Passage{std::move(id), "", std::move(text)}, line);
-               });
+  read_id_text(
+      path, "passage id", kMsMarcoExpected,
+      [&](std::string&& id, std::string&& text, int64_t line) {
+        fn(Passage{std::move(id), "", std::move(text)}, line);
+      },
+      want);
 }
 
 Corpus read_tsv_corpus(const std::string& path, TsvCorpusFormat format) {

@@ -20,7 +20,8 @@ enum class TsvCorpusFormat { kDpr, kMsMarco };
 
 // Calls `fn(passage, line)` for every passage, in file order, holding one line in memory.
 void for_each_tsv_passage(const std::string& path, TsvCorpusFormat format,
-                          const std::function<void(Passage&& passage, int64_t line)>& fn);
+                          const std::function<void(Passage&& passage, int64_t line)>& fn,
+                          const RecordFilter& want = nullptr);
 // The whole corpus; duplicate ids are a DataError naming both lines.
 Corpus read_tsv_corpus(const std::string& path, TsvCorpusFormat format);
 

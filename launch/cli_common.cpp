@@ -14,6 +14,11 @@ const InputFlag kRunFlag{"--run", "eval.run", "TREC run file (eval.run)"};
 const InputFlag kOutFlag{"--out", "run.out", "Output directory (run.out)"};
 const InputFlag kAnswersFlag{"--answers", "data.answers", "Answers jsonl (data.answers)"};
 const InputFlag kDatasetFlag{"--dataset", "data.dataset", "BEIR dataset directory (data.dataset)"};
+const InputFlag kTokenizerFlag{"--tokenizer", "tokenizer.dir",
+                               "Directory with vocab.json + merges.txt (tokenizer.dir)"};
+const InputFlag kIndexFlag{"--index", "index.dir", "Index directory (index.dir)"};
+const InputFlag kPseudoQueriesFlag{"--pseudo-queries", "data.pseudo_queries",
+                                   "Pseudo-queries jsonl (data.pseudo_queries)"};
 
 void ConfigInputs::attach(CLI::App* command, const std::vector<InputFlag>& flags,
                           bool config_positional) {

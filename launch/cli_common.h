@@ -33,6 +33,9 @@ extern const InputFlag kRunFlag;
 extern const InputFlag kOutFlag;
 extern const InputFlag kAnswersFlag;
 extern const InputFlag kDatasetFlag;
+extern const InputFlag kTokenizerFlag;
+extern const InputFlag kIndexFlag;
+extern const InputFlag kPseudoQueriesFlag;
 
 // Registers CONFIG, --set and the given flags on a subcommand and resolves them later.
 class ConfigInputs {
@@ -72,5 +75,7 @@ struct Command {
 void add_config_command(CLI::App& app, Command& selected);
 void add_version_command(CLI::App& app, Command& selected);
 void add_eval_run_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_tokenizer_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_index_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 
 }  // namespace dgr::cli

@@ -74,13 +74,14 @@ std::string write_resolved_config(const ResolvedConfig& config, const std::strin
 
 std::string configuration_reference() {
   std::vector<config::KeyDoc> keys = config::document(ExperimentConfig{});
-  auto escape = [](std::string s) {
+  auto escape = [](const std::string& s) {
     std::string out;
     for (char c : s) {
-      if (c == '|')
+      if (c == '|') {
         out += "\\|";
-      else
+      } else {
         out += c;
+      }
     }
     return out;
   };

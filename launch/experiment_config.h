@@ -32,6 +32,24 @@ struct DataOptions {
   std::string train_split = "train";
   std::string test_split = "test";
   std::string answers;
+  std::string pseudo_queries;
+};
+
+struct TokenizerOptions {
+  std::string dir;
+  int vocab_size = 8000;
+  int min_frequency = 2;
+};
+
+struct IndexOptions {
+  std::string dir;
+  std::vector<std::string> views{"title", "body"};
+  int shards = 0;
+  std::string title_start = "</s>";
+  std::string title_end = " @@";
+  std::string pq_start = " ||";
+  std::string pq_end = " @@";
+  bool verify_checksums = true;
 };
 
 struct EvalOptions {
@@ -50,6 +68,8 @@ struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
   DataOptions data;
+  TokenizerOptions tokenizer;
+  IndexOptions index;
   EvalOptions eval;
 };
 
@@ -80,6 +100,37 @@ void visit(V& v, DataOptions& o) {
   v.field(
       "answers", o.answers,
       "Answers jsonl ({\"_id\", \"answers\": [...]}) for hits@k by answer match (NQ, TriviaQA).");
+  v.field("pseudo_queries", o.pseudo_queries,
+          "Pseudo-queries jsonl ({\"_id\": passage id, \"pseudo_queries\": [...]}), indexed as a "
+          "view when index.views lists pseudo_queries.");
+}
+
+template <class V>
+void visit(V& v, TokenizerOptions& o) {
+  v.field("dir", o.dir,
+          "Directory with vocab.json + merges.txt (byte-level BPE: BART's, or one made by "
+          "`dgr tokenizer train`); `dgr tokenizer train` writes here.");
+  v.field("vocab_size", o.vocab_size,
+          "Vocabulary size learned by `dgr tokenizer train` (special tokens and 256 bytes "
+          "included).");
+  v.field("min_frequency", o.min_frequency,
+          "`dgr tokenizer train` stops when no pair of symbols occurs this often.");
+}
+
+template <class V>
+void visit(V& v, IndexOptions& o) {
+  v.field("dir", o.dir, "Index directory: written by `dgr index build`, read by later stages.");
+  v.field("views", o.views,
+          "Identifier views to index: title (</s> title @@), body (title @@ text), "
+          "pseudo_queries (|| query @@).");
+  v.field("shards", o.shards,
+          "Number of FM-index shards (contiguous passage ranges); 0 = one per MPI rank.");
+  v.field("title_start", o.title_start, "Marker before a title (a special token or text).");
+  v.field("title_end", o.title_end, "Marker after a title, before the body text.");
+  v.field("pq_start", o.pq_start, "Marker before a pseudo-query.");
+  v.field("pq_end", o.pq_end, "Marker after a pseudo-query.");
+  v.field("verify_checksums", o.verify_checksums,
+          "Re-hash every shard against the manifest when loading (sizes are always checked).");
 }
 
 template <class V>
@@ -102,6 +153,8 @@ void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
   v.section("data", o.data, "Input data: corpus, queries, judgments.");
+  v.section("tokenizer", o.tokenizer, "The byte-level BPE vocabulary.");
+  v.section("index", o.index, "Identifier views and the sharded FM-index.");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
 }
 

@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
   dgr::cli::Command selected;
   dgr::cli::add_version_command(app, selected);
   dgr::cli::add_config_command(app, selected);
+  dgr::cli::add_index_command(app, selected, global);
   dgr::cli::add_eval_run_command(app, selected, global);
+  dgr::cli::add_tokenizer_command(app, selected, global);
 
   CLI11_PARSE(app, argc, argv);
   if (!selected.run) {

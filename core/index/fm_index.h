@@ -4,13 +4,17 @@
 //
 // Layout (SEAL's, with one change): each passage contributes one or more segments (its views,
 // see views.h); every segment is written REVERSED and followed by a separator, and the segments
-// of all passages are concatenated in passage order. Token ids are shifted by 2 in the text
-// (0 is sdsl's terminator, 1 the separator), so n-grams never cross a segment. Because the text
-// is reversed, extending a prefix by one token on the right is one backward-search step:
-// `extend(range(p), t) == range(p + t)`. Callers keep each beam's range and extend it instead of
-// searching the whole prefix again at every step.
+// of all passages are concatenated in passage order. A token id t is written as 2 + its rank
+// among the distinct ids of the corpus (0 is sdsl's terminator, 1 the separator), so n-grams never
+// cross a segment; ranks keep id order, and keep the wavelet tree's per-symbol tables as small as
+// the corpus's vocabulary whatever the ids are. Because the text is reversed, extending a prefix
+// by one token on the right is one backward-search step: `extend(range(p), t) == range(p + t)`.
+// Callers keep each beam's range and extend it instead of searching the whole prefix again at
+// every step.
 //
-// Ranges are half-open suffix-array intervals [begin, end); the empty prefix has the full range.
+// Ranges are half-open suffix-array intervals [begin, end); the empty prefix has the full range,
+// every suffix of the text, separators included: count({}) is the text length and passages({})
+// every passage with at least one segment. An empty range is always {0, 0}.
 // All calls are const and thread-safe. No torch here.
 #pragma once
 
@@ -39,18 +43,20 @@ using PassageSegments = std::vector<std::vector<TokenId>>;
 
 class FmIndex {
  public:
-  FmIndex();
+  FmIndex();  // the index of an empty corpus
   ~FmIndex();
   FmIndex(FmIndex&&) noexcept;
   FmIndex& operator=(FmIndex&&) noexcept;
 
   // Builds over `passages` (passage i gets local index i). Token ids must be in [0, 2^31 - 3].
-  // O(n log σ) space during construction, dominated by suffix sorting.
+  // O(n log σ) space during construction, dominated by suffix sorting. Builds in one process
+  // run one at a time (sdsl's construction names its temporary in-memory files non-atomically).
   static FmIndex build(const std::vector<PassageSegments>& passages);
 
   // The range of the empty prefix (every suffix). O(1)
   SaRange full_range() const;
-  // The range of prefix + token, from the range of prefix. O(log σ)
+  // The range of prefix + token, from the range of prefix. O(H0 + log σ): one rank per level of
+  // the entropy-shaped wavelet tree, plus the id's rank in the alphabet.
   SaRange extend(SaRange range, TokenId token) const;
   // The range of a whole n-gram (natural order). O(|ngram| log σ)
   SaRange find(const std::vector<TokenId>& ngram) const;
@@ -70,12 +76,15 @@ class FmIndex {
   uint64_t size_in_bytes() const;
 
   // Binary serialisation (sdsl structures + boundaries), deterministic: the same input gives
-  // the same bytes. `load` throws DataError naming `source` on a truncated or corrupt stream.
+  // the same bytes. `load` throws DataError naming `source` on a truncated or corrupt stream
+  // (checked against a SHA-256 of the bytes before sdsl parses them); it reads exactly what
+  // `save` wrote, so several indexes can follow each other in one stream.
   void save(std::ostream& out) const;
   static FmIndex load(std::istream& in, const std::string& source);
 
  private:
   struct Impl;
+  explicit FmIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -3,8 +3,12 @@
 // prefix space, GPT-2's split pattern with Unicode letter/number/whitespace classes, bytes mapped
 // to printable code points, merges applied by rank). No special tokens are added by `encode`.
 // No torch here.
+//
+// Encoding memoises the ids of each word (pre-token) in a per-instance cache guarded by mutexes:
+// one tokenizer may be shared by threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,13 +34,16 @@ class BpeTokenizer {
   // Token ids of `text` (valid UTF-8 expected; invalid bytes are encoded byte by byte).
   std::vector<TokenId> encode(std::string_view text) const;
   // Text of `ids`; bytes that do not form valid UTF-8 become U+FFFD (one per maximal invalid
-  // subpart). Special tokens decode to their string (e.g. "</s>").
+  // subpart). Special tokens decode to their string (e.g. "</s>"). DataError for an id that is
+  // not in the vocabulary.
   std::string decode(const std::vector<TokenId>& ids) const;
 
   // Id of a vocabulary entry (in its byte-mapped form, e.g. "Ġ@@"), or -1.
   TokenId token_to_id(std::string_view token) const;
+  // The vocabulary entry of `id`; "" for an id the vocabulary does not have.
   const std::string& id_to_token(TokenId id) const;
-  int32_t vocab_size() const;  // largest id + 1
+  int32_t vocab_size() const;   // largest id + 1
+  int32_t merges_size() const;  // number of merges (ranks 0 .. merges_size() - 1)
 
   // Special tokens (BART's ids when present: <s>=0, <pad>=1, </s>=2, <unk>=3).
   TokenId bos_id() const;
@@ -46,6 +53,11 @@ class BpeTokenizer {
 
   // SHA-256 over vocab.json and merges.txt bytes: identifies the vocabulary in manifests.
   const std::string& hash() const;
+
+  // Words kept in the encode cache (0 disables it; the cache is emptied). Not thread-safe with
+  // concurrent encode calls.
+  static constexpr size_t kDefaultCacheWords = 1 << 17;
+  void set_cache_capacity(size_t words);
 
  private:
   struct Impl;

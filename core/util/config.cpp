@@ -283,8 +283,7 @@ void Reader::fail(const std::string& path, const std::string& message) const {
 
 void Reader::parse(const YAML::Node& node, bool& out, const std::string& path) {
   if (node.IsScalar()) {
-    std::string s = node.Scalar();
-    std::string lower = s;
+    std::string lower = node.Scalar();
     std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
     if (lower == "true" || lower == "yes" || lower == "on") {
       out = true;

@@ -216,7 +216,7 @@ class Documenter {
   template <class S>
   void section(const char* key, const S& options, const char* help) {
     keys_.push_back({join(key), "section", "", help, true});
-    prefix_.push_back(key);
+    prefix_.emplace_back(key);
     visit(*this, const_cast<S&>(options));
     prefix_.pop_back();
   }

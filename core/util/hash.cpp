@@ -32,9 +32,10 @@ Sha256::Sha256()
 
 void Sha256::compress(const uint8_t* block) {
   uint32_t w[64];
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t(block[4 * i]) << 24) | (uint32_t(block[4 * i + 1]) << 16) |
-           (uint32_t(block[4 * i + 2]) << 8) | uint32_t(block[4 * i + 3]);
+  for (size_t i = 0; i < 16; ++i) {
+    const uint8_t* word = block + 4 * i;
+    w[i] = (uint32_t(word[0]) << 24) | (uint32_t(word[1]) << 16) | (uint32_t(word[2]) << 8) |
+           uint32_t(word[3]);
   }
   for (int i = 16; i < 64; ++i) {
     uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);

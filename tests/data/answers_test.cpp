@@ -76,7 +76,7 @@ TEST(Answers, DuplicateQueryIdIsDataErrorNamingBothLines) {
                                       "{\"_id\": \"q\", \"answers\": [\"a\"]}\n"
                                       "{\"_id\": \"q\", \"answers\": [\"b\"]}\n");
   expect_error<DataError>([&] { read_answers(path); },
-                          {path + ":2:", "duplicate query id 'q'", "line 1"});
+                          {path + ":2:", "duplicate id 'q'", "line 1"});
 }
 
 TEST(Answers, BadJsonAndEmptyFileAreDataErrors) {
@@ -84,6 +84,25 @@ TEST(Answers, BadJsonAndEmptyFileAreDataErrors) {
   expect_error<DataError>([&] { read_answers(bad); }, {bad + ":1:", "bad JSON"});
   const std::string empty = write_file("empty.jsonl", "");
   expect_error<DataError>([&] { read_answers(empty); }, {empty + ": empty file, expected"});
+}
+
+TEST(PseudoQueries, ReadsListsPerPassage) {
+  const std::string path =
+      write_file("pq.jsonl",
+                 "{\"_id\": \"p1\", \"pseudo_queries\": [\"what is a\", \"b\"]}\n"
+                 "{\"_id\": 7, \"pseudo_queries\": []}\n");
+  PseudoQueries pq = read_pseudo_queries(path);
+  ASSERT_EQ(pq.size(), 2u);
+  EXPECT_EQ(pq.at("p1"), (std::vector<std::string>{"what is a", "b"}));
+  EXPECT_TRUE(pq.at("7").empty());
+}
+
+TEST(PseudoQueries, WrongFieldIsNamedWithLine) {
+  const std::string path = write_file("pq.jsonl",
+                                      "{\"_id\": \"p1\", \"pseudo_queries\": [\"a\"]}\n"
+                                      "{\"_id\": \"p2\", \"queries\": [\"a\"]}\n");
+  expect_error<DataError>([&] { read_pseudo_queries(path); },
+                          {path + ":2:", "missing field 'pseudo_queries'"});
 }
 
 }  // namespace

@@ -123,5 +123,24 @@ TEST(ReadQrels, EmptyFileIsDataError) {
   expect_error<DataError>([&] { read_qrels(path); }, {path + ": empty file, expected"});
 }
 
+TEST(ForEachPassage, FilterSelectsRecordsByPositionInEveryFormat) {
+  // Blank lines and the DPR header are not records; skipped records are not parsed, so the
+  // malformed record 1 is not reported when only records 0 and 2 are wanted.
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"c.jsonl",
+       "{\"_id\": \"a\", \"text\": \"x\"}\n\nnot json\n{\"_id\": \"c\", \"text\": \"z\"}\n"},
+      {"c.tsv", "id\ttext\ttitle\na\tx\tT\nbroken line\nc\tz\tT\n"},
+      {"m.tsv", "a\tx\nbroken\tline\twith 3 columns\nc\tz\n"}};
+  for (const auto& [name, content] : files) {
+    const std::string path = write_file(name, content);
+    std::vector<std::string> ids;
+    for_each_passage(
+        path, "auto", [&](Passage&& p, int64_t) { ids.push_back(p.id); },
+        [](size_t record) { return record != 1; });
+    EXPECT_EQ(ids, (std::vector<std::string>{"a", "c"})) << name;
+    EXPECT_THROW(for_each_passage(path, "auto", [](Passage&&, int64_t) {}), DataError) << name;
+  }
+}
+
 }  // namespace
 }  // namespace dgr::data
