@@ -2,8 +2,9 @@
 # The main job: sets up and builds dgr if needed, then runs on 2 MPI ranks and ends with a
 # metrics table. Idempotent; reruns reuse the build.
 #
-# Today the job evaluates the external BM25 run of the TREC DL 2019 passage pool
-# (configs/msmarco-dl19-bm25.yaml); the data sets are read from $DGR_DATA (default: the
+# Today the job builds the sharded FM-index of the TREC DL 2019 passage pool with BART's
+# vocabulary on 2 ranks, queries it, and evaluates the pool's external BM25 run
+# (configs/msmarco-dl19-bm25.yaml). The data sets are read from $DGR_DATA (default: the
 # `shared/data` folder beside the repository).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,5 +33,10 @@ cd "$ROOT"
 "$DGR" --help
 echo
 "$DGR" version
+echo
+"${MPIRUN[@]}" "$DGR" index build configs/msmarco-dl19-bm25.yaml
+echo
+"$DGR" index query runs/msmarco-dl19-bm25/index "declaratory judgment" --limit 5 \
+  --successors 5
 echo
 "${MPIRUN[@]}" "$DGR" eval-run configs/msmarco-dl19-bm25.yaml
