@@ -26,10 +26,7 @@ void for_each_beir_passage(const std::string& path,
   size_t records = 0;
   while (reader.next(line)) {
     if (is_blank(line)) continue;
-    if (want && !want(records)) {
-      ++records;
-      continue;
-    }
+    if (skip_record(want, records)) continue;
     const nlohmann::json object = parse_json_object(reader, line);
     Passage passage;
     passage.id = json_id(reader, object, "_id", "passage id");

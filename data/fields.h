@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/corpus.h"
 #include "data/line_reader.h"
 
 namespace dgr::data {
@@ -31,6 +32,14 @@ void check_id(const LineReader& reader, std::string_view id, const char* what);
 // Throws the DataError of a file without records: "path: empty file, expected <expected>" for a
 // file of zero bytes, "path: no records (only blank lines|after the header), expected <expected>"
 // otherwise.
+// True when `want` rejects the record at position `records`; the record is then counted as
+// seen, so the caller skips it without parsing. An empty filter wants every record.
+inline bool skip_record(const RecordFilter& want, size_t& records) {
+  if (!want || want(records)) return false;
+  ++records;
+  return true;
+}
+
 [[noreturn]] void throw_no_records(const LineReader& reader, const std::string& expected,
                                    bool after_header = false);
 

@@ -76,10 +76,7 @@ void read_dpr(const std::string& path, const std::function<void(Passage&&, int64
       header_seen = true;
       continue;
     }
-    if (want && !want(records)) {
-      ++records;
-      continue;
-    }
+    if (skip_record(want, records)) continue;
     std::vector<std::string> fields = split_csv_tabs(reader, line);
     if (fields.size() != 3) {
       throw reader.error("expected 3 tab-separated columns 'id<TAB>text<TAB>title', found " +
@@ -102,10 +99,7 @@ void read_id_text(const std::string& path, const char* id_what, const char* expe
   size_t records = 0;
   while (reader.next(line)) {
     if (is_blank(line)) continue;
-    if (want && !want(records)) {
-      ++records;
-      continue;
-    }
+    if (skip_record(want, records)) continue;
     const auto fields = split_tabs(line);
     if (fields.size() != 2) {
       std::string message = "expected 2 tab-separated columns, found " +

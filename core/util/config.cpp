@@ -141,24 +141,17 @@ void ConfigTree::merge(YAML::Node& into, const YAML::Node& from, const std::stri
     if (prefix.empty() && key == "extends") continue;
     const std::string path = prefix.empty() ? key : prefix + "." + key;
     origins_[path] = Origin{file, it->first.Mark().line + 1, ""};
-    YAML::Node existing = into[key];
-    if (existing.IsMap() && it->second.IsMap()) {
-      merge(existing, it->second, path, file);
+    if (it->second.IsMap()) {
+      // A map merges key by key into what is there (a fresh map when there is none or a value),
+      // which also records the origin of every nested key.
+      YAML::Node target = into[key];
+      if (!target.IsMap()) {
+        into[key] = YAML::Node(YAML::NodeType::Map);
+        target.reset(into[key]);
+      }
+      merge(target, it->second, path, file);
     } else {
       into[key] = YAML::Clone(it->second);
-      if (it->second.IsMap()) {
-        // Record origins of nested keys too.
-        std::vector<std::pair<std::string, YAML::Node>> todo{{path, it->second}};
-        while (!todo.empty()) {
-          auto [p, n] = todo.back();
-          todo.pop_back();
-          for (auto sub = n.begin(); sub != n.end(); ++sub) {
-            std::string sp = p + "." + sub->first.Scalar();
-            origins_[sp] = Origin{file, sub->first.Mark().line + 1, ""};
-            if (sub->second.IsMap()) todo.emplace_back(sp, sub->second);
-          }
-        }
-      }
     }
   }
 }
