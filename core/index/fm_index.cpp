@@ -2,7 +2,8 @@
 //
 //   csa_wt<wt_hutu_int<bit_vector, rank_support_v<>,
 //                      select_support_scan<1>, select_support_scan<0>>,
-//          32, 2^30, text_order_sa_sampling<sd_vector<>>>
+//          32, 32, text_order_sa_sampling<sd_vector<>>,
+//          text_order_isa_sampling_support<inv_perm_support<8>>>
 //
 // Measured with bench/index_bench.cpp (Zipf(1.0) ids over a 50k vocabulary, ~58-token passages
 // in two segments; 2-core VM, no -mpopcnt), against SEAL's csa_wt<wt_int<>> on the same text:
@@ -14,6 +15,10 @@
 //   next_tokens, 2-token prefix     0.10 / 0.53 ms    0.19 / 0.67 ms
 //   next_tokens, 3-token prefix     10 / 33 us        16 / 53 us
 //   next_tokens, empty prefix       0.26 / 0.31 ms    2.3 / 6.2 ms
+//
+// Format 2 added inverse-SA samples for passage_segments: 2.416 → 2.431 bytes per token at 10M
+// (+0.6%, 146 KB), and reading one ~58-token, two-segment passage back takes ~165 us at 10M
+// (a small program over the same corpus, 20k random passages; same 2-core VM).
 //
 // - Hu-Tucker shaped wavelet tree instead of SEAL's balanced wt_int<>: the BWT costs about
 //   n·H0 bits instead of n·⌈log σ⌉, and a rank walks ~H0 levels with one bit-vector rank per level
@@ -28,14 +33,22 @@
 // - SA samples in text order every 32 positions, marked in an sd_vector: a locate walks at most
 //   31 LF steps, half of SA-order sampling's expected 32 at the same space (~35 us per located
 //   occurrence at 10M tokens). Locate serves only passages(), for keys with few occurrences.
-// - Inverse-SA samples are unused (no extract): their density is 2^30, one sample.
+// - Inverse-SA samples reuse the SA samples (text_order_isa_sampling_support): the SA sample
+//   of text position 32k is found as the inverse permutation of the samples' text order
+//   (inv_perm_support<8>: one back pointer per 8 samples, ≤ 8 steps per access) followed by a
+//   select on the sd_vector marking the sampled rows (select_support_sd, no space). They cost
+//   ~0.015 bytes per token, where isa_sampling<> at density 32 would cost ~0.1 (one
+//   ⌈log n⌉-bit value per 32 positions). passage_segments uses one ISA access (≤ 32 LF steps
+//   from the next sample) and then one LF step per symbol of the passage.
 // - The empty prefix's successors come from the C array, not from the tree.
 //
 // Passage mapping: an sd_vector over text positions marks the first position of every passage
 // that has at least one segment, and an sd_vector over passage indices marks those passages;
-// position → rank in the first → select in the second.
+// position → rank in the first → select in the second, and back (passage → its text range) by
+// rank in the second → select in the first. sd_vector's rank and select add no space.
 //
-// File layout (little-endian): a 104-byte header — magic "DGRFMIDX", u32 format version,
+// File layout (little-endian, format version 2; version 1 — no inverse-SA samples — is refused
+// with a request to rebuild): a 104-byte header — magic "DGRFMIDX", u32 format version,
 // u32 passages, u64 tokens, u64 text length, u64 payload bytes, then the SHA-256 (64 hex chars)
 // of header bytes [0, 40) followed by the payload — and the payload: the sdsl serialisation of
 // the CSA, the passage-start vector and the passages-with-text vector, then the token alphabet
@@ -65,9 +78,12 @@ namespace {
 using WaveletTree = sdsl::wt_hutu_int<sdsl::bit_vector, sdsl::rank_support_v<>,
                                       sdsl::select_support_scan<1>, sdsl::select_support_scan<0>>;
 constexpr uint32_t kSaSampleDensity = 32;
-constexpr uint32_t kIsaSampleDensity = 1u << 30;
+// text_order_isa_sampling_support derives inverse-SA samples from the SA samples, so the two
+// densities must be equal (sdsl static_asserts it).
+constexpr uint32_t kIsaSampleDensity = kSaSampleDensity;
 using Csa = sdsl::csa_wt<WaveletTree, kSaSampleDensity, kIsaSampleDensity,
-                         sdsl::text_order_sa_sampling<sdsl::sd_vector<>>>;
+                         sdsl::text_order_sa_sampling<sdsl::sd_vector<>>,
+                         sdsl::text_order_isa_sampling_support<>>;
 using SparseBits = sdsl::sd_vector<>;
 
 constexpr uint64_t kTerminator = 0;
@@ -76,7 +92,8 @@ constexpr uint64_t kShift = 2;
 constexpr TokenId kMaxToken = std::numeric_limits<TokenId>::max() - 2;
 
 constexpr char kMagic[8] = {'D', 'G', 'R', 'F', 'M', 'I', 'D', 'X'};
-constexpr uint32_t kFormatVersion = 1;
+// 2: inverse-SA samples (text_order_isa_sampling_support) for passage_segments.
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kHashedHeaderBytes = 40;
 constexpr size_t kHeaderBytes = kHashedHeaderBytes + 64;
 
@@ -176,12 +193,21 @@ std::string read_payload(std::istream& in, uint64_t size, const std::string& sou
 }  // namespace
 
 struct FmIndex::Impl {
+  // Never copied or moved (Impl lives behind a unique_ptr): csa_wt's move assignment would leave
+  // the inverse-SA support pointing into the moved-from SA samples. Built by swap, loaded in
+  // place.
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
   Csa csa;
   // Over text positions [0, csa.size()): 1 at the first position of each passage with text.
   SparseBits passage_starts;
   SparseBits::rank_1_type passage_starts_rank;
+  SparseBits::select_1_type passage_starts_select;
   // Over passage indices [0, num_passages): 1 for each passage with at least one segment.
   SparseBits text_passages;
+  SparseBits::rank_1_type text_passages_rank;
   SparseBits::select_1_type text_passages_select;
   // The corpus's distinct token ids, ascending: text symbol 2 + r stands for alphabet[r].
   std::vector<TokenId> alphabet;
@@ -196,7 +222,10 @@ struct FmIndex::Impl {
   }
 
   void init_supports() {
+    // sd_vector's rank and select read the vector's own arrays: they add no space.
     passage_starts_rank.set_vector(&passage_starts);
+    passage_starts_select.set_vector(&passage_starts);
+    text_passages_rank.set_vector(&text_passages);
     text_passages_select.set_vector(&text_passages);
   }
 
@@ -412,6 +441,42 @@ std::vector<uint32_t> FmIndex::passages(SaRange range, size_t limit) const {
   return out;
 }
 
+PassageSegments FmIndex::passage_segments(uint32_t local_passage) const {
+  const Impl& impl = *impl_;
+  CHECK_LT(local_passage, impl.num_passages) << "passage of another index";
+  PassageSegments segments;
+  if (!impl.text_passages[local_passage]) return segments;  // built with no segments
+  // The passage's text is [begin, end): its segments reversed, each followed by a separator;
+  // `end` is the next passage's first position or the terminator's.
+  const uint64_t n = impl.csa.size();
+  const uint64_t k = impl.text_passages_rank(local_passage);  // passages with text before it
+  const uint64_t begin = impl.passage_starts_select(k + 1);
+  const uint64_t end =
+      k + 1 < impl.passage_starts_rank(n) ? impl.passage_starts_select(k + 2) : n - 1;
+  // Walk LF backwards from the suffix at `end`: BWT[isa[i]] = T[i - 1] and LF(isa[i]) = isa[i-1].
+  // Read backwards, a reversed segment comes out in natural order, so each segment is
+  // collected as is and only the order of the segments is reversed at the end. One inverse-SA
+  // access (≤ 32 LF steps from the next text-order sample), then one inverse_select per symbol.
+  const Csa& csa = impl.csa;
+  uint64_t row = csa.isa[end];
+  std::vector<TokenId> segment;
+  for (uint64_t i = end; i > begin; --i) {
+    const auto rank_symbol = csa.wavelet_tree.inverse_select(row);
+    const uint64_t symbol = rank_symbol.second;
+    row = csa.C[csa.char2comp[symbol]] + rank_symbol.first;
+    if (symbol == kSeparator) {
+      if (i != end) segments.push_back(std::move(segment));
+      segment.clear();
+    } else {
+      CHECK_GE(symbol, kShift) << "terminator inside passage " << local_passage;
+      segment.push_back(impl.alphabet[symbol - kShift]);
+    }
+  }
+  segments.push_back(std::move(segment));
+  std::reverse(segments.begin(), segments.end());
+  return segments;
+}
+
 uint32_t FmIndex::num_passages() const {
   return impl_->num_passages;
 }
@@ -475,8 +540,13 @@ FmIndex FmIndex::load(std::istream& in, const std::string& source) {
   }
   const uint32_t version = get_u32(header.data() + 8);
   if (version != kFormatVersion) {
-    throw corrupt("format version " + std::to_string(version) + ", this build reads " +
-                  std::to_string(kFormatVersion));
+    throw DataError(located(
+        source, 0,
+        "FM-index format version " + std::to_string(version) + ", this build reads version " +
+            std::to_string(kFormatVersion) +
+            (version < kFormatVersion ? " (older indexes lack the samples passage_segments needs)"
+                                      : " (written by a newer build)") +
+            ": rebuild the index"));
   }
   const uint32_t num_passages = get_u32(header.data() + 12);
   const uint64_t num_tokens = get_u64(header.data() + 16);

@@ -1,6 +1,7 @@
 // FM-index over the token ids of a corpus's identifier views: the structure that constrained
 // decoding asks "which tokens may follow this prefix?" and scoring asks "how often, and in which
-// passages, does this n-gram occur?".
+// passages, does this n-gram occur?" and "what are this passage's tokens?" (the index holds the
+// corpus's token ids in full: no separate copy of the passages is needed).
 //
 // Layout (SEAL's, with one change): each passage contributes one or more segments (its views,
 // see views.h); every segment is written REVERSED and followed by a separator, and the segments
@@ -70,6 +71,12 @@ class FmIndex {
   // (the first `limit` in ascending order). O(occ · (locate + log n)) for occ occurrences.
   std::vector<uint32_t> passages(const std::vector<TokenId>& ngram, size_t limit) const;
   std::vector<uint32_t> passages(SaRange range, size_t limit) const;
+  // The segments of a local passage, in natural order, exactly as given to build (a passage
+  // built with no segments gives none; an empty segment comes back empty). Read back from the
+  // index by an LF walk over the passage's text: O(ℓ·H0 + s·H0), ℓ the passage's tokens and
+  // separators, s ≤ 32 the steps to the nearest inverse-SA sample. `local_passage` must be
+  // < num_passages() (CHECK).
+  PassageSegments passage_segments(uint32_t local_passage) const;
 
   uint32_t num_passages() const;
   uint64_t num_tokens() const;  // indexed tokens, separators excluded

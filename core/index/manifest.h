@@ -22,7 +22,7 @@
 
 namespace dgr::index {
 
-constexpr int kIndexFormatVersion = 1;
+constexpr int kIndexFormatVersion = 2;  // 2: FM-index shards keep inverse-SA samples
 
 struct ShardInfo {
   std::string file;  // relative to the index directory

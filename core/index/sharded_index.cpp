@@ -129,6 +129,15 @@ std::vector<uint32_t> ShardedIndex::passages(const ShardedRange& range, size_t l
   return out;
 }
 
+PassageSegments ShardedIndex::passage_segments(uint32_t global_passage) const {
+  CHECK_LT(global_passage, num_passages()) << "passage of another index";
+  // The last shard starting at or before the passage (empty shards share a start with the
+  // next one, and upper_bound skips past them).
+  const auto after = std::upper_bound(first_passage_.begin(), first_passage_.end(), global_passage);
+  const size_t s = static_cast<size_t>(after - first_passage_.begin()) - 1;
+  return shards_[s]->passage_segments(global_passage - first_passage_[s]);
+}
+
 uint32_t ShardedIndex::num_passages() const {
   return shards_.empty() ? 0 : first_passage_.back() + shards_.back()->num_passages();
 }

@@ -27,7 +27,7 @@ class ShardedIndex {
   ShardedIndex(std::vector<std::shared_ptr<const FmIndex>> shards,
                std::vector<uint32_t> first_passage);
 
-  ShardedRange full_range() const;                                   // O(N)
+  ShardedRange full_range() const;                                      // O(N)
   ShardedRange extend(const ShardedRange& range, TokenId token) const;  // O(N log σ)
   ShardedRange find(const std::vector<TokenId>& ngram) const;
   // Union over shards, ascending, counts summed. O(Σ k_s log σ)
@@ -37,6 +37,9 @@ class ShardedIndex {
   // Global passage indices, ascending, at most `limit`.
   std::vector<uint32_t> passages(const std::vector<TokenId>& ngram, size_t limit) const;
   std::vector<uint32_t> passages(const ShardedRange& range, size_t limit) const;
+  // The segments of a global passage, as given to its shard's build: FmIndex::passage_segments
+  // after an O(log N) search for the shard. `global_passage` must be < num_passages() (CHECK).
+  PassageSegments passage_segments(uint32_t global_passage) const;
 
   size_t num_shards() const { return shards_.size(); }
   const FmIndex& shard(size_t s) const { return *shards_[s]; }
