@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "core/util/error.h"
 #include "core/util/files.h"
@@ -27,6 +28,11 @@ void check_field(const std::string& path, const std::string& value, const std::s
 }  // namespace
 
 void write_trec_run(const std::string& path, const Run& run) {
+  write_trec_run(path, run, {});
+}
+
+void write_trec_run(const std::string& path, const Run& run,
+                    const std::vector<std::string>& query_order) {
   check_field(path, run.tag, "run tag");
   // Check everything first, so a bad run leaves no file behind and a partial one is never seen.
   for (const auto& [query_id, entries] : run.by_query) {
@@ -41,9 +47,19 @@ void write_trec_run(const std::string& path, const Run& run) {
       }
     }
   }
+  std::vector<const std::string*> order;
+  std::set<std::string> listed;
+  for (const std::string& id : query_order) {
+    if (run.by_query.count(id) && listed.insert(id).second) order.push_back(&id);
+  }
+  for (const auto& entry : run.by_query) {
+    if (!listed.count(entry.first)) order.push_back(&entry.first);
+  }
   write_file_atomic(path, [&](std::FILE* file) {
     char score[64];
-    for (const auto& [query_id, entries] : run.by_query) {
+    for (const std::string* id : order) {
+      const std::string& query_id = *id;
+      const std::vector<RunEntry>& entries = run.by_query.at(query_id);
       size_t rank = 0;
       for (const RunEntry& entry : entries) {
         // Shortest round-trip form: a reader gets the very same double, so ties stay ties.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/eval/qrels.h"
 
@@ -14,5 +15,9 @@ namespace dgr::eval {
 // would shift the columns), on a tag like that, or a NaN score; IoError naming `path` when the
 // file cannot be written. O(total entries).
 void write_trec_run(const std::string& path, const Run& run);
+// The same, with queries in `query_order` (queries of the run not listed are written after, in
+// map order): retrieval writes queries in the order of the query file.
+void write_trec_run(const std::string& path, const Run& run,
+                    const std::vector<std::string>& query_order);
 
 }  // namespace dgr::eval

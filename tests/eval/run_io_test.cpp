@@ -47,6 +47,20 @@ TEST(RunIo, WritesTrecLinesInMapOrderWithStoredRanks) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(::getpid())));
 }
 
+TEST(RunIo, WritesQueriesInTheGivenOrderThenTheRest) {
+  eval::Run run;
+  run.by_query["q2"] = {{"d9", 0.5, 0}};
+  run.by_query["q10"] = {{"d3", 1.0, 0}};
+  run.by_query["q3"] = {{"d4", 2.0, 0}};
+  const std::string path = tmp_path("ordered.trec");
+  // Unknown and repeated ids in the order are ignored; unlisted queries follow in map order.
+  write_trec_run(path, run, {"q3", "zz", "q2", "q3"});
+  EXPECT_EQ(slurp(path),
+            "q3 Q0 d4 1 2 dgr\n"
+            "q2 Q0 d9 1 0.5 dgr\n"
+            "q10 Q0 d3 1 1 dgr\n");
+}
+
 TEST(RunIo, ScoresReadBackAsTheSameDouble) {
   const double scores[] = {1.0 / 3.0, 0.1, -1e-300, 123456789.123456789, 0.1f, 2.0 / 3.0 * 1e20};
   eval::Run run;

@@ -135,7 +135,7 @@ TEST_F(IndexDirectoryTest, ManifestErrorsNameTheFile) {
   std::ofstream(path, std::ios::trunc) << "format_version: 99\n";
   std::string message = error_of<DataError>([&] { Manifest::read(path); });
   EXPECT_NE(message.find("version 99"), std::string::npos) << message;
-  std::ofstream(path, std::ios::trunc) << "format_version: 1\n";
+  std::ofstream(path, std::ios::trunc) << "format_version: 2\n";
   message = error_of<DataError>([&] { Manifest::read(path); });
   EXPECT_NE(message.find(path), std::string::npos) << message;
   EXPECT_NE(message.find("lacks key"), std::string::npos) << message;

@@ -1,0 +1,84 @@
+#include "core/search/retriever.h"
+
+#include <utility>
+
+#include "core/util/error.h"
+
+namespace dgr::search {
+
+std::vector<ViewPrompt> view_prompts(const index::ViewOptions& indexed,
+                                     const index::ViewMarkers& markers,
+                                     const std::vector<std::string>& names,
+                                     const ViewLengths& lengths) {
+  const std::vector<std::string> chosen = names.empty() ? index::view_names(indexed) : names;
+  std::vector<ViewPrompt> prompts;
+  std::vector<bool> seen(3, false);
+  for (const std::string& name : chosen) {
+    ViewPrompt prompt;
+    bool in_index = false;
+    if (name == "title") {
+      prompt = {View::kTitle, markers.title_start, markers.title_end, lengths.title};
+      in_index = indexed.title;
+    } else if (name == "body") {
+      prompt = {View::kBody, {}, {}, lengths.body};
+      in_index = indexed.body;
+    } else if (name == "pseudo_queries") {
+      prompt = {View::kPseudoQuery, markers.pq_start, markers.pq_end, lengths.pseudo_query};
+      in_index = indexed.pseudo_queries;
+    } else {
+      throw ConfigError("search.views: unknown view '" + name +
+                        "' (expected title, body or pseudo_queries)");
+    }
+    if (!in_index) {
+      throw ConfigError("search.views lists '" + name + "' but the index holds no " + name +
+                        " view (rebuild it with index.views including " + name + ")");
+    }
+    if (seen[static_cast<size_t>(prompt.view)]) {
+      throw ConfigError("search.views lists '" + name + "' twice");
+    }
+    seen[static_cast<size_t>(prompt.view)] = true;
+    if (prompt.max_length < 1) {
+      throw ConfigError("search: the " + name + " view's maximum length must be at least 1");
+    }
+    prompts.push_back(std::move(prompt));
+  }
+  return prompts;
+}
+
+std::vector<QueryRetrieval> retrieve(StepModel& model, TokenConstraint& constraint,
+                                     const index::ShardedIndex& index,
+                                     const std::vector<std::vector<TokenId>>& queries,
+                                     const std::vector<ViewPrompt>& views,
+                                     const RetrieverOptions& options,
+                                     const KeyRescorer& rescorer) {
+  std::vector<SearchResult> searched = beam_search(model, constraint, queries, views, options.beam);
+  std::vector<const ViewPrompt*> prompt_of(3, nullptr);
+  for (const ViewPrompt& prompt : views)
+    prompt_of[static_cast<size_t>(prompt.view)] = &prompt;
+
+  std::vector<QueryRetrieval> out(queries.size());
+  for (size_t q = 0; q < queries.size(); ++q) {
+    std::vector<GeneratedKey>& generated = searched[q].keys;
+    if (rescorer && !generated.empty()) rescorer(queries[q], views, generated);
+    std::vector<ScoredKey>& keys = out[q].keys;
+    keys.reserve(generated.size());
+    for (GeneratedKey& key : generated) {
+      const ViewPrompt& prompt = *prompt_of[static_cast<size_t>(key.view)];
+      ScoredKey scored;
+      scored.view = key.view;
+      scored.indexed = prompt.prefix;
+      scored.indexed.insert(scored.indexed.end(), key.tokens.begin(), key.tokens.end());
+      // Coverage counts identifier tokens: a finished title's end marker is not one.
+      if (key.finished && key.tokens.size() >= prompt.end.size()) {
+        key.tokens.resize(key.tokens.size() - prompt.end.size());
+      }
+      scored.tokens = std::move(key.tokens);
+      scored.log_prob = key.log_prob;
+      keys.push_back(std::move(scored));
+    }
+    out[q].passages = intersective_score(index, keys, searched[q].unigrams, options.scoring);
+  }
+  return out;
+}
+
+}  // namespace dgr::search
