@@ -17,6 +17,10 @@ const InputFlag kDatasetFlag{"--dataset", "data.dataset", "BEIR dataset director
 const InputFlag kTokenizerFlag{"--tokenizer", "tokenizer.dir",
                                "Directory with vocab.json + merges.txt (tokenizer.dir)"};
 const InputFlag kIndexFlag{"--index", "index.dir", "Index directory (index.dir)"};
+const InputFlag kRetrieveRunFlag{"--run", "retrieve.run",
+                                 "Run file to write (retrieve.run; default <out>/run.trec)"};
+const InputFlag kInitFromFlag{"--init-from", "model.init_from",
+                              "Checkpoint directory, Hugging Face layout (model.init_from)"};
 const InputFlag kPseudoQueriesFlag{"--pseudo-queries", "data.pseudo_queries",
                                    "Pseudo-queries jsonl (data.pseudo_queries)"};
 
@@ -50,6 +54,17 @@ void start_logging(const ResolvedConfig& config, const distributed::MpiContext& 
   if (dir.empty()) dir = config.options.run.log_dir;
   if (dir.empty()) dir = (std::filesystem::path(config.options.run.out) / "logs").string();
   init_logging(global.argv0.c_str(), mpi.rank(), mpi.size(), dir, global.verbose);
+}
+
+int ranks_on_node(const distributed::MpiContext& mpi) {
+  MPI_Comm node = MPI_COMM_NULL;
+  distributed::check_mpi(
+      MPI_Comm_split_type(mpi.comm(), MPI_COMM_TYPE_SHARED, mpi.rank(), MPI_INFO_NULL, &node),
+      "MPI_Comm_split_type");
+  int size = 1;
+  distributed::check_mpi(MPI_Comm_size(node, &size), "MPI_Comm_size");
+  MPI_Comm_free(&node);
+  return size;
 }
 
 }  // namespace dgr::cli

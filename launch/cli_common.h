@@ -36,6 +36,8 @@ extern const InputFlag kDatasetFlag;
 extern const InputFlag kTokenizerFlag;
 extern const InputFlag kIndexFlag;
 extern const InputFlag kPseudoQueriesFlag;
+extern const InputFlag kInitFromFlag;
+extern const InputFlag kRetrieveRunFlag;
 
 // Registers CONFIG, --set and the given flags on a subcommand and resolves them later.
 class ConfigInputs {
@@ -65,6 +67,9 @@ struct GlobalOptions {
 void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,
                    const GlobalOptions& global);
 
+// MPI ranks on this node (they share its cores). Collective.
+int ranks_on_node(const distributed::MpiContext& mpi);
+
 // What a subcommand needs to run once parsed.
 struct Command {
   bool needs_mpi = true;  // false for commands that only print (config, version)
@@ -77,5 +82,7 @@ void add_version_command(CLI::App& app, Command& selected);
 void add_eval_run_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_tokenizer_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_index_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_model_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_retrieve_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 
 }  // namespace dgr::cli

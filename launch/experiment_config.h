@@ -64,12 +64,54 @@ struct EvalOptions {
   bool missing_queries_count_as_zero = true;
 };
 
+struct ModelOptions {
+  std::string init_from;
+  std::string arch = "bart-large";
+  std::string device = "cpu";
+};
+
+struct SearchOptions {
+  int beam_size = 15;
+  std::vector<std::string> views;
+  int title_max_length = 15;
+  int body_max_length = 10;
+  int pq_max_length = 30;
+  bool keep_history = true;
+  int batch_size = 8;
+  int max_query_length = 64;
+  bool rescore = true;
+};
+
+struct ScoringOptions {
+  double alpha = 2.0;
+  double beta = 0.8;
+  double smoothing = 5.0;
+  int max_hits = 1500;
+  int fully_score = 1500;
+  bool unigram_evidence = true;
+  int unigram_top = 5000;
+  int depth = 100;
+};
+
+struct RetrieveOptions {
+  std::string queries = "judged";
+  std::string run;
+  std::string tag = "dgr";
+  bool dump_keys = false;
+  int max_keys_per_passage = 40;
+  bool evaluate = true;
+};
+
 struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
   DataOptions data;
   TokenizerOptions tokenizer;
   IndexOptions index;
+  ModelOptions model;
+  SearchOptions search;
+  ScoringOptions scoring;
+  RetrieveOptions retrieve;
   EvalOptions eval;
 };
 
@@ -149,12 +191,71 @@ void visit(V& v, EvalOptions& o) {
 }
 
 template <class V>
+void visit(V& v, ModelOptions& o) {
+  v.field(
+      "init_from", o.init_from,
+      "Checkpoint directory in Hugging Face layout (config.json, model.safetensors, vocab.json, "
+      "merges.txt): a facebook/bart-* download or a dgr checkpoint.");
+  v.field("arch", config::Choice{o.arch, {"tiny", "bart-base", "bart-large"}},
+          "Model dimensions when a model is created from scratch (`dgr model init`).");
+  v.field("device", o.device, "Where the model runs: cpu, cuda or cuda:N.");
+}
+
+template <class V>
+void visit(V& v, SearchOptions& o) {
+  v.field("beam_size", o.beam_size, "Beams per query and view of constrained beam search.");
+  v.field("views", o.views,
+          "Views to generate (title, body, pseudo_queries); empty = every view the index holds.");
+  v.field("title_max_length", o.title_max_length,
+          "Longest generated title, in tokens (end marker included).");
+  v.field("body_max_length", o.body_max_length, "Longest generated body n-gram, in tokens.");
+  v.field("pq_max_length", o.pq_max_length,
+          "Longest generated pseudo-query, in tokens (end marker included).");
+  v.field("keep_history", o.keep_history,
+          "Every partial hypothesis becomes a key (SEAL); false keeps only the final beams.");
+  v.field("batch_size", o.batch_size, "Queries decoded together.");
+  v.field("max_query_length", o.max_query_length, "Query tokens given to the encoder.");
+  v.field("rescore", o.rescore,
+          "Rescore every key by teacher forcing (log-probability without length penalty).");
+}
+
+template <class V>
+void visit(V& v, ScoringOptions& o) {
+  v.field("alpha", o.alpha, "Exponent of a key's log-odds weight (SEAL: 2).");
+  v.field("beta", o.beta, "Coverage weight: share of a key's weight that depends on new tokens.");
+  v.field("smoothing", o.smoothing, "Added to counts in P(n) = (F(n) + s) / (N + s).");
+  v.field("max_hits", o.max_hits, "Keys occurring more often than this nominate no candidates.");
+  v.field("fully_score", o.fully_score, "Candidates scored with every key (the top by evidence).");
+  v.field("unigram_evidence", o.unigram_evidence,
+          "Add the first decoding step's token log-odds (no exponent) to passage scores.");
+  v.field("unigram_top", o.unigram_top, "Tokens of the first step kept as unigram evidence.");
+  v.field("depth", o.depth, "Passages ranked per query (run file depth).");
+}
+
+template <class V>
+void visit(V& v, RetrieveOptions& o) {
+  v.field("queries", config::Choice{o.queries, {"judged", "all"}},
+          "Queries to retrieve for: those with judgments in data.qrels, or every query.");
+  v.field("run", o.run, "Run file written by `dgr retrieve`; empty = <run.out>/run.trec.");
+  v.field("tag", o.tag, "Run tag (last column of the run file).");
+  v.field("dump_keys", o.dump_keys,
+          "Also write <run.out>/keys.jsonl: each ranked passage's matched keys (distillation).");
+  v.field("max_keys_per_passage", o.max_keys_per_passage,
+          "Matched keys kept per passage in keys.jsonl (DGR uses 40).");
+  v.field("evaluate", o.evaluate, "Evaluate the run against data.qrels when it is set.");
+}
+
+template <class V>
 void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
   v.section("data", o.data, "Input data: corpus, queries, judgments.");
   v.section("tokenizer", o.tokenizer, "The byte-level BPE vocabulary.");
   v.section("index", o.index, "Identifier views and the sharded FM-index.");
+  v.section("model", o.model, "The seq2seq generative retriever (BART architecture).");
+  v.section("search", o.search, "Constrained beam search over the index.");
+  v.section("scoring", o.scoring, "SEAL intersective scoring of passages from generated keys.");
+  v.section("retrieve", o.retrieve, "`dgr retrieve`: which queries, which outputs.");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
 }
 

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
   dgr::cli::add_index_command(app, selected, global);
   dgr::cli::add_eval_run_command(app, selected, global);
   dgr::cli::add_tokenizer_command(app, selected, global);
+  dgr::cli::add_model_command(app, selected, global);
+  dgr::cli::add_retrieve_command(app, selected, global);
 
   CLI11_PARSE(app, argc, argv);
   if (!selected.run) {

@@ -49,8 +49,7 @@ std::vector<QueryRetrieval> retrieve(StepModel& model, TokenConstraint& constrai
                                      const index::ShardedIndex& index,
                                      const std::vector<std::vector<TokenId>>& queries,
                                      const std::vector<ViewPrompt>& views,
-                                     const RetrieverOptions& options,
-                                     const KeyRescorer& rescorer) {
+                                     const RetrieverOptions& options, const KeyRescorer& rescorer) {
   std::vector<SearchResult> searched = beam_search(model, constraint, queries, views, options.beam);
   std::vector<const ViewPrompt*> prompt_of(3, nullptr);
   for (const ViewPrompt& prompt : views)

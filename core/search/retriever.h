@@ -33,9 +33,9 @@ std::vector<ViewPrompt> view_prompts(const index::ViewOptions& indexed,
                                      const ViewLengths& lengths);
 
 // Fills every key's log_prob again by teacher forcing (same query, the key's view prompt).
-using KeyRescorer = std::function<void(const std::vector<TokenId>& query,
-                                       const std::vector<ViewPrompt>& views,
-                                       std::vector<GeneratedKey>& keys)>;
+using KeyRescorer =
+    std::function<void(const std::vector<TokenId>& query, const std::vector<ViewPrompt>& views,
+                       std::vector<GeneratedKey>& keys)>;
 
 struct RetrieverOptions {
   BeamSearchOptions beam;
