@@ -188,7 +188,9 @@ RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
   std::string* keys_out = job.keys_path.empty() ? nullptr : &keys_part;
   const auto search_start = Clock::now();
   {
-    Progress progress("retrieve", static_cast<int64_t>(total), mpi.is_root(),
+    // Rank 0 reports its own slice (the slices differ by at most one batch).
+    Progress progress(size > 1 ? "retrieve (rank 0's queries)" : "retrieve",
+                      static_cast<int64_t>(hi - lo), mpi.is_root(),
                       ProgressOptions{job.progress_interval_s});
     for (size_t b = lo; b < hi; b += static_cast<size_t>(job.batch_size)) {
       const size_t e = std::min(hi, b + static_cast<size_t>(job.batch_size));
@@ -209,8 +211,7 @@ RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
         if (result.passages.empty()) ++figures.empty;
         append_results(job.queries[q], result, index, tokenizer, prompts, job, run_part, keys_out);
       }
-      // Rank 0's bar counts its own slice scaled to the whole job.
-      progress.add(static_cast<int64_t>(std::min(total, (e - b) * size)));
+      progress.add(static_cast<int64_t>(e - b));
     }
     progress.finish();
   }

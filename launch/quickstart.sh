@@ -3,8 +3,10 @@
 # metrics table. Idempotent; reruns reuse the build.
 #
 # Today the job builds the sharded FM-index of the TREC DL 2019 passage pool with BART's
-# vocabulary on 2 ranks, queries it, and evaluates the pool's external BM25 run
-# (configs/msmarco-dl19-bm25.yaml). The data sets are read from $DGR_DATA (default: the
+# vocabulary on 2 ranks, queries it, evaluates the pool's external BM25 run
+# (configs/msmarco-dl19-bm25.yaml), then runs generative retrieval (constrained beam search +
+# intersective scoring, configs/msmarco-dl19-retrieve.yaml) with a freshly initialised tiny
+# model: until the trainer lands its metrics show that the stage runs, not retrieval quality. The data sets are read from $DGR_DATA (default: the
 # `shared/data` folder beside the repository).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,3 +42,11 @@ echo
   --successors 5
 echo
 "${MPIRUN[@]}" "$DGR" eval-run configs/msmarco-dl19-bm25.yaml
+echo
+# A tiny untrained model in Hugging Face layout (stage-1 training will replace it).
+"$DGR" model init --tokenizer "$DGR_DATA/tokenizer/bart" --out runs/msmarco-dl19-retrieve/model \
+  --set model.arch=tiny
+echo
+"${MPIRUN[@]}" "$DGR" retrieve configs/msmarco-dl19-retrieve.yaml \
+  --init-from runs/msmarco-dl19-retrieve/model --set run.threads=1 \
+  --set eval.system=dgr-untrained-tiny
