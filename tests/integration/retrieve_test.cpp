@@ -172,6 +172,46 @@ TEST_F(Retrieve, WritesMetricsAndReportsThroughput) {
   EXPECT_TRUE(fs::exists(tmp("out-1") + "/config.resolved.yaml"));
 }
 
+// Teacher-forced rescoring gives every key the log-probability beam search summed (up to float
+// rounding): both are Σ log p(token | query, prompt, earlier tokens) without length penalty.
+TEST_F(Retrieve, RescoringByTeacherForcingAgreesWithBeamSums) {
+  {
+    std::ifstream in(kData + "/cranfield/queries.jsonl");
+    std::ofstream out(tmp("few-queries") + ".jsonl");
+    std::string line;
+    for (int i = 0; i < 6 && std::getline(in, line); ++i)
+      out << line << "\n";
+  }
+  auto plain = run_command("timeout 600 " + retrieve_command(tmp("out-plain")) +
+                           " --set retrieve.queries=all --set search.batch_size=4 --queries " +
+                           tmp("few-queries") + ".jsonl");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  auto rescored =
+      run_command("timeout 600 " + retrieve_command(tmp("out-rescored")) +
+                  " --set search.rescore=true --set retrieve.queries=all" +
+                  " --set search.batch_size=4 --queries " + tmp("few-queries") + ".jsonl");
+  ASSERT_EQ(rescored.exit_code, 0) << rescored.output;
+  std::ifstream a(tmp("out-plain") + "/keys.jsonl"), b(tmp("out-rescored") + "/keys.jsonl");
+  std::string la, lb;
+  size_t compared = 0;
+  while (std::getline(a, la) && std::getline(b, lb)) {
+    const nlohmann::json ja = nlohmann::json::parse(la), jb = nlohmann::json::parse(lb);
+    std::map<std::string, double> by_key;
+    for (const auto& k : ja["keys"])
+      by_key[k["view"].dump() + k["tokens"].dump()] = k["log_prob"];
+    for (const auto& k : jb["keys"]) {
+      auto it = by_key.find(k["view"].dump() + k["tokens"].dump());
+      if (it == by_key.end()) continue;
+      EXPECT_NEAR(it->second, k["log_prob"].get<double>(), 1e-3) << k.dump();
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 20u);
+  fs::remove_all(tmp("out-plain"));
+  fs::remove_all(tmp("out-rescored"));
+  fs::remove(tmp("few-queries") + ".jsonl");
+}
+
 TEST_F(Retrieve, MissingModelEndsEveryRankNamingTheDirectory) {
   auto result = run_command("timeout 120 " + mpirun(2) + dgr() + " retrieve --dataset " + kData +
                             "/cranfield --index " + tmp("index") + " --init-from " +
