@@ -56,6 +56,16 @@ void start_logging(const ResolvedConfig& config, const distributed::MpiContext& 
   init_logging(global.argv0.c_str(), mpi.rank(), mpi.size(), dir, global.verbose);
 }
 
+index::ViewOptions index_view_options(const IndexOptions& o) {
+  index::ViewOptions views;
+  index::set_views(views, o.views, "index.views");
+  views.title_start = o.title_start;
+  views.title_end = o.title_end;
+  views.pq_start = o.pq_start;
+  views.pq_end = o.pq_end;
+  return views;
+}
+
 int ranks_on_node(const distributed::MpiContext& mpi) {
   MPI_Comm node = MPI_COMM_NULL;
   distributed::check_mpi(

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/index/views.h"
 #include "launch/experiment_config.h"
 
 namespace dgr::distributed {
@@ -67,6 +68,9 @@ struct GlobalOptions {
 void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,
                    const GlobalOptions& global);
 
+// The identifier views of index.* (ConfigError naming index.views for a bad list).
+index::ViewOptions index_view_options(const IndexOptions& o);
+
 // MPI ranks on this node (they share its cores). Collective.
 int ranks_on_node(const distributed::MpiContext& mpi);
 
@@ -84,5 +88,7 @@ void add_tokenizer_command(CLI::App& app, Command& selected, const GlobalOptions
 void add_index_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_model_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_retrieve_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_examples_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 
 }  // namespace dgr::cli

@@ -20,15 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-index::ViewOptions view_options(const IndexOptions& o) {
-  index::ViewOptions views;
-  index::set_views(views, o.views, "index.views");
-  views.title_start = o.title_start;
-  views.title_end = o.title_end;
-  views.pq_start = o.pq_start;
-  views.pq_end = o.pq_end;
-  return views;
-}
 
 int index_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
                 const GlobalOptions& global) {
@@ -42,7 +33,7 @@ int index_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   inputs.tokenizer_dir = o.tokenizer.dir;
   inputs.pseudo_queries = o.data.pseudo_queries;
   inputs.out_dir = o.index.dir;
-  inputs.views = view_options(o.index);
+  inputs.views = index_view_options(o.index);
   inputs.shards = o.index.shards;
   inputs.config_hash = config.hash;
   inputs.progress_interval_s = o.run.progress_interval_s;

@@ -102,6 +102,46 @@ struct RetrieveOptions {
   bool evaluate = true;
 };
 
+struct ExamplesOptions {
+  std::string path;
+  int titles_per_query = 3;
+  int spans_per_query = 10;
+  int pseudo_queries_per_query = 5;
+  int span_length = 10;
+  bool unsupervised = true;
+  int unsup_spans = 3;
+  int unsup_titles = 1;
+  int unsup_pseudo_queries = 2;
+  int source_length = 64;
+  int relevance_threshold = 1;
+};
+
+struct TrainOptions {
+  int global_batch = 32;
+  int micro_batch = 0;
+  int max_steps = 0;
+  int epochs = 1;
+  double lr = 3e-5;
+  int warmup_steps = 500;
+  std::string decay = "linear";
+  double end_lr = 0.0;
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double adam_eps = 1e-8;
+  double clip_norm = 0.1;
+  double label_smoothing = 0.1;
+  double dropout = -1.0;
+  int checkpoint_every = 1000;
+  int keep_last = 3;
+  int log_every = 10;
+  std::string backend = "mpi";
+  double bucket_mb = 25.0;
+  bool overlap = true;
+  bool resume = true;
+  std::string export_dir;
+};
+
 struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
@@ -112,6 +152,8 @@ struct ExperimentConfig {
   SearchOptions search;
   ScoringOptions scoring;
   RetrieveOptions retrieve;
+  ExamplesOptions examples;
+  TrainOptions train;
   EvalOptions eval;
 };
 
@@ -248,6 +290,67 @@ void visit(V& v, RetrieveOptions& o) {
 }
 
 template <class V>
+void visit(V& v, ExamplesOptions& o) {
+  v.field("path", o.path,
+          "HDF5 file of stage-1 examples: written by `dgr examples build`, read by `dgr train`; "
+          "empty = <run.out>/stage1_examples.h5.");
+  v.field("titles_per_query", o.titles_per_query,
+          "Copies of each positive passage's title example per training query.");
+  v.field("spans_per_query", o.spans_per_query,
+          "Body spans per (query, positive), preferring overlap with the query.");
+  v.field("pseudo_queries_per_query", o.pseudo_queries_per_query,
+          "Pseudo-query examples per (query, positive) when pseudo-queries are indexed.");
+  v.field("span_length", o.span_length, "Tokens of a body-span identifier.");
+  v.field("unsupervised", o.unsupervised,
+          "Also make corpus examples: a passage segment -> its title / a span / a pseudo-query.");
+  v.field("unsup_spans", o.unsup_spans, "Corpus examples per passage with a span target.");
+  v.field("unsup_titles", o.unsup_titles, "Corpus examples per passage with its title as target.");
+  v.field("unsup_pseudo_queries", o.unsup_pseudo_queries,
+          "Corpus examples per passage with a pseudo-query target.");
+  v.field("source_length", o.source_length, "Tokens of the passage segment of a corpus example.");
+  v.field("relevance_threshold", o.relevance_threshold,
+          "Smallest qrels grade that makes a passage a positive of a training query.");
+}
+
+template <class V>
+void visit(V& v, TrainOptions& o) {
+  v.field("global_batch", o.global_batch,
+          "Examples per optimizer step over all ranks (cut into equal per-rank pieces).");
+  v.field("micro_batch", o.micro_batch,
+          "Examples per forward/backward on a rank; a rank accumulates global_batch / (ranks x "
+          "micro_batch) of them per step (one all-reduce per step). 0 = global_batch / ranks. "
+          "The same micro_batch on any number of ranks computes the very same update.");
+  v.field("max_steps", o.max_steps, "Optimizer steps; 0 = epochs x rows / global_batch.");
+  v.field("epochs", o.epochs, "Passes over the examples when max_steps is 0.");
+  v.field("lr", o.lr, "Peak learning rate.");
+  v.field("warmup_steps", o.warmup_steps, "Linear warm-up steps from 0 to the peak rate.");
+  v.field("decay", config::Choice{o.decay, {"linear", "constant", "polynomial"}},
+          "Learning-rate decay after warm-up (to end_lr at the last step).");
+  v.field("end_lr", o.end_lr, "Learning rate at the last step.");
+  v.field("weight_decay", o.weight_decay,
+          "AdamW decoupled weight decay (not applied to biases and LayerNorm weights).");
+  v.field("beta1", o.beta1, "AdamW beta1.");
+  v.field("beta2", o.beta2, "AdamW beta2.");
+  v.field("adam_eps", o.adam_eps, "AdamW epsilon.");
+  v.field("clip_norm", o.clip_norm, "Global gradient-norm clip; 0 disables.");
+  v.field("label_smoothing", o.label_smoothing, "Label smoothing of the cross-entropy.");
+  v.field("dropout", o.dropout,
+          "Dropout during training; negative = the model config's. With dropout > 0 results "
+          "depend on the number of ranks (each rank draws its own masks).");
+  v.field("checkpoint_every", o.checkpoint_every, "Steps between checkpoints (and one at the end).");
+  v.field("keep_last", o.keep_last, "Checkpoints kept; 0 keeps all.");
+  v.field("log_every", o.log_every, "Steps between lines of train_log.jsonl and progress.");
+  v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
+          "Gradient all-reduce: MPI on host memory or NCCL on GPUs.");
+  v.field("bucket_mb", o.bucket_mb, "Gradient bucket size in MB (reverse registration order).");
+  v.field("overlap", o.overlap,
+          "All-reduce each bucket as soon as backward has produced it (false: after backward).");
+  v.field("resume", o.resume, "Continue from <run.out>/checkpoints/latest when it exists.");
+  v.field("export_dir", o.export_dir,
+          "The trained model in Hugging Face layout (for --init-from); empty = <run.out>/model.");
+}
+
+template <class V>
 void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
@@ -258,6 +361,8 @@ void visit(V& v, ExperimentConfig& o) {
   v.section("search", o.search, "Constrained beam search over the index.");
   v.section("scoring", o.scoring, "SEAL intersective scoring of passages from generated keys.");
   v.section("retrieve", o.retrieve, "`dgr retrieve`: which queries, which outputs.");
+  v.section("examples", o.examples, "Stage-1 training examples (MINDER): `dgr examples build`.");
+  v.section("train", o.train, "The data-parallel trainer (`dgr train`).");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
 }
 

@@ -111,7 +111,9 @@ TEST_F(Retrieve, RunListsJudgedQueriesInQueryFileOrderWithDecreasingScores) {
     if (order.empty() || order.back() != qid) order.push_back(qid);
     auto& list = scores[qid];
     EXPECT_EQ(rank, static_cast<int>(list.size()) + 1);
-    if (!list.empty()) EXPECT_LE(score, list.back());
+    if (!list.empty()) {
+      EXPECT_LE(score, list.back());
+    }
     EXPECT_GT(score, 0.0);
     EXPECT_EQ(tag, "dgr");
     list.push_back(score);

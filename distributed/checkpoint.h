@@ -1,0 +1,76 @@
+// Training checkpoints: run_dir/checkpoints/step-NNNNNNN/ holds everything a run needs to go on
+// exactly where it stopped — the model as a Hugging Face directory (model.safetensors,
+// config.json, vocab.json + merges.txt), optimizer.safetensors (AdamW::state()),
+// trainer_state.yaml (step, epoch, data cursor, seed, world size, RNG state), the resolved
+// config.yaml, and checksums.yaml (SHA-256 and size of every other file).
+//
+// Guarantees: a checkpoint directory appears complete or not at all (written under
+// checkpoints/.tmp-step-NNNNNNN.<pid>, every file fsynced, the directory fsynced, then renamed);
+// `checkpoints/latest` (one line: the directory name) is replaced atomically after the rename,
+// so it always names a complete checkpoint; loading verifies every checksum first, so a missing,
+// truncated or altered file is a DataError naming it, never a silently different run.
+// Temporary directories left by a crash are ignored by loading and removed by the next save.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/model/bart.h"
+#include "core/model/bart_config.h"
+#include "core/model/safetensors.h"
+#include "core/model/training.h"
+
+namespace dgr::distributed {
+
+struct TrainerState {
+  int64_t step = 0;          // optimizer updates done
+  int64_t epoch = 0;         // current epoch (0-based)
+  int64_t cursor = 0;        // rows of the epoch's permutation consumed
+  uint64_t seed = 0;         // the run's seed (permutations are derived from seed and epoch)
+  int world_size = 1;        // ranks that trained up to here
+  int64_t global_batch = 0;  // examples per update over all ranks
+  std::string torch_rng;     // model::serialize_rng_state() of rank 0 (hex)
+  std::string config_hash;   // SHA-256 of the resolved config
+};
+
+struct CheckpointPaths {
+  std::string dir;
+};
+
+// "step-0000042": the directory name of the checkpoint after `step` updates (7 digits, more
+// when needed).
+std::string checkpoint_name(int64_t step);
+
+// Writes run_dir/checkpoints/step-NNNNNNN/ (see above) and returns its path; an existing
+// checkpoint of the same step is replaced. `tokenizer_dir` (may be empty) provides vocab.json
+// and merges.txt. After `latest` is updated, the oldest step-* directories beyond `keep_last`
+// are deleted (keep_last <= 0 keeps all). Called by rank 0 only. IoError when a file cannot be
+// written, ConfigError when `config` does not describe `model`.
+std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
+                            const model::BartConfig& config, const model::AdamW& optimizer,
+                            const TrainerState& state, const std::string& config_yaml,
+                            const std::string& tokenizer_dir, int keep_last);
+
+struct LoadedCheckpoint {
+  std::string dir;
+  TrainerState state;
+  model::NamedTensors optimizer_state;  // for AdamW::load_state
+};
+
+// The checkpoint run_dir/checkpoints/latest names (when `latest` is absent but complete step-*
+// directories exist, the newest of them), loaded as load_checkpoint does; std::nullopt when the
+// run has no checkpoint. DataError when `latest` names a directory that does not exist.
+std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
+                                                       model::BartModel& model);
+
+// Verifies dir/checksums.yaml (a missing, truncated or altered file is a DataError naming it),
+// loads dir/model.safetensors into `model` (model::load_bart_weights: DataError on a tensor of
+// another shape) and returns the trainer state and the optimizer tensors. The torch RNG state
+// is returned, not restored: call model::restore_rng_state(state.torch_rng).
+LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model);
+
+// The resolved config text saved with the checkpoint in `dir` (dir/config.yaml).
+std::string checkpoint_config_yaml(const std::string& dir);
+
+}  // namespace dgr::distributed

@@ -1,0 +1,71 @@
+// Collectives between the ranks of a data-parallel job, on raw buffers: an MPI implementation on
+// host memory and an NCCL implementation on device memory (compiled when nccl.h and the CUDA
+// runtime are found; bootstrapped over MPI: rank 0 creates the ncclUniqueId and broadcasts it).
+// One interface, chosen at start-up by `make_communicator`. Every MPI/NCCL return code is checked:
+// a failure throws CommError naming the call, which the launch guard turns into MPI_Abort.
+// No torch here: buffers are pointers + element counts.
+//
+// MPI backend: blocking calls run on the caller's thread over a private duplicate of the context's
+// communicator; all_reduce_async runs on a communication thread with a second duplicate, in FIFO
+// order (needs MPI_THREAD_MULTIPLE; with a lower level it runs at submission, with a warning).
+// bfloat16/float16 are moved (all_gather, broadcast) but not reduced: reductions throw CommError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "distributed/mpi_context.h"
+
+namespace dgr::distributed {
+
+enum class DataType : uint8_t { kFloat32, kFloat64, kInt64, kInt32, kBFloat16, kFloat16 };
+// kAvg: the sum divided by size(), for floating types only (on MPI, the division runs where the
+// collective ran: on the communication thread for all_reduce_async).
+enum class ReduceOp : uint8_t { kSum, kMax, kMin, kAvg };
+size_t element_size(DataType type);
+
+// A collective started without waiting. `wait` blocks until it is complete (and rethrows its
+// failure); `done` polls.
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+  virtual bool done() = 0;
+  // Seconds the collective itself ran (from its start on the communication thread or stream to
+  // its completion, not counting time in the queue); valid after wait() returned.
+  virtual double seconds() const { return 0.0; }
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual const char* backend() const = 0;  // "mpi" or "nccl"
+
+  // In place over `count` elements of every rank.
+  virtual void all_reduce(void* data, size_t count, DataType type, ReduceOp op) = 0;
+  // Starts an in-place all-reduce that proceeds while the caller computes (the MPI implementation
+  // progresses it on a communication thread). `data` must stay valid until wait() returns.
+  virtual std::shared_ptr<Work> all_reduce_async(void* data, size_t count, DataType type,
+                                                 ReduceOp op) = 0;
+  // `send` holds size() blocks of `recv_count` elements; rank r receives the reduction of every
+  // rank's block r.
+  virtual void reduce_scatter(const void* send, void* recv, size_t recv_count, DataType type,
+                              ReduceOp op) = 0;
+  // `recv` receives size() blocks of `send_count` elements, block r from rank r.
+  virtual void all_gather(const void* send, void* recv, size_t send_count, DataType type) = 0;
+  virtual void broadcast(void* data, size_t count, DataType type, int root) = 0;
+  virtual void barrier() = 0;
+};
+
+// "mpi" (host memory) or "nccl" (device memory of CUDA device `device`; ConfigError when this
+// build has no NCCL or no GPU is visible). Collective over `mpi`.
+std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiContext& mpi,
+                                                int device = 0);
+bool nccl_available();  // compiled with NCCL
+
+}  // namespace dgr::distributed

@@ -1,0 +1,390 @@
+#include "distributed/trainer.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+
+#include "core/model/bart.h"
+#include "core/model/pretrained.h"
+#include "core/model/training.h"
+#include "core/util/error.h"
+#include "core/util/files.h"
+#include "core/util/memory.h"
+#include "core/util/progress.h"
+#include "data/stage1_examples.h"
+#include "distributed/checkpoint.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
+
+namespace dgr::distributed {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+constexpr int64_t kIgnore = -100;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void check_job(const TrainJob& job, int world_size) {
+  if (job.global_batch < 1) throw ConfigError("train.global_batch must be at least 1");
+  if (job.micro_batch < 0) throw ConfigError("train.micro_batch must be >= 0");
+  const int64_t per_rank = job.global_batch / world_size;
+  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
+  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
+    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
+                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
+                      " x " + std::to_string(micro) + ")");
+  }
+  if (job.max_steps < 0) throw ConfigError("train.max_steps must be >= 0");
+  if (job.max_steps == 0 && job.epochs < 1) throw ConfigError("train.epochs must be at least 1");
+  if (!(job.lr > 0)) throw ConfigError("train.lr must be positive");
+  if (job.warmup_steps < 0) throw ConfigError("train.warmup_steps must be >= 0");
+  if (job.clip_norm < 0) throw ConfigError("train.clip_norm must be >= 0");
+  if (job.label_smoothing < 0 || job.label_smoothing >= 1) {
+    throw ConfigError("train.label_smoothing must be in [0, 1)");
+  }
+  if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
+  if (job.log_every < 1) throw ConfigError("train.log_every must be at least 1");
+  if (job.dropout >= 1) throw ConfigError("train.dropout must be < 1");
+}
+
+// The rows of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so the
+// order is the same on every platform and standard library.
+std::vector<uint64_t> epoch_order(uint64_t rows, uint64_t seed, int64_t epoch) {
+  std::vector<uint64_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+  for (uint64_t i = rows; i > 1; --i) {
+    const uint64_t j = rng() % i;
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+// One micro-batch as tensors: encoder input <s> source </s>, decoder input
+// [start] + prompt + target[:-1], labels ignore-prompt + target.
+struct Batch {
+  torch::Tensor input_ids;       // [B, S]
+  torch::Tensor attention_mask;  // [B, S]
+  torch::Tensor decoder_input;   // [B, T]
+  torch::Tensor labels;          // [B, T], kIgnore on prompt and padding
+  int64_t target_tokens = 0;
+};
+
+Batch collate(const std::vector<data::Stage1Example>& examples, const model::BartConfig& config,
+              const torch::Device& device) {
+  Batch batch;
+  const size_t n = examples.size();
+  std::vector<std::vector<int64_t>> sources, decoder, labels;
+  size_t max_s = 1, max_t = 1;
+  for (const data::Stage1Example& e : examples) {
+    sources.push_back(model::bart_encoder_input(e.source, config));
+    std::vector<int64_t> in{config.decoder_start_token_id};
+    std::vector<int64_t> out;
+    for (int32_t t : e.prompt) {
+      in.push_back(t);
+      out.push_back(kIgnore);
+    }
+    for (size_t i = 0; i < e.target.size(); ++i) {
+      if (i + 1 < e.target.size()) in.push_back(e.target[i]);
+      out.push_back(e.target[i]);
+      ++batch.target_tokens;
+    }
+    // in: start + prompt + target[:-1] has the length of out: prompt + target.
+    if (e.target.empty()) in.pop_back();
+    if (static_cast<int64_t>(in.size()) > config.max_position_embeddings) {
+      throw DataError("stage-1 example of '" + e.source_id + "': prompt + target of " +
+                      std::to_string(in.size()) + " tokens exceed the model's " +
+                      std::to_string(config.max_position_embeddings) + " positions");
+    }
+    max_s = std::max(max_s, sources.back().size());
+    max_t = std::max(max_t, in.size());
+    decoder.push_back(std::move(in));
+    labels.push_back(std::move(out));
+  }
+  auto ids = torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_s)},
+                         config.pad_token_id, torch::kInt64);
+  auto mask = torch::zeros({static_cast<int64_t>(n), static_cast<int64_t>(max_s)}, torch::kInt64);
+  auto dec = torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_t)},
+                         config.pad_token_id, torch::kInt64);
+  auto lab =
+      torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_t)}, kIgnore, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  auto dec_a = dec.accessor<int64_t, 2>();
+  auto lab_a = lab.accessor<int64_t, 2>();
+  for (size_t b = 0; b < n; ++b) {
+    for (size_t i = 0; i < sources[b].size(); ++i) {
+      ids_a[b][i] = sources[b][i];
+      mask_a[b][i] = 1;
+    }
+    for (size_t i = 0; i < decoder[b].size(); ++i) {
+      dec_a[b][i] = decoder[b][i];
+      lab_a[b][i] = labels[b][i];
+    }
+  }
+  batch.input_ids = ids.to(device);
+  batch.attention_mask = mask.to(device);
+  batch.decoder_input = dec.to(device);
+  batch.labels = lab.to(device);
+  return batch;
+}
+
+}  // namespace
+
+TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
+  const auto start = Clock::now();
+  check_job(job, mpi.size());
+  const int64_t ranks = mpi.size();
+  const int64_t rank = mpi.rank();
+
+  const data::Stage1ExampleFile examples = data::Stage1ExampleFile::open(job.examples_path);
+  const uint64_t rows = examples.size();
+  if (rows == 0) throw DataError(job.examples_path + ": the example store holds no examples");
+  const int64_t steps_per_epoch = static_cast<int64_t>(rows) / job.global_batch;
+  if (steps_per_epoch == 0) {
+    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
+                      ") is larger than the " + std::to_string(rows) + " examples of " +
+                      job.examples_path);
+  }
+  const int64_t total_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
+
+  // Every rank starts from the same weights: the checkpoint, then (when resuming) the latest.
+  model::PretrainedBart pretrained = model::load_pretrained(job.init_from, job.device);
+  const torch::Device device = model::parse_device(job.device);
+  // Checkpoints keep the config as loaded (a training-only dropout is not the model's).
+  const model::BartConfig saved_config = pretrained.config;
+  if (job.dropout >= 0) {
+    // The layers read their dropout rates from the config: rebuild with the trainer's rate.
+    pretrained.config.dropout = job.dropout;
+    pretrained.config.attention_dropout = job.dropout;
+    pretrained.config.activation_dropout = job.dropout;
+    pretrained.model = model::BartModel(pretrained.config);
+    model::load_bart_weights(pretrained.model,
+                             (fs::path(job.init_from) / "model.safetensors").string());
+    pretrained.model->to(device);
+  }
+  model::BartModel& bart = pretrained.model;
+  const model::BartConfig& config = pretrained.config;
+
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::vector<torch::Tensor> params;
+  for (const auto& item : bart->named_parameters(/*recurse=*/true)) {
+    named.emplace_back(item.key(), item.value());
+    params.push_back(item.value());
+  }
+  model::AdamWOptions adam;
+  adam.lr = job.lr;
+  adam.beta1 = job.beta1;
+  adam.beta2 = job.beta2;
+  adam.eps = job.adam_eps;
+  adam.weight_decay = job.weight_decay;
+  model::AdamW optimizer(named, adam);
+  model::LrSchedule schedule;
+  schedule.peak_lr = job.lr;
+  schedule.warmup_steps = job.warmup_steps;
+  schedule.total_steps = total_steps;
+  schedule.decay = job.decay;
+  schedule.end_lr = job.end_lr;
+
+  TrainerState state;
+  state.seed = job.seed;
+  state.global_batch = job.global_batch;
+  state.config_hash = job.config_hash;
+  torch::manual_seed(job.seed + static_cast<uint64_t>(rank));
+  if (job.resume) {
+    if (auto loaded = load_latest_checkpoint(job.run_dir, bart)) {
+      optimizer.load_state(loaded->optimizer_state, loaded->dir);
+      if (loaded->state.global_batch != job.global_batch) {
+        throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
+                          std::to_string(loaded->state.global_batch) + ", the config says " +
+                          std::to_string(job.global_batch));
+      }
+      state = loaded->state;
+      // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
+      if (rank == 0) {
+        model::restore_rng_state(state.torch_rng);
+      } else {
+        torch::manual_seed(job.seed + static_cast<uint64_t>(rank) +
+                           1000003ull * static_cast<uint64_t>(state.step));
+      }
+      LOG_IF(INFO, mpi.is_root()) << "resuming from " << loaded->dir << " at step " << state.step
+                                  << " (epoch " << state.epoch << ", row " << state.cursor
+                                  << "; saved by " << state.world_size << " rank(s))";
+    }
+  }
+  state.world_size = mpi.size();
+
+  std::unique_ptr<Communicator> comm = make_communicator(job.backend, mpi);
+  GradientReducerOptions reducer_options;
+  reducer_options.bucket_mb = job.bucket_mb;
+  reducer_options.overlap = job.overlap;
+  GradientReducer reducer(params, *comm, reducer_options);
+  bart->train();
+
+  std::string tokenizer_dir;
+  if (file_exists(job.init_from + "/vocab.json") && file_exists(job.init_from + "/merges.txt")) {
+    tokenizer_dir = job.init_from;
+  }
+  const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
+  std::FILE* log = nullptr;
+  if (mpi.is_root()) {
+    ensure_directory(job.run_dir);
+    log = std::fopen(log_path.c_str(), state.step > 0 ? "a" : "w");
+    if (!log) throw IoError(log_path + ": cannot open for writing");
+  }
+
+  TrainReport report;
+  report.first_step = state.step;
+  const int64_t per_rank = job.global_batch / ranks;
+  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : per_rank;
+  const int64_t accumulation = per_rank / micro;
+  std::vector<uint64_t> order = epoch_order(rows, job.seed, state.epoch);
+  double window_seconds = 0, window_comm = 0;
+  int64_t window_samples = 0, window_tokens = 0, window_steps = 0;
+  double total_step_seconds = 0, total_exposed = 0;
+  int64_t total_samples = 0, total_tokens = 0;
+  Progress progress("train", total_steps, mpi.is_root(), ProgressOptions{job.progress_interval_s});
+  progress.add(state.step);
+
+  while (state.step < total_steps) {
+    if (state.cursor + job.global_batch > static_cast<int64_t>(rows)) {
+      ++state.epoch;
+      state.cursor = 0;
+      order = epoch_order(rows, job.seed, state.epoch);
+    }
+    const auto step_start = Clock::now();
+    // This rank's rows of the global batch.
+    const int64_t first = state.cursor + rank * per_rank;
+    std::vector<uint64_t> mine(order.begin() + first, order.begin() + first + per_rank);
+    const std::vector<data::Stage1Example> local = examples.read(mine);
+    std::vector<Batch> batches;
+    int64_t local_tokens = 0;
+    for (int a = 0; a < accumulation; ++a) {
+      std::vector<data::Stage1Example> part(local.begin() + a * micro,
+                                            local.begin() + (a + 1) * micro);
+      batches.push_back(collate(part, config, device));
+      local_tokens += batches.back().target_tokens;
+    }
+    // The loss is normalised by the global batch's target tokens, known before forward.
+    int64_t global_tokens = local_tokens;
+    comm->all_reduce(&global_tokens, 1, DataType::kInt64, ReduceOp::kSum);
+    const double scale = static_cast<double>(ranks) / std::max<int64_t>(1, global_tokens);
+
+    double forward_s = 0, backward_s = 0;
+    double sums[2] = {0, 0};  // label-smoothed loss, nll over this rank's tokens
+    for (int a = 0; a < accumulation; ++a) {
+      reducer.begin_step(/*sync=*/a + 1 == accumulation);
+      auto t0 = Clock::now();
+      const Batch& b = batches[static_cast<size_t>(a)];
+      const torch::Tensor logits = bart->forward(b.input_ids, b.attention_mask, b.decoder_input);
+      const model::LossSums loss =
+          model::label_smoothed_cross_entropy(logits, b.labels, job.label_smoothing, kIgnore);
+      sums[0] += loss.loss.item<double>();
+      sums[1] += loss.nll.item<double>();
+      forward_s += seconds_since(t0);
+      t0 = Clock::now();
+      (loss.loss * scale).backward();
+      backward_s += seconds_since(t0);
+    }
+    auto t0 = Clock::now();
+    reducer.finish();
+    // clip_norm 0: the norm is still measured (and logged), nothing is scaled.
+    const double grad_norm = reducer.clip_grad_norm(
+        job.clip_norm > 0 ? job.clip_norm : std::numeric_limits<double>::infinity());
+    const double sync_s = seconds_since(t0);
+    t0 = Clock::now();
+    const double lr = schedule.lr(state.step);
+    optimizer.step(lr);
+    optimizer.zero_grad();
+    const double optimizer_s = seconds_since(t0);
+    comm->all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
+
+    state.cursor += job.global_batch;
+    ++state.step;
+    const double step_s = seconds_since(step_start);
+    const double exposed = reducer.last_exposed_seconds();
+    total_step_seconds += step_s;
+    total_exposed += exposed;
+    total_samples += job.global_batch;
+    total_tokens += global_tokens;
+    window_seconds += step_s;
+    window_comm += exposed;
+    window_samples += job.global_batch;
+    window_tokens += global_tokens;
+    ++window_steps;
+    const double loss_per_token = sums[0] / std::max<int64_t>(1, global_tokens);
+    if (!std::isfinite(loss_per_token)) {
+      throw DataError("train: the loss became " + std::to_string(loss_per_token) + " at step " +
+                      std::to_string(state.step) + " (lower train.lr?)");
+    }
+    if (report.steps == 0 && state.step == report.first_step + 1)
+      report.first_loss = loss_per_token;
+    report.final_loss = loss_per_token;
+    report.steps = state.step;
+
+    if (mpi.is_root() && (state.step % job.log_every == 0 || state.step == total_steps ||
+                          state.step == report.first_step + 1)) {
+      const nlohmann::json line = {
+          {"step", state.step},
+          {"epoch", state.epoch},
+          {"loss", loss_per_token},
+          {"nll", sums[1] / std::max<int64_t>(1, global_tokens)},
+          {"lr", lr},
+          {"grad_norm", grad_norm},
+          {"samples_per_s", window_samples / std::max(1e-9, window_seconds)},
+          {"tokens_per_s", window_tokens / std::max(1e-9, window_seconds)},
+          {"seconds",
+           {{"step", step_s},
+            {"forward", forward_s},
+            {"backward", backward_s},
+            {"communication_exposed", exposed},
+            {"synchronise", sync_s},
+            {"optimizer", optimizer_s}}},
+          {"ranks", ranks}};
+      std::fprintf(log, "%s\n", line.dump().c_str());
+      std::fflush(log);
+      window_seconds = window_comm = 0;
+      window_samples = window_tokens = window_steps = 0;
+    }
+    progress.add(1);
+
+    if (state.step % job.checkpoint_every == 0 || state.step == total_steps) {
+      if (mpi.is_root()) {
+        state.torch_rng = model::serialize_rng_state();
+        const std::string dir = save_checkpoint(job.run_dir, bart, saved_config, optimizer, state,
+                                                job.config_yaml, tokenizer_dir, job.keep_last);
+        LOG(INFO) << "step " << state.step << ": loss " << loss_per_token << ", checkpoint " << dir;
+      }
+      mpi.barrier();
+    }
+  }
+  progress.finish();
+  if (log) std::fclose(log);
+
+  if (mpi.is_root()) {
+    const std::string out =
+        job.export_dir.empty() ? (fs::path(job.run_dir) / "model").string() : job.export_dir;
+    model::save_pretrained(bart, saved_config, out, tokenizer_dir);
+    LOG(INFO) << "wrote the trained model to " << out;
+  }
+  mpi.barrier();
+  report.seconds = seconds_since(start);
+  report.samples_per_second = total_samples / std::max(1e-9, total_step_seconds);
+  report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);
+  report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
+  report.peak_rss_bytes = peak_rss_bytes();
+  return report;
+}
+
+}  // namespace dgr::distributed

@@ -1,0 +1,321 @@
+// The MPI communicator under several ranks: every collective against values computed by hand
+// (sum/max/min over float, double, int64, int32), asynchronous all-reduces in flight together,
+// reduce-scatter and all-gather blocks, broadcast from a non-zero root, and the backend factory's
+// errors. Expected values are functions of (rank, size), so the tests hold for any world size.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/util/error.h"
+#include "distributed/communicator.h"
+#include "tests/distributed/mpi_test_env.h"
+
+namespace dgr::distributed {
+namespace {
+
+using test_env::context;
+
+std::unique_ptr<Communicator> make_mpi() {
+  return make_communicator("mpi", context());
+}
+
+// Rank r contributes (r + 1) * base(i) to element i.
+template <typename T>
+void check_all_reduce(DataType type, T base_scale) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  const size_t count = 1000;
+  auto base = [&](size_t i) { return static_cast<T>(i + 1) * base_scale; };
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kMin}) {
+    std::vector<T> data(count);
+    for (size_t i = 0; i < count; ++i)
+      data[i] = static_cast<T>(rank + 1) * base(i);
+    comm->all_reduce(data.data(), count, type, op);
+    for (size_t i = 0; i < count; ++i) {
+      T expected{};
+      if (op == ReduceOp::kSum) expected = static_cast<T>(n * (n + 1) / 2) * base(i);
+      if (op == ReduceOp::kMax) expected = static_cast<T>(n) * base(i);
+      if (op == ReduceOp::kMin) expected = base(i);
+      ASSERT_EQ(data[i], expected) << "element " << i << " op " << static_cast<int>(op);
+    }
+  }
+}
+
+TEST(MpiCommunicator, KnowsItsRankSizeAndBackend) {
+  auto comm = make_mpi();
+  EXPECT_EQ(comm->rank(), context().rank());
+  EXPECT_EQ(comm->size(), context().size());
+  EXPECT_STREQ(comm->backend(), "mpi");
+  if (test_env::expected_size() > 0) {
+    EXPECT_EQ(comm->size(), test_env::expected_size());
+  }
+}
+
+TEST(MpiCommunicator, AllReduceFloat) {
+  check_all_reduce<float>(DataType::kFloat32, 0.5f);
+}
+TEST(MpiCommunicator, AllReduceDouble) {
+  check_all_reduce<double>(DataType::kFloat64, 0.25);
+}
+TEST(MpiCommunicator, AllReduceInt64BeyondInt32) {
+  check_all_reduce<int64_t>(DataType::kInt64, int64_t{1} << 36);
+}
+TEST(MpiCommunicator, AllReduceInt32) {
+  check_all_reduce<int32_t>(DataType::kInt32, 3);
+}
+
+TEST(MpiCommunicator, AverageIsTheSumOverTheWorldSize) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  std::vector<float> f(100);
+  std::vector<double> d(100);
+  std::vector<double> async_d(100000);
+  for (size_t i = 0; i < f.size(); ++i)
+    f[i] = static_cast<float>(2 * (rank + 1) * (i + 1));
+  for (size_t i = 0; i < d.size(); ++i)
+    d[i] = 0.5 * rank + i;
+  for (size_t i = 0; i < async_d.size(); ++i)
+    async_d[i] = rank == 0 ? 1.0 * n * i : 0.0;
+  auto work =
+      comm->all_reduce_async(async_d.data(), async_d.size(), DataType::kFloat64, ReduceOp::kAvg);
+  comm->all_reduce(f.data(), f.size(), DataType::kFloat32, ReduceOp::kAvg);
+  comm->all_reduce(d.data(), d.size(), DataType::kFloat64, ReduceOp::kAvg);
+  work->wait();
+  for (size_t i = 0; i < f.size(); ++i) {
+    EXPECT_FLOAT_EQ(f[i], static_cast<float>((n + 1) * (i + 1)));
+  }
+  for (size_t i = 0; i < d.size(); ++i)
+    EXPECT_DOUBLE_EQ(d[i], 0.25 * (n - 1) + i);
+  for (size_t i = 0; i < async_d.size(); ++i)
+    ASSERT_DOUBLE_EQ(async_d[i], 1.0 * i);
+
+  std::vector<double> send(4 * static_cast<size_t>(n), 2.0 * (rank + 1));
+  std::vector<double> recv(4);
+  comm->reduce_scatter(send.data(), recv.data(), 4, DataType::kFloat64, ReduceOp::kAvg);
+  for (double v : recv)
+    EXPECT_DOUBLE_EQ(v, n + 1.0);
+
+  std::vector<int64_t> ints(3, 1);
+  EXPECT_THROW(comm->all_reduce(ints.data(), 3, DataType::kInt64, ReduceOp::kAvg), CommError);
+  EXPECT_THROW(comm->all_reduce_async(ints.data(), 3, DataType::kInt64, ReduceOp::kAvg), CommError);
+}
+
+TEST(MpiCommunicator, AllReduceOfNothingIsFine) {
+  auto comm = make_mpi();
+  float dummy = 1.0f;
+  EXPECT_NO_THROW(comm->all_reduce(&dummy, 0, DataType::kFloat32, ReduceOp::kSum));
+  EXPECT_EQ(dummy, 1.0f);
+  EXPECT_NO_THROW(comm->all_reduce_async(&dummy, 0, DataType::kFloat32, ReduceOp::kSum)->wait());
+}
+
+TEST(MpiCommunicator, SixteenBitFloatsAreNotReducedByMpi) {
+  auto comm = make_mpi();
+  std::vector<uint16_t> data(4, 0x3f80);
+  EXPECT_THROW(comm->all_reduce(data.data(), 4, DataType::kBFloat16, ReduceOp::kSum), CommError);
+  EXPECT_THROW(comm->all_reduce_async(data.data(), 4, DataType::kFloat16, ReduceOp::kSum),
+               CommError);
+}
+
+TEST(MpiCommunicator, AsyncAllReducesInFlightTogetherCompleteInOrder) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  // Sizes from tiny to several MB, so some take many progress rounds.
+  const std::vector<size_t> sizes = {1, 17, 4096, 1 << 20, 3, 1 << 18, 2'000'000, 100};
+  std::vector<std::vector<float>> buffers;
+  std::vector<std::shared_ptr<Work>> works;
+  for (size_t b = 0; b < sizes.size(); ++b) {
+    buffers.emplace_back(sizes[b]);
+    for (size_t i = 0; i < sizes[b]; ++i) {
+      buffers[b][i] = static_cast<float>((rank + 1) * static_cast<int>(b + 1) + (i % 7));
+    }
+  }
+  for (size_t b = 0; b < sizes.size(); ++b) {
+    works.push_back(
+        comm->all_reduce_async(buffers[b].data(), sizes[b], DataType::kFloat32, ReduceOp::kSum));
+  }
+  // FIFO: once the last is done, every earlier one is.
+  works.back()->wait();
+  for (auto& work : works)
+    EXPECT_TRUE(work->done());
+  for (size_t b = sizes.size(); b-- > 0;) {
+    works[b]->wait();
+    EXPECT_GE(works[b]->seconds(), 0.0);
+    const float rank_sum = static_cast<float>(n * (n + 1) / 2);
+    for (size_t i = 0; i < sizes[b]; ++i) {
+      const float expected = rank_sum * static_cast<float>(b + 1) + static_cast<float>(n) * (i % 7);
+      ASSERT_EQ(buffers[b][i], expected) << "buffer " << b << " element " << i;
+    }
+  }
+}
+
+TEST(MpiCommunicator, AsyncAndBlockingCallsInterleave) {
+  auto comm = make_mpi();
+  const int n = comm->size();
+  std::vector<double> async_data(100000, 1.0);
+  std::vector<int64_t> blocking_data(10, 2);
+  auto work = comm->all_reduce_async(async_data.data(), async_data.size(), DataType::kFloat64,
+                                     ReduceOp::kMax);
+  comm->all_reduce(blocking_data.data(), blocking_data.size(), DataType::kInt64, ReduceOp::kSum);
+  comm->barrier();
+  work->wait();
+  for (int64_t v : blocking_data)
+    EXPECT_EQ(v, 2 * n);
+  for (double v : async_data)
+    ASSERT_EQ(v, 1.0);
+}
+
+TEST(MpiCommunicator, OutstandingAsyncWorkCompletesWhenTheCommunicatorGoes) {
+  auto comm = make_mpi();
+  const int n = comm->size();
+  std::vector<float> data(50000, 1.0f);
+  auto work = comm->all_reduce_async(data.data(), data.size(), DataType::kFloat32, ReduceOp::kSum);
+  comm.reset();  // drains the queue and joins the thread
+  EXPECT_TRUE(work->done());
+  work->wait();
+  for (float v : data)
+    ASSERT_EQ(v, static_cast<float>(n));
+}
+
+TEST(MpiCommunicator, ReduceScatterGivesEachRankItsBlock) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  const size_t block = 33;
+  std::vector<double> send(block * static_cast<size_t>(n));
+  for (int b = 0; b < n; ++b) {
+    for (size_t j = 0; j < block; ++j)
+      send[static_cast<size_t>(b) * block + j] = rank + 10.0 * b + j;
+  }
+  std::vector<double> recv(block, -1.0);
+  comm->reduce_scatter(send.data(), recv.data(), block, DataType::kFloat64, ReduceOp::kSum);
+  for (size_t j = 0; j < block; ++j) {
+    EXPECT_EQ(recv[j], n * (n - 1) / 2.0 + n * (10.0 * rank + j));
+  }
+  comm->reduce_scatter(send.data(), recv.data(), block, DataType::kFloat64, ReduceOp::kMax);
+  for (size_t j = 0; j < block; ++j)
+    EXPECT_EQ(recv[j], (n - 1) + 10.0 * rank + j);
+}
+
+TEST(MpiCommunicator, AllGatherPlacesBlockRFromRankR) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  const size_t block = 5;
+  std::vector<int64_t> send(block);
+  for (size_t j = 0; j < block; ++j)
+    send[j] = 100 * rank + static_cast<int64_t>(j);
+  std::vector<int64_t> recv(block * static_cast<size_t>(n), -1);
+  comm->all_gather(send.data(), recv.data(), block, DataType::kInt64);
+  ASSERT_EQ(recv.size(), block * static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r) {
+    for (size_t j = 0; j < block; ++j) {
+      EXPECT_EQ(recv[static_cast<size_t>(r) * block + j], 100 * r + static_cast<int64_t>(j));
+    }
+  }
+}
+
+TEST(MpiCommunicator, AllGatherInPlaceFromOwnBlock) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  const size_t block = 7;
+  std::vector<float> all(block * static_cast<size_t>(n), -1.0f);
+  float* own = all.data() + static_cast<size_t>(rank) * block;
+  for (size_t j = 0; j < block; ++j)
+    own[j] = static_cast<float>(rank) + 0.5f * j;
+  comm->all_gather(own, all.data(), block, DataType::kFloat32);
+  for (int r = 0; r < n; ++r) {
+    for (size_t j = 0; j < block; ++j) {
+      EXPECT_EQ(all[static_cast<size_t>(r) * block + j], static_cast<float>(r) + 0.5f * j);
+    }
+  }
+}
+
+TEST(MpiCommunicator, SixteenBitFloatsAreMovedBitForBit) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int n = comm->size();
+  std::vector<uint16_t> send = {static_cast<uint16_t>(0x3f80 + rank), 0xffff, 0x0001};
+  std::vector<uint16_t> recv(send.size() * static_cast<size_t>(n));
+  comm->all_gather(send.data(), recv.data(), send.size(), DataType::kBFloat16);
+  for (int r = 0; r < n; ++r) {
+    EXPECT_EQ(recv[static_cast<size_t>(r) * 3], 0x3f80 + r);
+    EXPECT_EQ(recv[static_cast<size_t>(r) * 3 + 1], 0xffff);
+  }
+  std::vector<uint16_t> word = {static_cast<uint16_t>(rank == 0 ? 0x7c00 : 0)};
+  comm->broadcast(word.data(), 1, DataType::kFloat16, 0);
+  EXPECT_EQ(word[0], 0x7c00);
+}
+
+TEST(MpiCommunicator, BroadcastFromRootOne) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  const int root = comm->size() > 1 ? 1 : 0;
+  std::vector<double> data(64);
+  for (size_t i = 0; i < data.size(); ++i)
+    data[i] = rank * 1000.0 + i;
+  comm->broadcast(data.data(), data.size(), DataType::kFloat64, root);
+  for (size_t i = 0; i < data.size(); ++i)
+    EXPECT_EQ(data[i], root * 1000.0 + i);
+
+  std::vector<int32_t> ints(3, rank == root ? 42 : -1);
+  comm->broadcast(ints.data(), ints.size(), DataType::kInt32, root);
+  for (int32_t v : ints)
+    EXPECT_EQ(v, 42);
+}
+
+TEST(MpiCommunicator, BroadcastFromANonRankIsACommError) {
+  auto comm = make_mpi();
+  double value = 0;
+  EXPECT_THROW(comm->broadcast(&value, 1, DataType::kFloat64, comm->size()), CommError);
+  EXPECT_THROW(comm->broadcast(&value, 1, DataType::kFloat64, -1), CommError);
+}
+
+TEST(MpiCommunicator, BarrierCompletes) {
+  auto comm = make_mpi();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NO_THROW(comm->barrier());
+}
+
+TEST(MakeCommunicator, UnknownBackendIsAConfigErrorListingTheChoices) {
+  try {
+    make_communicator("gloo", context());
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("gloo"), std::string::npos) << message;
+    EXPECT_NE(message.find("mpi"), std::string::npos) << message;
+    EXPECT_NE(message.find("nccl"), std::string::npos) << message;
+  }
+}
+
+// Without NCCL in the build, or without a GPU (CI), asking for nccl is a ConfigError on every
+// rank. Where ranks do have GPUs, the communicator must come up and agree on a barrier.
+TEST(MakeCommunicator, NcclWithoutAGpuIsAConfigError) {
+  MpiContext& ctx = context();
+  std::unique_ptr<Communicator> comm;
+  try {
+    comm = make_communicator("nccl", ctx, ctx.rank());
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    if (nccl_available()) {
+      EXPECT_NE(message.find("GPU"), std::string::npos) << message;
+    } else {
+      EXPECT_NE(message.find("no NCCL"), std::string::npos) << message;
+    }
+    return;
+  }
+  ASSERT_TRUE(nccl_available());
+  EXPECT_STREQ(comm->backend(), "nccl");
+  EXPECT_EQ(comm->size(), ctx.size());
+  EXPECT_NO_THROW(comm->barrier());
+}
+
+}  // namespace
+}  // namespace dgr::distributed

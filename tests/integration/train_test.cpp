@@ -1,0 +1,219 @@
+// `dgr examples build` + `dgr train` through the executable: the update does not depend on the
+// number of ranks (1 rank x batch B equals 2 ranks x B/2), a resumed run equals an uninterrupted
+// one (also when resumed on another number of ranks), and a tiny model overfits a handful of
+// examples and then generates their identifiers under the FM-index constraint.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/model/safetensors.h"
+#include "tests/integration/command.h"
+
+namespace dgr {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::dgr;
+using testing::mpirun;
+using testing::run_command;
+
+const std::string kData = DGR_SHARED_DATA_DIR;
+
+std::string tmp(const std::string& name) {
+  return std::string(DGR_TEST_TMP_DIR) + "/train-" + name + "-" + std::to_string(::getpid());
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Largest absolute difference between two safetensors files' tensors (same names).
+double max_difference(const std::string& a, const std::string& b) {
+  const model::NamedTensors ta = model::read_safetensors(a);
+  const model::NamedTensors tb = model::read_safetensors(b);
+  EXPECT_EQ(ta.size(), tb.size());
+  double worst = 0;
+  for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
+    EXPECT_EQ(ta[i].first, tb[i].first);
+    worst = std::max(worst, (ta[i].second - tb[i].second).abs().max().item<double>());
+  }
+  return worst;
+}
+
+std::string train_command(const std::string& out, const std::string& extra = "") {
+  return dgr() + " train --init-from " + tmp("model") + " --examples " + tmp("examples.h5") +
+         " --out " + out +
+         " --set run.threads=1 --set train.global_batch=8 --set train.lr=1e-3"
+         " --set train.warmup_steps=5 --set train.dropout=0 --set train.checkpoint_every=10"
+         " --set train.keep_last=0 --set train.bucket_mb=0.5 --set train.micro_batch=4 " +
+         extra;
+}
+
+class Train : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string tokenizer = kData + "/tokenizer/bart";
+    auto model = run_command(dgr() + " model init --tokenizer " + tokenizer + " --out " +
+                             tmp("model") + " --set model.arch=tiny --set run.seed=3");
+    if (model.exit_code != 0) error_ += "model init failed:\n" + model.output;
+    auto examples = run_command(dgr() + " examples build --dataset " + kData +
+                                "/cranfield --tokenizer " + tokenizer + " --out " +
+                                tmp("examples.h5") + " --set examples.unsupervised=false");
+    if (examples.exit_code != 0) error_ += "examples build failed:\n" + examples.output;
+  }
+  static void TearDownTestSuite() {
+    for (const char* name :
+         {"model", "examples.h5", "one", "two", "full", "resumed", "corrupt", "tiny", "tiny-out"})
+      fs::remove_all(tmp(name));
+  }
+  void SetUp() override { ASSERT_TRUE(error_.empty()) << error_; }
+  static inline std::string error_;
+};
+
+TEST_F(Train, TwoRanksWithHalfBatchesEqualOneRank) {
+  auto one = run_command("timeout 600 " + train_command(tmp("one"), "--set train.max_steps=20"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = run_command("timeout 600 " + mpirun(2) +
+                         train_command(tmp("two"), "--set train.max_steps=20"));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
+                           tmp("two") + "/model/model.safetensors"),
+            1e-5);
+  // The log has a line per logged step with the loss terms and timings.
+  std::istringstream log(slurp(tmp("two") + "/train_log.jsonl"));
+  std::string line, last;
+  while (std::getline(log, line))
+    last = line;
+  const nlohmann::json j = nlohmann::json::parse(last);
+  EXPECT_EQ(j["step"].get<int>(), 20);
+  EXPECT_EQ(j["ranks"].get<int>(), 2);
+  EXPECT_TRUE(j["seconds"].contains("communication_exposed"));
+  EXPECT_GT(j["tokens_per_s"].get<double>(), 0);
+}
+
+TEST_F(Train, ResumedRunEqualsUninterruptedRun) {
+  auto full = run_command("timeout 600 " + train_command(tmp("full"), "--set train.max_steps=20"));
+  ASSERT_EQ(full.exit_code, 0) << full.output;
+  // The same run, "interrupted" after step 10: only the step-10 checkpoint survives.
+  auto first =
+      run_command("timeout 600 " + train_command(tmp("resumed"), "--set train.max_steps=20"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const fs::path checkpoints = fs::path(tmp("resumed")) / "checkpoints";
+  fs::remove_all(checkpoints / "step-0000020");
+  fs::remove_all(fs::path(tmp("resumed")) / "model");
+  std::ofstream(checkpoints / "latest", std::ios::trunc) << "step-0000010\n";
+  // Resumed on 2 ranks: the data cursor and the schedule are global.
+  auto resumed = run_command("timeout 600 " + mpirun(2) +
+                             train_command(tmp("resumed"), "--set train.max_steps=20"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from"), std::string::npos) << resumed.output;
+  EXPECT_LE(max_difference(tmp("full") + "/model/model.safetensors",
+                           tmp("resumed") + "/model/model.safetensors"),
+            1e-5);
+}
+
+TEST_F(Train, CorruptCheckpointIsNamed) {
+  auto run =
+      run_command("timeout 600 " + train_command(tmp("corrupt"), "--set train.max_steps=10"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string weights = tmp("corrupt") + "/checkpoints/step-0000010/model.safetensors";
+  ASSERT_TRUE(fs::exists(weights));
+  fs::resize_file(weights, fs::file_size(weights) / 2);
+  auto resumed = run_command("timeout 600 " + mpirun(2) +
+                             train_command(tmp("corrupt"), "--set train.max_steps=12"));
+  EXPECT_EQ(resumed.exit_code, 2) << resumed.output;
+  EXPECT_NE(resumed.output.find("step-0000010/model.safetensors"), std::string::npos)
+      << resumed.output;
+}
+
+// Five passages, one query each: after training, constrained beam search generates each query's
+// positive title and ranks that passage first.
+TEST_F(Train, TinyModelOverfitsAndGeneratesItsTargets) {
+  const fs::path dir = tmp("tiny");
+  fs::create_directories(dir / "qrels");
+  const std::vector<std::pair<std::string, std::string>> passages = {
+      {"supersonic flow over a cone", "pressure distributions on cones at mach three"},
+      {"heat transfer in laminar boundary layers", "a study of wall heating"},
+      {"buckling of thin cylindrical shells", "axial compression experiments"},
+      {"vortex shedding behind bluff bodies", "wind tunnel observations of wakes"},
+      {"flutter of swept wings", "aeroelastic stability analysis"}};
+  const std::vector<std::string> queries = {"cone supersonic", "laminar heat transfer",
+                                            "shell buckling", "vortex wake", "wing flutter"};
+  {
+    std::ofstream corpus(dir / "corpus.jsonl"), q(dir / "queries.jsonl"),
+        qrels(dir / "qrels" / "train.tsv"), test(dir / "qrels" / "test.tsv");
+    qrels << "query-id\tcorpus-id\tscore\n";
+    test << "query-id\tcorpus-id\tscore\n";
+    for (size_t i = 0; i < passages.size(); ++i) {
+      corpus << nlohmann::json{{"_id", "d" + std::to_string(i)},
+                               {"title", passages[i].first},
+                               {"text", passages[i].second}}
+                    .dump()
+             << "\n";
+      q << nlohmann::json{{"_id", "q" + std::to_string(i)}, {"text", queries[i]}}.dump() << "\n";
+      qrels << "q" << i << "\td" << i << "\t1\n";
+      test << "q" << i << "\td" << i << "\t1\n";
+    }
+  }
+  const std::string tokenizer = kData + "/tokenizer/bart";
+  const std::string out = tmp("tiny-out");
+  ASSERT_EQ(run_command(dgr() + " index build --corpus " + (dir / "corpus.jsonl").string() +
+                        " --tokenizer " + tokenizer + " --out " + out + "/index")
+                .exit_code,
+            0);
+  auto examples = run_command(dgr() + " examples build --dataset " + dir.string() +
+                              " --tokenizer " + tokenizer + " --out " + out + "/examples.h5" +
+                              " --set examples.unsupervised=false --set examples.spans_per_query=2"
+                              " --set examples.titles_per_query=2");
+  ASSERT_EQ(examples.exit_code, 0) << examples.output;
+  auto trained =
+      run_command("timeout 600 " + mpirun(2) + dgr() + " train --init-from " + tmp("model") +
+                  " --examples " + out + "/examples.h5 --out " + out +
+                  "/run --set run.threads=1 --set train.global_batch=4 --set train.max_steps=300"
+                  " --set train.lr=3e-3 --set train.warmup_steps=10 --set train.decay=constant"
+                  " --set train.label_smoothing=0 --set train.dropout=0 --set train.clip_norm=1"
+                  " --set train.checkpoint_every=1000 --set train.log_every=50");
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  // Stated bound: the mean target-token cross-entropy falls below 0.2 nats.
+  std::istringstream log(slurp(out + "/run/train_log.jsonl"));
+  std::string line, last;
+  while (std::getline(log, line))
+    last = line;
+  EXPECT_LT(nlohmann::json::parse(last)["loss"].get<double>(), 0.2) << last;
+
+  auto retrieved = run_command(dgr() + " retrieve --dataset " + dir.string() + " --index " + out +
+                               "/index --init-from " + out + "/run/model --out " + out +
+                               "/retrieve --set search.beam_size=5 --set retrieve.dump_keys=true"
+                               " --set run.threads=1");
+  ASSERT_EQ(retrieved.exit_code, 0) << retrieved.output;
+  std::istringstream keys(slurp(out + "/retrieve/keys.jsonl"));
+  size_t top1 = 0, titles = 0;
+  while (std::getline(keys, line)) {
+    const nlohmann::json q = nlohmann::json::parse(line);
+    const std::string want = "d" + q["query_id"].get<std::string>().substr(1);
+    ASSERT_FALSE(q["passages"].empty()) << line;
+    top1 += q["passages"][0]["id"] == want;
+    const size_t i = std::stoul(want.substr(1));
+    for (const auto& key : q["keys"]) {
+      // The whole title, as a title-view key (with or without its end marker: scoring keeps
+      // one of two keys that overlap).
+      const std::string title = " " + passages[i].first;
+      if (key["view"] == "title" && (key["text"] == title || key["text"] == title + " @@")) {
+        ++titles;
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(titles, passages.size()) << slurp(out + "/retrieve/keys.jsonl");
+  EXPECT_EQ(top1, passages.size());
+}
+
+}  // namespace
+}  // namespace dgr
