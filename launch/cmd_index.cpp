@@ -20,7 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-
 int index_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
                 const GlobalOptions& global) {
   require_keys(config, {{"data.corpus", "--corpus or --dataset"},

@@ -40,7 +40,8 @@ int model_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
                              o.model.init_from);
     const model::CheckpointInfo info = model::describe_checkpoint(o.model.init_from);
     std::cout << "wrote " << o.model.init_from << ": " << o.model.arch << ", " << info.stored_values
-              << " stored values, vocabulary " << bart.vocab_size << ", seed " << o.run.seed << "\n";
+              << " stored values, vocabulary " << bart.vocab_size << ", seed " << o.run.seed
+              << "\n";
   }
   mpi.barrier();
   return 0;

@@ -337,7 +337,8 @@ void visit(V& v, TrainOptions& o) {
   v.field("dropout", o.dropout,
           "Dropout during training; negative = the model config's. With dropout > 0 results "
           "depend on the number of ranks (each rank draws its own masks).");
-  v.field("checkpoint_every", o.checkpoint_every, "Steps between checkpoints (and one at the end).");
+  v.field("checkpoint_every", o.checkpoint_every,
+          "Steps between checkpoints (and one at the end).");
   v.field("keep_last", o.keep_last, "Checkpoints kept; 0 keeps all.");
   v.field("log_every", o.log_every, "Steps between lines of train_log.jsonl and progress.");
   v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
