@@ -30,6 +30,13 @@ target_include_directories(dgr_utf8proc SYSTEM INTERFACE ${UTF8PROC_INCLUDE_DIR}
 target_link_libraries(dgr_utf8proc INTERFACE ${UTF8PROC_LIBRARY})
 
 # sdsl-lite ships no CMake config.
+# Snowball stemmers (libstemmer-dev) for the BM25 teacher's analyzer.
+find_path(STEMMER_INCLUDE_DIR libstemmer.h REQUIRED)
+find_library(STEMMER_LIBRARY stemmer REQUIRED)
+add_library(dgr::stemmer INTERFACE IMPORTED)
+set_target_properties(dgr::stemmer PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${STEMMER_INCLUDE_DIR}"
+                      INTERFACE_LINK_LIBRARIES "${STEMMER_LIBRARY}")
+
 find_path(SDSL_INCLUDE_DIR sdsl/suffix_arrays.hpp REQUIRED)
 find_library(SDSL_LIBRARY sdsl REQUIRED)
 find_library(DIVSUFSORT_LIBRARY divsufsort REQUIRED)

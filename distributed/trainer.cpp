@@ -158,6 +158,11 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
                       job.examples_path);
   }
   const int64_t total_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
+  if (job.decay != "constant" && total_steps <= job.warmup_steps) {
+    throw ConfigError("train.warmup_steps (" + std::to_string(job.warmup_steps) +
+                      ") must be smaller than the " + std::to_string(total_steps) +
+                      " training steps when train.decay is " + job.decay);
+  }
 
   // Every rank starts from the same weights: the checkpoint, then (when resuming) the latest.
   model::PretrainedBart pretrained = model::load_pretrained(job.init_from, job.device);

@@ -28,7 +28,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev
   libyaml-cpp-dev libgoogle-glog-dev
-  libsdsl-dev libdivsufsort-dev libutf8proc-dev
+  libsdsl-dev libdivsufsort-dev libutf8proc-dev libstemmer-dev
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
