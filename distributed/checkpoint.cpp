@@ -252,6 +252,15 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
                             const model::BartConfig& config, const model::AdamW& optimizer,
                             const TrainerState& state, const std::string& config_yaml,
                             const std::string& tokenizer_dir, int keep_last) {
+  return save_checkpoint(run_dir, model, config, optimizer.state(), state, config_yaml,
+                         tokenizer_dir, keep_last);
+}
+
+std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
+                            const model::BartConfig& config,
+                            const model::NamedTensors& optimizer_state, const TrainerState& state,
+                            const std::string& config_yaml, const std::string& tokenizer_dir,
+                            int keep_last) {
   const std::string root = join(run_dir, kCheckpointsDir);
   ensure_directory(root);
   remove_stale_temporaries(root);
@@ -264,8 +273,7 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
   try {
     // Every writer below goes through write_file_atomic, which fsyncs each file.
     model::save_pretrained(model, config, tmp, tokenizer_dir);
-    model::write_safetensors(join(tmp, kOptimizerFile), optimizer.state(),
-                             {{"format", "dgr-adamw"}});
+    model::write_safetensors(join(tmp, kOptimizerFile), optimizer_state, {{"format", "dgr-adamw"}});
     write_file_atomic(join(tmp, kTrainerStateFile), trainer_state_yaml(state));
     write_file_atomic(join(tmp, kConfigYamlFile), config_yaml);
     write_file_atomic(join(tmp, kChecksumsFile), checksums_yaml(tmp));

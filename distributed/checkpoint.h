@@ -51,6 +51,13 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
                             const model::BartConfig& config, const model::AdamW& optimizer,
                             const TrainerState& state, const std::string& config_yaml,
                             const std::string& tokenizer_dir, int keep_last);
+// The same with the optimizer state given as tensors (AdamW::state()'s names: what a sharded
+// optimizer assembles collectively before rank 0 saves).
+std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
+                            const model::BartConfig& config,
+                            const model::NamedTensors& optimizer_state, const TrainerState& state,
+                            const std::string& config_yaml, const std::string& tokenizer_dir,
+                            int keep_last);
 
 struct LoadedCheckpoint {
   std::string dir;

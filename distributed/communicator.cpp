@@ -211,16 +211,23 @@ bool wait_politely(MPI_Request& request, const char* call, const std::atomic<boo
 // in it (Open MPI's tuned algorithms are ~2x faster than the MPI_Iallreduce schedule), but it
 // busy-polls while it waits for a late rank. So the ranks first meet in an MPI_Ibarrier, waited
 // for politely, and only then run the blocking all-reduce, which then hardly waits.
-bool run_all_reduce(void* data, int count, MPI_Datatype type, MPI_Op op, MPI_Comm comm,
-                    const std::atomic<bool>& abandon) {
+// A reduce-scatter (`send` non-null: `count` is the block each rank receives) is run the same way.
+bool run_reduction(const void* send, void* data, int count, MPI_Datatype type, MPI_Op op,
+                   MPI_Comm comm, const std::atomic<bool>& abandon) {
   MPI_Request request = MPI_REQUEST_NULL;
-  check_mpi(MPI_Ibarrier(comm, &request), "MPI_Ibarrier (before all-reduce)");
-  if (!wait_politely(request, "MPI_Test (barrier before all-reduce)", abandon)) return false;
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, type, op, comm), "MPI_Allreduce (async)");
+  check_mpi(MPI_Ibarrier(comm, &request), "MPI_Ibarrier (before the reduction)");
+  if (!wait_politely(request, "MPI_Test (barrier before the reduction)", abandon)) return false;
+  if (send != nullptr) {
+    check_mpi(MPI_Reduce_scatter_block(send, data, count, type, op, comm),
+              "MPI_Reduce_scatter_block (async)");
+  } else {
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, type, op, comm), "MPI_Allreduce (async)");
+  }
   return true;
 }
 
-// The communication thread: a FIFO of all-reduces run on its own communicator.
+// The communication thread: a FIFO of all-reduces and reduce-scatters run on its own
+// communicator.
 class CommThread {
  public:
   explicit CommThread(MPI_Comm comm) : comm_(comm), thread_([this] { run(); }) {}
@@ -240,14 +247,16 @@ class CommThread {
 
   ~CommThread() { stop(std::uncaught_exceptions() > 0); }
 
-  // `scale` (0: none) multiplies the result, of `element` type, once the sum is complete.
-  std::shared_ptr<Work> submit(void* data, int count, MPI_Datatype type, MPI_Op op,
-                               DataType element, double scale) {
+  // `scale` (0: none) multiplies the result, of `element` type, once the sum is complete. `send`
+  // null: an in-place all-reduce of `count` elements of `data`; else a reduce-scatter from `send`
+  // into the `count` elements of `data`.
+  std::shared_ptr<Work> submit(const void* send, void* data, int count, MPI_Datatype type,
+                               MPI_Op op, DataType element, double scale) {
     auto completion = std::make_shared<Completion>();
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (stopping_) throw CommError("all_reduce_async: the communicator is shutting down");
-      queue_.push_back(Task{data, count, type, op, element, scale, completion});
+      if (stopping_) throw CommError("asynchronous collective: the communicator is shutting down");
+      queue_.push_back(Task{send, data, count, type, op, element, scale, completion});
     }
     cv_.notify_one();
     return std::make_shared<MpiWork>(completion);
@@ -255,6 +264,7 @@ class CommThread {
 
  private:
   struct Task {
+    const void* send;  // null: all-reduce in place
     void* data;
     int count;
     MPI_Datatype type;
@@ -277,11 +287,11 @@ class CommThread {
       const double start = now_seconds();
       std::exception_ptr failure;
       try {
-        if (run_all_reduce(task.data, task.count, task.type, task.op, comm_, abandon_)) {
+        if (run_reduction(task.send, task.data, task.count, task.type, task.op, comm_, abandon_)) {
           scale_in_place(task.data, static_cast<size_t>(task.count), task.element, task.scale);
         } else {
           failure = std::make_exception_ptr(
-              CommError("all_reduce_async abandoned: the communicator was destroyed"));
+              CommError("asynchronous collective abandoned: the communicator was destroyed"));
         }
       } catch (...) {
         failure = std::current_exception();
@@ -291,9 +301,10 @@ class CommThread {
     // Abandoned: whatever is still queued never ran.
     std::lock_guard<std::mutex> lock(mutex_);
     for (Task& task : queue_) {
-      task.completion->finish(std::make_exception_ptr(CommError(
-                                  "all_reduce_async abandoned: the communicator was destroyed")),
-                              0.0);
+      task.completion->finish(
+          std::make_exception_ptr(
+              CommError("asynchronous collective abandoned: the communicator was destroyed")),
+          0.0);
     }
     queue_.clear();
   }
@@ -343,7 +354,9 @@ class MpiCommunicator : public Communicator {
     const int n = mpi_count(count, "all_reduce_async");
     const MPI_Datatype mpi_type = reduce_type(type, "all_reduce_async");
     const double scale = scale_for_average(op, type, size_, "all_reduce_async");
-    if (comm_thread_) return comm_thread_->submit(data, n, mpi_type, mpi_op(op), type, scale);
+    if (comm_thread_) {
+      return comm_thread_->submit(nullptr, data, n, mpi_type, mpi_op(op), type, scale);
+    }
     // No MPI_THREAD_MULTIPLE: run now, on the caller's thread, in submission order.
     auto completion = std::make_shared<Completion>();
     const double start = now_seconds();
@@ -367,6 +380,28 @@ class MpiCommunicator : public Communicator {
                                  reduce_type(type, "MPI_Reduce_scatter_block"), mpi_op(op), comm_),
         "MPI_Reduce_scatter_block");
     scale_in_place(recv, recv_count, type, scale);
+  }
+
+  std::shared_ptr<Work> reduce_scatter_async(const void* send, void* recv, size_t recv_count,
+                                             DataType type, ReduceOp op) override {
+    // The total must fit MPI's int count too (the send buffer holds size() blocks).
+    mpi_count(recv_count * static_cast<size_t>(size_), "reduce_scatter_async");
+    const int n = mpi_count(recv_count, "reduce_scatter_async");
+    const MPI_Datatype mpi_type = reduce_type(type, "reduce_scatter_async");
+    const double scale = scale_for_average(op, type, size_, "reduce_scatter_async");
+    if (comm_thread_) return comm_thread_->submit(send, recv, n, mpi_type, mpi_op(op), type, scale);
+    auto completion = std::make_shared<Completion>();
+    const double start = now_seconds();
+    std::exception_ptr failure;
+    try {
+      check_mpi(MPI_Reduce_scatter_block(send, recv, n, mpi_type, mpi_op(op), comm_),
+                "MPI_Reduce_scatter_block (async fallback)");
+      scale_in_place(recv, recv_count, type, scale);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    completion->finish(failure, now_seconds() - start);
+    return std::make_shared<MpiWork>(completion);
   }
 
   void all_gather(const void* send, void* recv, size_t send_count, DataType type) override {

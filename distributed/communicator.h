@@ -6,9 +6,10 @@
 // No torch here: buffers are pointers + element counts.
 //
 // MPI backend: blocking calls run on the caller's thread over a private duplicate of the context's
-// communicator; all_reduce_async runs on a communication thread with a second duplicate, in FIFO
-// order (needs MPI_THREAD_MULTIPLE; with a lower level it runs at submission, with a warning).
-// bfloat16/float16 are moved (all_gather, broadcast) but not reduced: reductions throw CommError.
+// communicator; all_reduce_async and reduce_scatter_async run on a communication thread with a
+// second duplicate, in FIFO order (needs MPI_THREAD_MULTIPLE; with a lower level it runs at
+// submission, with a warning). bfloat16/float16 are moved (all_gather, broadcast) but not reduced:
+// reductions throw CommError.
 #pragma once
 
 #include <cstddef>
@@ -56,6 +57,11 @@ class Communicator {
   // rank's block r.
   virtual void reduce_scatter(const void* send, void* recv, size_t recv_count, DataType type,
                               ReduceOp op) = 0;
+  // reduce_scatter started without waiting, queued with the asynchronous all-reduces (one FIFO):
+  // `send` and `recv` must stay valid until wait() returns and must not overlap.
+  virtual std::shared_ptr<Work> reduce_scatter_async(const void* send, void* recv,
+                                                     size_t recv_count, DataType type,
+                                                     ReduceOp op) = 0;
   // `recv` receives size() blocks of `send_count` elements, block r from rank r.
   virtual void all_gather(const void* send, void* recv, size_t send_count, DataType type) = 0;
   virtual void broadcast(void* data, size_t count, DataType type, int root) = 0;

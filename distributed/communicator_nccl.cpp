@@ -148,6 +148,18 @@ class NcclCommunicator : public Communicator {
     synchronize();
   }
 
+  std::shared_ptr<Work> reduce_scatter_async(const void* send, void* recv, size_t recv_count,
+                                             DataType type, ReduceOp op) override {
+    follow_default_stream();
+    auto work = std::make_shared<NcclWork>();
+    check_cuda(cudaEventRecord(work->start(), stream_), "cudaEventRecord");
+    check_nccl(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op, type), comm_,
+                                 stream_),
+               "ncclReduceScatter");
+    check_cuda(cudaEventRecord(work->end(), stream_), "cudaEventRecord");
+    return work;
+  }
+
   void all_gather(const void* send, void* recv, size_t send_count, DataType type) override {
     follow_default_stream();
     check_nccl(ncclAllGather(send, recv, send_count, nccl_type(type), comm_, stream_),

@@ -74,10 +74,17 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
   // One flat buffer per bucket and, per parameter, a view of its slot shaped like it. The views
   // are detached so that Optimizer::zero_grad's detach_() + zero_() works on them.
   views_.resize(params_.size());
+  const int64_t world = comm_.size();
   for (const auto& bucket : layout_) {
     int64_t floats = 0;
     for (const BucketSlot& slot : bucket)
       floats += slot.numel;
+    if (options_.shard) {
+      // Equal blocks per rank; the padding stays zero (it is zeroed with the rest every step).
+      const int64_t block = (floats + world - 1) / world;
+      floats = block * world;
+      shards_.push_back(torch::zeros({block}, torch::dtype(torch::kFloat32).device(device)));
+    }
     buffers_.push_back(torch::zeros({floats}, torch::dtype(torch::kFloat32).device(device)));
     for (const BucketSlot& slot : bucket) {
       views_[slot.param] = buffers_.back()
@@ -187,9 +194,16 @@ void GradientReducer::launch(size_t bucket) {
   // With `average`, the communicator divides by the world size where the collective ran (the
   // communication thread or stream), not in finish().
   torch::Tensor& buffer = buffers_[bucket];
+  const ReduceOp op = options_.average ? ReduceOp::kAvg : ReduceOp::kSum;
+  if (options_.shard) {
+    torch::Tensor& shard = shards_[bucket];
+    works_[bucket] =
+        comm_.reduce_scatter_async(buffer.data_ptr(), shard.data_ptr(),
+                                   static_cast<size_t>(shard.numel()), DataType::kFloat32, op);
+    return;
+  }
   works_[bucket] = comm_.all_reduce_async(buffer.data_ptr(), static_cast<size_t>(buffer.numel()),
-                                          DataType::kFloat32,
-                                          options_.average ? ReduceOp::kAvg : ReduceOp::kSum);
+                                          DataType::kFloat32, op);
 }
 
 void GradientReducer::finish() {
@@ -227,15 +241,23 @@ double GradientReducer::clip_grad_norm(double max_norm) {
     throw std::logic_error("GradientReducer::clip_grad_norm: call finish() first");
   }
   torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor>& reduced = options_.shard ? shards_ : buffers_;
   double squares = 0.0;
-  for (const auto& buffer : buffers_) {
+  for (const auto& buffer : reduced) {
     const double norm = buffer.norm().item<double>();  // accumulated in double on the CPU
     squares += norm * norm;
+  }
+  if (options_.shard) {
+    // Every rank adds its blocks' squares (the padding is zero), in the communicator's memory.
+    torch::Tensor sum =
+        torch::full({1}, squares, torch::dtype(torch::kFloat64)).to(reduced.front().device());
+    comm_.all_reduce(sum.data_ptr(), 1, DataType::kFloat64, ReduceOp::kSum);
+    squares = sum.item<double>();
   }
   const double total = std::sqrt(squares);
   if (max_norm > 0 && total > max_norm) {
     const double coefficient = max_norm / (total + 1e-6);
-    for (auto& buffer : buffers_)
+    for (auto& buffer : reduced)
       buffer.mul_(coefficient);
   }
   return total;

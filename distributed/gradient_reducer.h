@@ -11,6 +11,12 @@
 //   reducer.finish();                  // .grad() of every parameter = mean over ranks
 //   reducer.clip_grad_norm(max_norm);  // optional; the same on every rank
 //   optimizer.step();
+// With `shard` (ZeRO-1), each bucket is reduce-scattered instead: its buffer is padded to a
+// multiple of the world size and rank r receives the mean of block r only (shard_buffer(b),
+// which covers shard_offset(b) .. + shard_buffer(b).numel() of the bucket); a ShardedAdamW then
+// updates just those elements and all-gathers the parameters. .grad() then holds this rank's
+// local gradient, not the mean.
+//
 // Between the first begin_step and finish the gradients belong to the reducer: the first
 // begin_step zeroes them (no zero_grad needed), later micro-batches add to them. Buckets are
 // launched strictly in bucket order on every rank, so the collectives match even when ranks see
@@ -35,6 +41,8 @@ struct GradientReducerOptions {
   // true: the mean over ranks (the communicator divides, as part of each bucket's collective).
   // false: the sum, for losses already normalised by the global batch.
   bool average = true;
+  // true: reduce-scatter the buckets (ZeRO-1, see above) instead of all-reducing them.
+  bool shard = false;
 };
 
 // Where one parameter's gradient lives: `numel` floats from `offset` of its bucket's buffer.
@@ -65,7 +73,8 @@ class GradientReducer {
   void finish();
   // After finish(): the L2 norm of all gradients together (the same on every rank, since the
   // buckets are); if it exceeds max_norm > 0, scales them by max_norm / (norm + 1e-6). Returns the
-  // norm before clipping.
+  // norm before clipping. With `shard`: the norm over every rank's blocks (one all-reduce of the
+  // squares), and only this rank's blocks are scaled.
   double clip_grad_norm(double max_norm);
 
   // bucket -> its parameters' slots, in the order they were packed.
@@ -77,8 +86,14 @@ class GradientReducer {
     std::lock_guard<std::mutex> lock(mutex_);
     return next_launch_;
   }
-  // The flat float32 buffer of bucket `b`.
+  // The flat float32 buffer of bucket `b` (with `shard`, padded to a multiple of the world size).
   const torch::Tensor& bucket_buffer(size_t b) const { return buffers_.at(b); }
+  bool sharded() const { return options_.shard; }
+  // With `shard`: this rank's block of bucket `b` after finish() (the mean over ranks), and where
+  // the block starts in the bucket.
+  const torch::Tensor& shard_buffer(size_t b) const { return shards_.at(b); }
+  int64_t shard_offset(size_t b) const { return shards_.at(b).numel() * comm_.rank(); }
+  const std::vector<torch::Tensor>& params() const { return params_; }
 
   // Of the last finish(): seconds the communicator spent in this step's collectives, and seconds
   // finish() took (launching what was left and waiting): the communication exposed after
@@ -98,6 +113,7 @@ class GradientReducer {
 
   std::vector<std::vector<BucketSlot>> layout_;
   std::vector<torch::Tensor> buffers_;  // [bucket] flat float32
+  std::vector<torch::Tensor> shards_;   // [bucket] this rank's reduced block (shard mode)
   std::vector<torch::Tensor> views_;    // [param] view of its slot, shaped like the parameter
   std::vector<int64_t> bucket_of_;      // [param] its bucket, -1 when left out
 

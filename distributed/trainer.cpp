@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "core/model/bart.h"
@@ -23,6 +24,7 @@
 #include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_reducer.h"
+#include "distributed/sharded_optimizer.h"
 
 namespace dgr::distributed {
 namespace {
@@ -56,6 +58,10 @@ void check_job(const TrainJob& job, int world_size) {
   if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
   if (job.log_every < 1) throw ConfigError("train.log_every must be at least 1");
   if (job.dropout >= 1) throw ConfigError("train.dropout must be < 1");
+  if (job.zero_stage != 0 && job.zero_stage != 1) {
+    throw ConfigError("train.zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
+                      std::to_string(job.zero_stage));
+  }
 }
 
 // The rows of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so the
@@ -183,9 +189,11 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   const model::BartConfig& config = pretrained.config;
 
   std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::vector<std::string> names;
   std::vector<torch::Tensor> params;
   for (const auto& item : bart->named_parameters(/*recurse=*/true)) {
     named.emplace_back(item.key(), item.value());
+    names.push_back(item.key());
     params.push_back(item.value());
   }
   model::AdamWOptions adam;
@@ -194,7 +202,6 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   adam.beta2 = job.beta2;
   adam.eps = job.adam_eps;
   adam.weight_decay = job.weight_decay;
-  model::AdamW optimizer(named, adam);
   model::LrSchedule schedule;
   schedule.peak_lr = job.lr;
   schedule.warmup_steps = job.warmup_steps;
@@ -207,34 +214,58 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   state.global_batch = job.global_batch;
   state.config_hash = job.config_hash;
   torch::manual_seed(job.seed + static_cast<uint64_t>(rank));
-  if (job.resume) {
-    if (auto loaded = load_latest_checkpoint(job.run_dir, bart)) {
-      optimizer.load_state(loaded->optimizer_state, loaded->dir);
-      if (loaded->state.global_batch != job.global_batch) {
-        throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
-                          std::to_string(loaded->state.global_batch) + ", the config says " +
-                          std::to_string(job.global_batch));
-      }
-      state = loaded->state;
-      // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
-      if (rank == 0) {
-        model::restore_rng_state(state.torch_rng);
-      } else {
-        torch::manual_seed(job.seed + static_cast<uint64_t>(rank) +
-                           1000003ull * static_cast<uint64_t>(state.step));
-      }
-      LOG_IF(INFO, mpi.is_root()) << "resuming from " << loaded->dir << " at step " << state.step
-                                  << " (epoch " << state.epoch << ", row " << state.cursor
-                                  << "; saved by " << state.world_size << " rank(s))";
+  std::optional<LoadedCheckpoint> loaded;
+  if (job.resume) loaded = load_latest_checkpoint(job.run_dir, bart);
+  if (loaded) {
+    if (loaded->state.global_batch != job.global_batch) {
+      throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
+                        std::to_string(loaded->state.global_batch) + ", the config says " +
+                        std::to_string(job.global_batch));
     }
+    state = loaded->state;
+    // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
+    if (rank == 0) {
+      model::restore_rng_state(state.torch_rng);
+    } else {
+      torch::manual_seed(job.seed + static_cast<uint64_t>(rank) +
+                         1000003ull * static_cast<uint64_t>(state.step));
+    }
+    LOG_IF(INFO, mpi.is_root()) << "resuming from " << loaded->dir << " at step " << state.step
+                                << " (epoch " << state.epoch << ", row " << state.cursor
+                                << "; saved by " << state.world_size << " rank(s))";
   }
   state.world_size = mpi.size();
 
+  // Gradients travel on the configured backend; the few scalars of a step (token counts, loss
+  // sums) stay in host memory on MPI, whatever the backend.
   std::unique_ptr<Communicator> comm = make_communicator(job.backend, mpi);
+  std::unique_ptr<Communicator> host_comm;
+  if (std::string(comm->backend()) != "mpi") host_comm = make_communicator("mpi", mpi);
+  Communicator& control = host_comm ? *host_comm : *comm;
   GradientReducerOptions reducer_options;
   reducer_options.bucket_mb = job.bucket_mb;
   reducer_options.overlap = job.overlap;
+  reducer_options.shard = job.zero_stage == 1;
   GradientReducer reducer(params, *comm, reducer_options);
+
+  // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
+  std::unique_ptr<model::AdamW> replicated;
+  std::unique_ptr<ShardedAdamW> sharded;
+  if (job.zero_stage == 1) {
+    sharded = std::make_unique<ShardedAdamW>(names, reducer, *comm, adam);
+    if (loaded) sharded->load_state(loaded->optimizer_state, loaded->dir);
+  } else {
+    replicated = std::make_unique<model::AdamW>(named, adam);
+    if (loaded) replicated->load_state(loaded->optimizer_state, loaded->dir);
+  }
+  loaded.reset();  // the optimizer tensors of the checkpoint are copied; free them
+  int64_t state_elements = 0;
+  if (sharded) {
+    state_elements = sharded->local_state_elements();
+  } else {
+    for (const torch::Tensor& p : params)
+      state_elements += 2 * p.numel();
+  }
   bart->train();
 
   std::string tokenizer_dir;
@@ -259,7 +290,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   int64_t window_samples = 0, window_tokens = 0, window_steps = 0;
   double total_step_seconds = 0, total_exposed = 0;
   int64_t total_samples = 0, total_tokens = 0;
-  Progress progress("train", total_steps, mpi.is_root(), ProgressOptions{job.progress_interval_s});
+  ProgressOptions progress_options;
+  progress_options.log_interval_s = job.progress_interval_s;
+  Progress progress("train", total_steps, mpi.is_root(), progress_options);
   progress.add(state.step);
 
   while (state.step < total_steps) {
@@ -283,7 +316,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     }
     // The loss is normalised by the global batch's target tokens, known before forward.
     int64_t global_tokens = local_tokens;
-    comm->all_reduce(&global_tokens, 1, DataType::kInt64, ReduceOp::kSum);
+    control.all_reduce(&global_tokens, 1, DataType::kInt64, ReduceOp::kSum);
     const double scale = static_cast<double>(ranks) / std::max<int64_t>(1, global_tokens);
 
     double forward_s = 0, backward_s = 0;
@@ -310,10 +343,13 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
     const double lr = schedule.lr(state.step);
-    optimizer.step(lr);
-    optimizer.zero_grad();
+    if (sharded) {
+      sharded->step(lr);  // the all-gather of the parameters counts as optimizer time
+    } else {
+      replicated->step(lr);
+    }
     const double optimizer_s = seconds_since(t0);
-    comm->all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
+    control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
 
     state.cursor += job.global_batch;
     ++state.step;
@@ -365,10 +401,13 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     progress.add(1);
 
     if (state.step % job.checkpoint_every == 0 || state.step == total_steps) {
+      // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
+      const model::NamedTensors optimizer_state = sharded ? sharded->state() : replicated->state();
       if (mpi.is_root()) {
         state.torch_rng = model::serialize_rng_state();
-        const std::string dir = save_checkpoint(job.run_dir, bart, saved_config, optimizer, state,
-                                                job.config_yaml, tokenizer_dir, job.keep_last);
+        const std::string dir =
+            save_checkpoint(job.run_dir, bart, saved_config, optimizer_state, state,
+                            job.config_yaml, tokenizer_dir, job.keep_last);
         LOG(INFO) << "step " << state.step << ": loss " << loss_per_token << ", checkpoint " << dir;
       }
       mpi.barrier();
@@ -389,6 +428,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);
   report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
   report.peak_rss_bytes = peak_rss_bytes();
+  report.optimizer_state_bytes = state_elements * static_cast<int64_t>(sizeof(float));
   return report;
 }
 

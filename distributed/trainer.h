@@ -52,6 +52,7 @@ struct TrainJob {
   std::string backend = "mpi";
   double bucket_mb = 25;
   bool overlap = true;
+  int zero_stage = 0;  // 1: AdamW state sharded over the ranks (ShardedAdamW)
   bool resume = true;
   double progress_interval_s = 30;
 };
@@ -64,7 +65,8 @@ struct TrainReport {
   double seconds = 0;
   double samples_per_second = 0;
   double tokens_per_second = 0;
-  double exposed_comm_fraction = 0;  // exposed all-reduce time / step time
+  double exposed_comm_fraction = 0;   // exposed all-reduce time / step time
+  int64_t optimizer_state_bytes = 0;  // AdamW moments held by rank 0
   uint64_t peak_rss_bytes = 0;
 };
 

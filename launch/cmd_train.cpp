@@ -149,6 +149,7 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   job.backend = t.backend;
   job.bucket_mb = t.bucket_mb;
   job.overlap = t.overlap;
+  job.zero_stage = t.zero_stage;
   job.resume = t.resume;
   job.progress_interval_s = o.run.progress_interval_s;
   if (!file_exists(job.examples_path)) {
@@ -172,7 +173,9 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
               << report.final_loss << "; " << report.samples_per_second << " samples/s, "
               << report.tokens_per_second << " target tokens/s; exposed communication "
               << 100 * report.exposed_comm_fraction << "% of step time; peak RSS "
-              << format_bytes(report.peak_rss_bytes) << " per rank\n"
+              << format_bytes(report.peak_rss_bytes) << " per rank, AdamW state "
+              << format_bytes(static_cast<uint64_t>(report.optimizer_state_bytes))
+              << (t.zero_stage == 1 ? " (sharded)" : "") << " per rank\n"
               << "wrote " << o.run.out << "/train_log.jsonl, checkpoints in " << o.run.out
               << "/checkpoints, model in "
               << (t.export_dir.empty() ? o.run.out + "/model" : t.export_dir) << "\n";

@@ -138,6 +138,7 @@ struct TrainOptions {
   std::string backend = "mpi";
   double bucket_mb = 25.0;
   bool overlap = true;
+  int zero_stage = 0;
   bool resume = true;
   std::string export_dir;
 };
@@ -346,6 +347,9 @@ void visit(V& v, TrainOptions& o) {
   v.field("bucket_mb", o.bucket_mb, "Gradient bucket size in MB (reverse registration order).");
   v.field("overlap", o.overlap,
           "All-reduce each bucket as soon as backward has produced it (false: after backward).");
+  v.field("zero_stage", o.zero_stage,
+          "0: every rank holds the AdamW state; 1: ZeRO-1, the state is sharded over the ranks "
+          "(reduce-scatter of gradients, all-gather of parameters).");
   v.field("resume", o.resume, "Continue from <run.out>/checkpoints/latest when it exists.");
   v.field("export_dir", o.export_dir,
           "The trained model in Hugging Face layout (for --init-from); empty = <run.out>/model.");

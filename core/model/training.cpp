@@ -127,13 +127,23 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> named_params, Ad
   }
 }
 
+void adamw_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                  torch::Tensor& exp_avg_sq, double lr, int64_t t, bool decay,
+                  const AdamWOptions& options) {
+  const double bias_correction1 = 1.0 - std::pow(options.beta1, static_cast<double>(t));
+  const double bias_correction2 = 1.0 - std::pow(options.beta2, static_cast<double>(t));
+  const double step_size = lr / bias_correction1;
+  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
+  if (decay && options.weight_decay != 0.0) param.mul_(1.0 - lr * options.weight_decay);
+  exp_avg.mul_(options.beta1).add_(grad, 1.0 - options.beta1);
+  exp_avg_sq.mul_(options.beta2).addcmul_(grad, grad, 1.0 - options.beta2);
+  const torch::Tensor denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(options.eps);
+  param.addcdiv_(exp_avg, denom, -step_size);
+}
+
 void AdamW::step(double lr) {
   torch::NoGradGuard no_grad;
   ++steps_;
-  const double bias_correction1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
-  const double bias_correction2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
-  const double step_size = lr / bias_correction1;
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
   for (size_t i = 0; i < params_.size(); ++i) {
     torch::Tensor& param = params_[i].second;
     const torch::Tensor& grad = param.grad();
@@ -142,13 +152,7 @@ void AdamW::step(double lr) {
     const bool is_float = param.scalar_type() == torch::kFloat32;
     torch::Tensor p = is_float ? param : param.to(torch::kFloat32);
     const torch::Tensor g = grad.to(torch::kFloat32);
-    torch::Tensor& m = exp_avg_[i];
-    torch::Tensor& v = exp_avg_sq_[i];
-    if (decay_[i] && options_.weight_decay != 0.0) p.mul_(1.0 - lr * options_.weight_decay);
-    m.mul_(options_.beta1).add_(g, 1.0 - options_.beta1);
-    v.mul_(options_.beta2).addcmul_(g, g, 1.0 - options_.beta2);
-    const torch::Tensor denom = (v.sqrt() / bias_correction2_sqrt).add_(options_.eps);
-    p.addcdiv_(m, denom, -step_size);
+    adamw_update(p, g, exp_avg_[i], exp_avg_sq_[i], lr, steps_, decay_[i], options_);
     if (!is_float) param.copy_(p);
   }
 }
@@ -176,13 +180,15 @@ NamedTensors AdamW::state() const {
   return out;
 }
 
-void AdamW::load_state(const NamedTensors& state, const std::string& source) {
+AdamWStateTensors check_adamw_state(
+    const NamedTensors& state, const std::vector<std::pair<std::string, torch::Tensor>>& params,
+    const std::string& source) {
   std::map<std::string, torch::Tensor> by_name;
   for (const auto& [name, tensor] : state)
     by_name[name] = tensor;
 
   std::vector<std::string> problems;
-  int64_t step = 0;
+  AdamWStateTensors found;
   auto step_it = by_name.find("step");
   if (step_it == by_name.end()) {
     problems.push_back("tensor \"step\" is missing");
@@ -191,12 +197,15 @@ void AdamW::load_state(const NamedTensors& state, const std::string& source) {
     problems.push_back("tensor \"step\" must be one integer, got shape " +
                        shape_text(step_it->second.sizes()));
   } else {
-    step = step_it->second.item<int64_t>();
-    if (step < 0) problems.push_back("tensor \"step\" is negative (" + std::to_string(step) + ")");
+    found.step = step_it->second.item<int64_t>();
+    if (found.step < 0) {
+      problems.push_back("tensor \"step\" is negative (" + std::to_string(found.step) + ")");
+    }
   }
-  std::vector<torch::Tensor> found_avg(params_.size()), found_avg_sq(params_.size());
-  for (size_t i = 0; i < params_.size(); ++i) {
-    const auto& [name, param] = params_[i];
+  found.exp_avg.resize(params.size());
+  found.exp_avg_sq.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& [name, param] = params[i];
     for (const bool squared : {false, true}) {
       const std::string key = (squared ? "exp_avg_sq." : "exp_avg.") + name;
       auto it = by_name.find(key);
@@ -208,7 +217,7 @@ void AdamW::load_state(const NamedTensors& state, const std::string& source) {
       } else if (!it->second.is_floating_point()) {
         problems.push_back("tensor \"" + key + "\" is not floating point");
       } else {
-        (squared ? found_avg_sq : found_avg)[i] = it->second;
+        (squared ? found.exp_avg_sq : found.exp_avg)[i] = it->second;
       }
     }
   }
@@ -221,13 +230,17 @@ void AdamW::load_state(const NamedTensors& state, const std::string& source) {
     if (problems.size() > 10) message += "; ...";
     throw DataError(message);
   }
+  return found;
+}
 
+void AdamW::load_state(const NamedTensors& state, const std::string& source) {
+  const AdamWStateTensors found = check_adamw_state(state, params_, source);
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
-    exp_avg_[i].copy_(found_avg[i]);
-    exp_avg_sq_[i].copy_(found_avg_sq[i]);
+    exp_avg_[i].copy_(found.exp_avg[i]);
+    exp_avg_sq_[i].copy_(found.exp_avg_sq[i]);
   }
-  steps_ = step;
+  steps_ = found.step;
 }
 
 std::string serialize_rng_state() {

@@ -72,6 +72,12 @@ struct AdamWOptions {
 // other weight decay, as transformers' Trainer and fairseq do.
 bool applies_weight_decay(const std::string& name);
 
+// One AdamW update of float32 tensors in place (the formula below), at optimizer step t >= 1:
+// the one both AdamW and the sharded (ZeRO-1) optimizer run, so they agree element for element.
+void adamw_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
+                  torch::Tensor& exp_avg_sq, double lr, int64_t t, bool decay,
+                  const AdamWOptions& options);
+
 // AdamW (Loshchilov & Hutter) exactly as torch.optim.AdamW, per parameter p with gradient g:
 //   p ← p·(1 − lr·wd)                       (decoupled decay; wd = 0 for applies_weight_decay
 //   false) m ← β1·m + (1 − β1)·g,   v ← β2·v + (1 − β2)·g² p ← p − lr/(1 − β1^t) · m / (√v / √(1 −
@@ -111,6 +117,19 @@ class AdamW {
   AdamWOptions options_;
   int64_t steps_ = 0;
 };
+
+// The tensors of an AdamW state (AdamW::state()'s names) for `params`, in parameter order, after
+// checking them all: DataError naming `source` and listing every missing, mis-shaped or
+// non-floating moment and a missing / non-scalar / negative "step". Tensors of other names are
+// ignored. AdamW::load_state and the sharded optimizer both read checkpoints through it.
+struct AdamWStateTensors {
+  int64_t step = 0;
+  std::vector<torch::Tensor> exp_avg;     // [param], shaped like it
+  std::vector<torch::Tensor> exp_avg_sq;  // [param]
+};
+AdamWStateTensors check_adamw_state(
+    const NamedTensors& state, const std::vector<std::pair<std::string, torch::Tensor>>& params,
+    const std::string& source);
 
 // The state of torch's default CPU generator (manual_seed, randn, dropout masks, randperm) as
 // lowercase hex, for trainer_state.yaml; restore_rng_state puts it back, so the random numbers

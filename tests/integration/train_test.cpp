@@ -69,8 +69,8 @@ class Train : public ::testing::Test {
     if (examples.exit_code != 0) error_ += "examples build failed:\n" + examples.output;
   }
   static void TearDownTestSuite() {
-    for (const char* name :
-         {"model", "examples.h5", "one", "two", "full", "resumed", "corrupt", "tiny", "tiny-out"})
+    for (const char* name : {"model", "examples.h5", "one", "two", "zero", "full", "resumed",
+                             "corrupt", "tiny", "tiny-out"})
       fs::remove_all(tmp(name));
   }
   void SetUp() override { ASSERT_TRUE(error_.empty()) << error_; }
@@ -116,6 +116,35 @@ TEST_F(Train, ResumedRunEqualsUninterruptedRun) {
   EXPECT_NE(resumed.output.find("resuming from"), std::string::npos) << resumed.output;
   EXPECT_LE(max_difference(tmp("full") + "/model/model.safetensors",
                            tmp("resumed") + "/model/model.safetensors"),
+            1e-5);
+}
+
+TEST_F(Train, ShardedOptimizerStateOnTwoRanksEqualsOneRankAndResumesWithout) {
+  auto one = run_command("timeout 600 " + train_command(tmp("one"), "--set train.max_steps=20"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto zero =
+      run_command("timeout 600 " + mpirun(2) +
+                  train_command(tmp("zero"), "--set train.max_steps=20 --set train.zero_stage=1"));
+  ASSERT_EQ(zero.exit_code, 0) << zero.output;
+  EXPECT_NE(zero.output.find("(sharded)"), std::string::npos) << zero.output;
+  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
+                           tmp("zero") + "/model/model.safetensors"),
+            1e-5);
+  // The sharded run's step-10 checkpoint holds the whole AdamW state: one rank without ZeRO
+  // resumes from it and ends where the uninterrupted run ended.
+  const fs::path checkpoints = fs::path(tmp("zero")) / "checkpoints";
+  EXPECT_LE(max_difference(tmp("one") + "/checkpoints/step-0000010/optimizer.safetensors",
+                           (checkpoints / "step-0000010" / "optimizer.safetensors").string()),
+            1e-5);
+  fs::remove_all(checkpoints / "step-0000020");
+  fs::remove_all(fs::path(tmp("zero")) / "model");
+  std::ofstream(checkpoints / "latest", std::ios::trunc) << "step-0000010\n";
+  auto resumed =
+      run_command("timeout 600 " + train_command(tmp("zero"), "--set train.max_steps=20"));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from"), std::string::npos) << resumed.output;
+  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
+                           tmp("zero") + "/model/model.safetensors"),
             1e-5);
 }
 

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""One stage-1 training step of a BART-architecture model in Python PyTorch, for comparison with
+bench/train_step_bench (the same model in dgr's C++): the same layers in the same order
+(learned positions offset by 2, layernorm_embedding, post-LayerNorm blocks, exact GELU, tied
+output embedding + final_logits_bias), fairseq's label-smoothed cross-entropy, AdamW with no decay
+on biases and LayerNorm weights, on a fixed random batch of the same shapes.
+
+Prints one JSON line: median seconds per step and per phase over --steps timed steps (after
+--warmup untimed ones). Run with Debian's python3-torch (the same libtorch as dgr):
+    OMP_NUM_THREADS=1 /usr/bin/python3 bench/scripts/train_step.py --threads 1
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    # d_model, layers (each side), heads, ffn
+    "tiny": (32, 2, 4, 64),
+    "bart-base": (768, 6, 12, 3072),
+    "bart-large": (1024, 12, 16, 4096),
+}
+
+
+class Attention(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        self.heads = heads
+        self.head_dim = d // heads
+        self.scaling = self.head_dim ** -0.5
+        self.k_proj = nn.Linear(d, d)
+        self.v_proj = nn.Linear(d, d)
+        self.q_proj = nn.Linear(d, d)
+        self.out_proj = nn.Linear(d, d)
+
+    def split(self, x):
+        n, t, d = x.shape
+        return x.view(n, t, self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x, kv, blocked):
+        n, tq, d = x.shape
+        q = self.split(self.q_proj(x) * self.scaling)
+        k, v = self.split(self.k_proj(kv)), self.split(self.v_proj(kv))
+        scores = torch.matmul(q, k.transpose(-1, -2))
+        if blocked is not None:
+            scores = scores.masked_fill(blocked, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, -1)
+        out = torch.matmul(probs, v).transpose(1, 2).reshape(n, tq, d)
+        return self.out_proj(out)
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, d, heads, ffn):
+        super().__init__()
+        self.self_attn = Attention(d, heads)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x, padding, p):
+        h = F.dropout(self.self_attn(x, x, padding), p, self.training)
+        y = self.self_attn_layer_norm(x + h)
+        h = F.dropout(self.fc2(F.gelu(self.fc1(y))), p, self.training)
+        return self.final_layer_norm(y + h)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, d, heads, ffn):
+        super().__init__()
+        self.self_attn = Attention(d, heads)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = Attention(d, heads)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def forward(self, x, memory, causal, padding, p):
+        h = F.dropout(self.self_attn(x, x, causal), p, self.training)
+        y = self.self_attn_layer_norm(x + h)
+        h = F.dropout(self.encoder_attn(y, memory, padding), p, self.training)
+        y = self.encoder_attn_layer_norm(y + h)
+        h = F.dropout(self.fc2(F.gelu(self.fc1(y))), p, self.training)
+        return self.final_layer_norm(y + h)
+
+
+class Stack(nn.Module):
+    def __init__(self, layer, d, heads, ffn, layers, positions):
+        super().__init__()
+        self.embed_positions = nn.Embedding(positions + 2, d)
+        self.layers = nn.ModuleList([layer(d, heads, ffn) for _ in range(layers)])
+        self.layernorm_embedding = nn.LayerNorm(d)
+
+
+class Bart(nn.Module):
+    def __init__(self, vocab, d, layers, heads, ffn, positions=1024, dropout=0.1):
+        super().__init__()
+        self.shared = nn.Embedding(vocab, d, padding_idx=1)
+        self.encoder = Stack(EncoderLayer, d, heads, ffn, layers, positions)
+        self.decoder = Stack(DecoderLayer, d, heads, ffn, layers, positions)
+        self.register_buffer("final_logits_bias", torch.zeros(1, vocab))
+        self.dropout = dropout
+
+    def embed(self, stack, ids):
+        positions = torch.arange(2, 2 + ids.shape[1])
+        x = self.shared(ids) + stack.embed_positions(positions)
+        return F.dropout(stack.layernorm_embedding(x), self.dropout, self.training)
+
+    def forward(self, input_ids, attention_mask, decoder_input):
+        b, s = input_ids.shape
+        t = decoder_input.shape[1]
+        padding = attention_mask.eq(0).view(b, 1, 1, s)
+        x = self.embed(self.encoder, input_ids)
+        for layer in self.encoder.layers:
+            x = layer(x, padding, self.dropout)
+        causal = torch.arange(t).unsqueeze(0).gt(torch.arange(t).unsqueeze(1)).view(1, 1, t, t)
+        y = self.embed(self.decoder, decoder_input)
+        for layer in self.decoder.layers:
+            y = layer(y, x, causal, padding, self.dropout)
+        return F.linear(y, self.shared.weight, self.final_logits_bias.view(-1))
+
+
+def label_smoothed_loss(logits, targets, epsilon, ignore_index=-100):
+    vocab = logits.shape[-1]
+    ignored = targets.eq(ignore_index)
+    safe = targets.masked_fill(ignored, 0)
+    lprobs = torch.log_softmax(logits.float(), -1)
+    nll = (-lprobs.gather(-1, safe.unsqueeze(-1)).squeeze(-1)).masked_fill(ignored, 0.0).sum()
+    smooth = (-lprobs.sum(-1)).masked_fill(ignored, 0.0).sum()
+    eps_i = epsilon / (vocab - 1)
+    return (1.0 - epsilon - eps_i) * nll + eps_i * smooth
+
+
+def no_decay(name):
+    low = name.lower()
+    return name.endswith(".bias") or "layer_norm" in low or "layernorm" in low
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", default="bart-base", choices=sorted(PRESETS))
+    ap.add_argument("--vocab", type=int, default=50265)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--source-len", type=int, default=32)
+    ap.add_argument("--target-len", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(7)
+    d, layers, heads, ffn = PRESETS[args.arch]
+    model = Bart(args.vocab, d, layers, heads, ffn, dropout=args.dropout)
+    model.train()
+    named = list(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if not no_decay(n)], "weight_decay": 0.01},
+        {"params": [p for n, p in named if no_decay(n)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=3e-5, betas=(0.9, 0.999), eps=1e-8)
+
+    gen = torch.Generator().manual_seed(11)
+    ids = torch.randint(4, args.vocab, (args.batch, args.source_len), generator=gen)
+    mask = torch.ones_like(ids)
+    dec = torch.randint(4, args.vocab, (args.batch, args.target_len), generator=gen)
+    labels = torch.randint(4, args.vocab, (args.batch, args.target_len), generator=gen)
+    tokens = labels.numel()
+
+    phases = {"step": [], "forward": [], "backward": [], "optimizer": []}
+    for i in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        logits = model(ids, mask, dec)
+        loss = label_smoothed_loss(logits, labels, 0.1)
+        loss_value = loss.item()
+        t1 = time.perf_counter()
+        (loss / tokens).backward()
+        t2 = time.perf_counter()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=False)
+        t3 = time.perf_counter()
+        if i >= args.warmup:
+            phases["forward"].append(t1 - t0)
+            phases["backward"].append(t2 - t1)
+            phases["optimizer"].append(t3 - t2)
+            phases["step"].append(t3 - t0)
+    out = {
+        "impl": "python",
+        "torch": torch.__version__,
+        "arch": args.arch,
+        "threads": args.threads,
+        "batch": args.batch,
+        "loss": loss_value / tokens,
+    }
+    out.update({k + "_s": statistics.median(v) for k, v in phases.items()})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
