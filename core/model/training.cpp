@@ -1,6 +1,7 @@
 #include "core/model/training.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <glog/logging.h>
 #include <torch/torch.h>
 
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "core/model/adamw_kernel.h"
 #include "core/util/error.h"
 
 namespace dgr::model {
@@ -127,6 +129,24 @@ AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> named_params, Ad
   }
 }
 
+namespace {
+
+// AdamW in one pass over memory: for float32 CPU tensors the update is bound by memory traffic,
+// and torch's op-by-op form reads and writes the moments some eight times per step. Same
+// arithmetic in float32 as the op-by-op form (the constants rounded to float as torch does).
+void fused_adamw_cpu(float* p, const float* g, float* m, float* v, int64_t n,
+                     const AdamWKernelConstants& constants) {
+  at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
+    adamw_kernel(p, g, m, v, begin, end, constants);
+  });
+}
+
+bool fusable(const torch::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous();
+}
+
+}  // namespace
+
 void adamw_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor& exp_avg,
                   torch::Tensor& exp_avg_sq, double lr, int64_t t, bool decay,
                   const AdamWOptions& options) {
@@ -134,7 +154,20 @@ void adamw_update(torch::Tensor& param, const torch::Tensor& grad, torch::Tensor
   const double bias_correction2 = 1.0 - std::pow(options.beta2, static_cast<double>(t));
   const double step_size = lr / bias_correction1;
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-  if (decay && options.weight_decay != 0.0) param.mul_(1.0 - lr * options.weight_decay);
+  const bool decays = decay && options.weight_decay != 0.0;
+  if (fusable(param) && fusable(grad) && fusable(exp_avg) && fusable(exp_avg_sq)) {
+    AdamWKernelConstants constants;
+    constants.decay_factor = decays ? static_cast<float>(1.0 - lr * options.weight_decay) : 1.0f;
+    constants.beta1 = static_cast<float>(options.beta1);
+    constants.beta2 = static_cast<float>(options.beta2);
+    constants.step_size = static_cast<float>(step_size);
+    constants.bias_correction2_sqrt = static_cast<float>(bias_correction2_sqrt);
+    constants.eps = static_cast<float>(options.eps);
+    fused_adamw_cpu(param.data_ptr<float>(), grad.data_ptr<float>(), exp_avg.data_ptr<float>(),
+                    exp_avg_sq.data_ptr<float>(), param.numel(), constants);
+    return;
+  }
+  if (decays) param.mul_(1.0 - lr * options.weight_decay);
   exp_avg.mul_(options.beta1).add_(grad, 1.0 - options.beta1);
   exp_avg_sq.mul_(options.beta2).addcmul_(grad, grad, 1.0 - options.beta2);
   const torch::Tensor denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(options.eps);

@@ -300,6 +300,44 @@ TEST(AdamW, EqualsTorchsAdamWWithoutExclusions) {
   }
 }
 
+TEST(AdamW, OnePassKernelEqualsTheOpByOpUpdateOnLargeTensorsAndThreads) {
+  // Contiguous float32 CPU tensors take the one-pass kernel (split over threads above 64k
+  // elements); a transposed (non-contiguous) parameter takes torch's op-by-op form. Both must
+  // agree with torch::optim::AdamW.
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(2);
+  torch::manual_seed(5);
+  std::vector<std::pair<std::string, torch::Tensor>> ours = {
+      {"big.weight", torch::randn({300, 701}).requires_grad_()},
+      {"odd.weight", torch::randn({37, 3}).t().requires_grad_()}};
+  ASSERT_FALSE(ours[1].second.is_contiguous());
+  std::vector<torch::Tensor> theirs;
+  for (const auto& [name, p] : ours)
+    theirs.push_back(p.detach().clone().requires_grad_());
+  const torch::Tensor initial = ours[0].second.detach().clone();
+  AdamWOptions options;
+  options.weight_decay = 0.1;
+  AdamW adam(ours, options);
+  torch::optim::AdamW reference(theirs,
+                                torch::optim::AdamWOptions(1e-2).weight_decay(0.1).eps(1e-8));
+  for (int t = 1; t <= 4; ++t) {
+    for (size_t k = 0; k < ours.size(); ++k) {
+      const torch::Tensor g = torch::randn(ours[k].second.sizes());
+      ours[k].second.mutable_grad() = g.clone();
+      theirs[k].mutable_grad() = g.clone();
+    }
+    adam.step(1e-2);
+    reference.step();
+  }
+  torch::set_num_threads(threads);
+  for (size_t k = 0; k < ours.size(); ++k) {
+    const double diff = (ours[k].second - theirs[k]).abs().max().item<double>();
+    EXPECT_LE(diff, 1e-6) << ours[k].first;
+  }
+  // The parameters moved by far more than the tolerance.
+  EXPECT_GT((ours[0].second.detach() - initial).abs().max().item<double>(), 1e-2);
+}
+
 TEST(AdamW, NoDecayOnBiasesAndLayerNorms) {
   EXPECT_TRUE(applies_weight_decay("model.shared.weight"));
   EXPECT_TRUE(applies_weight_decay("model.encoder.layers.0.fc1.weight"));
