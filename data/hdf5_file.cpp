@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 #include <hdf5.h>
+#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -151,6 +152,85 @@ std::vector<std::string> path_prefixes(const std::string& name) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// WriterGroup
+
+namespace {
+
+static_assert(sizeof(MPI_Fint) == sizeof(int), "a communicator travels as an int Fortran handle");
+
+void check_mpi_call(int rc, const char* call) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  if (MPI_Error_string(rc, text, &length) != MPI_SUCCESS) length = 0;
+  throw CommError(std::string(call) + " failed: " +
+                  (length > 0 ? std::string(text, static_cast<size_t>(length))
+                              : "error code " + std::to_string(rc)));
+}
+
+MPI_Comm communicator(const WriterGroup& group) {
+  return MPI_Comm_f2c(group.fortran_comm());
+}
+
+}  // namespace
+
+WriterGroup WriterGroup::mpi(int fortran_comm) {
+#ifndef H5_HAVE_PARALLEL
+  (void)fortran_comm;
+  throw ConfigError(
+      "this build's HDF5 library is not parallel: files cannot be written by several MPI ranks "
+      "(install libhdf5-openmpi-dev and rebuild)");
+#else
+  int initialized = 0;
+  check_mpi_call(MPI_Initialized(&initialized), "MPI_Initialized");
+  CHECK(initialized) << "WriterGroup::mpi: MPI is not initialised";
+  WriterGroup group;
+  group.mpi_ = true;
+  group.comm_ = fortran_comm;
+  const MPI_Comm comm = MPI_Comm_f2c(fortran_comm);
+  CHECK(comm != MPI_COMM_NULL) << "WriterGroup::mpi: the null communicator";
+  check_mpi_call(MPI_Comm_rank(comm, &group.rank_), "MPI_Comm_rank");
+  check_mpi_call(MPI_Comm_size(comm, &group.size_), "MPI_Comm_size");
+  return group;
+#endif
+}
+
+std::vector<int64_t> WriterGroup::all_gather(const std::vector<int64_t>& local) const {
+  if (!mpi_) return local;
+  std::vector<int64_t> all(local.size() * static_cast<size_t>(size_));
+  const int n = static_cast<int>(local.size());
+  check_mpi_call(
+      MPI_Allgather(local.data(), n, MPI_INT64_T, all.data(), n, MPI_INT64_T, communicator(*this)),
+      "MPI_Allgather");
+  return all;
+}
+
+std::string WriterGroup::broadcast(const std::string& value, int root) const {
+  if (!mpi_) return value;
+  uint64_t length = value.size();
+  check_mpi_call(MPI_Bcast(&length, 1, MPI_UINT64_T, root, communicator(*this)), "MPI_Bcast");
+  std::string out = rank_ == root ? value : std::string(length, '\0');
+  if (length > 0) {
+    check_mpi_call(
+        MPI_Bcast(out.data(), static_cast<int>(length), MPI_CHAR, root, communicator(*this)),
+        "MPI_Bcast");
+  }
+  return out;
+}
+
+std::string WriterGroup::first_error(const std::string& local_error) const {
+  if (!mpi_) return local_error;
+  const std::vector<int64_t> failed = all_gather({local_error.empty() ? 0 : 1});
+  for (int r = 0; r < size_; ++r) {
+    if (failed[static_cast<size_t>(r)] != 0) {
+      return "[rank " + std::to_string(r) + "/" + std::to_string(size_) + "] " +
+             broadcast(local_error, r);
+    }
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------
 // Handle
 
 Handle::~Handle() {
@@ -220,6 +300,65 @@ bool Dataset::is_string() const {
 
 void Dataset::fail(const std::string& message) const {
   throw DataError(path_ + ": dataset '" + name_ + "' " + message);
+}
+
+namespace {
+
+const char* element_name(Element element) {
+  switch (element) {
+    case Element::kInt8:
+      return "int8";
+    case Element::kUInt8:
+      return "uint8";
+    case Element::kInt32:
+      return "int32";
+    case Element::kInt64:
+      return "int64";
+    case Element::kUInt64:
+      return "uint64";
+    case Element::kFloat32:
+      return "float32";
+    case Element::kFloat64:
+      return "float64";
+  }
+  return "?";
+}
+
+}  // namespace
+
+std::string Dataset::type_name() const {
+  Guard guard;
+  Handle type(H5Dget_type(id_.get()));
+  if (!type.valid()) fail("has an unreadable type: " + library_message());
+  const std::string bits = std::to_string(8 * H5Tget_size(type.get()));
+  switch (H5Tget_class(type.get())) {
+    case H5T_INTEGER:
+      return (H5Tget_sign(type.get()) == H5T_SGN_NONE ? "uint" : "int") + bits;
+    case H5T_FLOAT:
+      return "float" + bits;
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_VLEN:
+      return "vlen";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_BITFIELD:
+      return "bitfield";
+    case H5T_REFERENCE:
+      return "reference";
+    default:
+      return "unknown";
+  }
+}
+
+bool Dataset::has_type(Element element) const {
+  return type_name() == element_name(element);
 }
 
 namespace {
@@ -419,6 +558,40 @@ File File::create(const std::string& path) {
   return file;
 }
 
+File File::create(const std::string& path, const WriterGroup& group) {
+  Guard guard;
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS));
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE));
+  // No free-space managers or aggregators: every allocation goes to the end of the file, so the
+  // layout follows the order of allocations alone. Parallel HDF5 allocates a compressed
+  // dataset's chunks in rank order, then in chunk order within a rank; with the managers, how
+  // the space freed by early allocation was reused also depended on the ranks.
+  if (!fapl.valid() || !fcpl.valid() || H5Pset_obj_track_times(fcpl.get(), false) < 0 ||
+      H5Pset_file_space_strategy(fcpl.get(), H5F_FSPACE_STRATEGY_NONE, false, 1) < 0) {
+    throw IoError(path + ": cannot prepare to create HDF5 file: " + library_message());
+  }
+  if (group.is_mpi()) {
+#ifdef H5_HAVE_PARALLEL
+    if (H5Pset_fapl_mpio(fapl.get(), communicator(group), MPI_INFO_NULL) < 0) {
+      throw IoError(path + ": cannot use the MPI-IO driver: " + library_message());
+    }
+#endif
+  } else {
+#if H5_VERSION_GE(1, 10, 7)
+    H5Pset_file_locking(fapl.get(), true, true);
+#endif
+  }
+  File file;
+  file.id_ = Handle(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
+  if (!file.id_.valid()) {
+    throw IoError(path + ": cannot create HDF5 file: " + library_message());
+  }
+  file.path_ = path;
+  file.writable_ = true;
+  file.collective_ = group.is_mpi();
+  return file;
+}
+
 File File::open(const std::string& path) {
   Guard guard;
   std::error_code ec;
@@ -569,6 +742,140 @@ void File::write_strings(const std::string& name, const std::vector<std::string>
   Handle type = string_type(width);
   write_dataset(id_.get(), path_, name, type.get(), type.get(), width, buffer.data(),
                 strings.size(), {strings.size()}, options);
+}
+
+namespace {
+
+// Creates the groups on the way to `name` that do not exist yet, without modification times.
+void create_groups(hid_t file, const std::string& path, const std::string& name) {
+  std::vector<std::string> prefixes = path_prefixes(name);
+  prefixes.pop_back();
+  for (const std::string& prefix : prefixes) {
+    const htri_t exists = H5Lexists(file, prefix.c_str(), H5P_DEFAULT);
+    if (exists > 0) continue;
+    Handle gcpl(H5Pcreate(H5P_GROUP_CREATE));
+    if (exists < 0 || !gcpl.valid() || H5Pset_obj_track_times(gcpl.get(), false) < 0) {
+      throw IoError(path + ": cannot create group '" + prefix + "': " + library_message());
+    }
+    Handle group(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
+    if (!group.valid()) {
+      throw IoError(path + ": cannot create group '" + prefix + "': " + library_message());
+    }
+  }
+}
+
+// write_rows: one dataset, this process's rows of it. Every step is the same on every process
+// of a collective file (same shape, chunks, filters), so HDF5 makes the same file whatever the
+// number of processes.
+void write_dataset_rows(hid_t file, const std::string& path, bool collective,
+                        const std::string& name, hid_t stored, hid_t memory, size_t element_bytes,
+                        const void* data, uint64_t first_row, uint64_t rows,
+                        const std::vector<uint64_t>& dims, const WriteOptions& options) {
+  CHECK(!dims.empty()) << "dataset '" << name << "': no dimensions";
+  CHECK(first_row <= dims[0] && rows <= dims[0] - first_row)
+      << "dataset '" << name << "': rows [" << first_row << ", " << first_row + rows
+      << ") outside its " << dims[0] << " rows";
+  auto fail = [&](const std::string& what) {
+    throw IoError(path + ": cannot " + what + " dataset '" + name + "': " + library_message());
+  };
+  uint64_t row_elements = 1;
+  for (size_t k = 1; k < dims.size(); ++k)
+    row_elements *= dims[k];
+  const std::vector<hsize_t> shape(dims.begin(), dims.end());
+  const std::vector<hsize_t> max_shape(dims.size(), H5S_UNLIMITED);
+  std::vector<hsize_t> chunk(dims.size());
+  const uint64_t row_bytes = std::max<uint64_t>(row_elements, 1) * element_bytes;
+  chunk[0] = std::max<uint64_t>(
+      1, std::min({options.chunk_elements, std::max<uint64_t>(dims[0], 1),
+                   std::max<uint64_t>(kMaxChunkBytes / std::max<uint64_t>(row_bytes, 1), 1)}));
+  for (size_t k = 1; k < dims.size(); ++k)
+    chunk[k] = std::max<uint64_t>(dims[k], 1);
+
+  create_groups(file, path, name);
+  Handle space(H5Screate_simple(static_cast<int>(dims.size()), shape.data(), max_shape.data()));
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  if (!space.valid() || !dcpl.valid() ||
+      H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) < 0 ||
+      H5Pset_obj_track_times(dcpl.get(), false) < 0 ||
+      H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY) < 0) {
+    fail("lay out");
+  }
+  if (options.deflate_level > 0) {
+    if ((element_bytes > 1 && H5Pset_shuffle(dcpl.get()) < 0) ||
+        H5Pset_deflate(dcpl.get(), static_cast<unsigned>(options.deflate_level)) < 0) {
+      fail("compress");
+    }
+  }
+  Handle dataset(
+      H5Dcreate2(file, name.c_str(), stored, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  if (!dataset.valid()) fail("create");
+  if (dims[0] == 0 || row_elements == 0) return;  // nothing to write, on any process
+
+  Handle file_space(H5Dget_space(dataset.get()));
+  const hsize_t elements = std::max<hsize_t>(rows * row_elements, 1);
+  Handle mem_space(H5Screate_simple(1, &elements, nullptr));
+  if (!file_space.valid() || !mem_space.valid()) fail("select rows of");
+  if (rows == 0) {
+    if (H5Sselect_none(file_space.get()) < 0 || H5Sselect_none(mem_space.get()) < 0) {
+      fail("select rows of");
+    }
+  } else {
+    std::vector<hsize_t> start(dims.size(), 0), count(dims.begin(), dims.end());
+    start[0] = first_row;
+    count[0] = rows;
+    if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr) < 0) {
+      fail("select rows of");
+    }
+  }
+  Handle xfer(H5Pcreate(H5P_DATASET_XFER));
+  if (!xfer.valid()) fail("write");
+#ifdef H5_HAVE_PARALLEL
+  // Compressed datasets can only be written collectively by parallel HDF5 (1.10.2 and later).
+  if (collective && H5Pset_dxpl_mpio(xfer.get(), H5FD_MPIO_COLLECTIVE) < 0) fail("write");
+#else
+  CHECK(!collective) << "collective writes need parallel HDF5";
+#endif
+  static const char kNoRows = 0;  // a valid address for a process without rows
+  if (H5Dwrite(dataset.get(), memory, mem_space.get(), file_space.get(), xfer.get(),
+               rows == 0 ? static_cast<const void*>(&kNoRows) : data) < 0) {
+    fail("write");
+  }
+}
+
+}  // namespace
+
+void File::write_rows(const std::string& name, Element element, const void* data, size_t elements,
+                      uint64_t first_row, const std::vector<uint64_t>& dims,
+                      const WriteOptions& options) {
+  Guard guard;
+  CHECK(id_.valid() && writable_) << path_ << ": not open for writing";
+  CHECK(!dims.empty()) << "dataset '" << name << "': no dimensions";
+  uint64_t row_elements = 1;
+  for (size_t k = 1; k < dims.size(); ++k)
+    row_elements *= dims[k];
+  CHECK(row_elements == 0 ? elements == 0 : elements % row_elements == 0)
+      << "dataset '" << name << "': " << elements << " elements are not whole rows of "
+      << row_elements;
+  const uint64_t rows = row_elements == 0 ? 0 : elements / row_elements;
+  write_dataset_rows(id_.get(), path_, collective_, name, file_type(element), native_type(element),
+                     element_size(element), data, first_row, rows, dims, options);
+}
+
+void File::write_string_rows(const std::string& name, const std::vector<std::string>& strings,
+                             uint64_t first_row, uint64_t total_rows, size_t width,
+                             const WriteOptions& options) {
+  Guard guard;
+  CHECK(id_.valid() && writable_) << path_ << ": not open for writing";
+  CHECK_GE(width, 1u) << "dataset '" << name << "': string width 0";
+  std::vector<char> buffer(strings.size() * width, '\0');
+  for (size_t i = 0; i < strings.size(); ++i) {
+    CHECK_LE(strings[i].size(), width) << "dataset '" << name << "': string longer than width";
+    std::memcpy(buffer.data() + i * width, strings[i].data(), strings[i].size());
+  }
+  Handle type = string_type(width);
+  write_dataset_rows(id_.get(), path_, collective_, name, type.get(), type.get(), width,
+                     buffer.data(), first_row, strings.size(), {total_rows}, options);
 }
 
 void File::set_attribute(const std::string& name, const std::string& value) {

@@ -6,7 +6,9 @@
 //
 // Files are opened with the default (serial, sec2) driver: each rank opens a store on its own,
 // no MPI call is made. Readers open without file locking (stores are written to a temporary
-// name and renamed into place, so a reader never sees a file that is being written).
+// name and renamed into place, so a reader never sees a file that is being written). The one
+// exception is a file created for a WriterGroup of MPI ranks, written through parallel HDF5
+// (MPI-IO driver, collective hyperslab writes).
 //
 // The HDF5 library of Debian's OpenMPI build is not thread-safe: every call made through these
 // helpers holds one process-wide lock, so objects may be used from several threads (their calls
@@ -98,6 +100,43 @@ struct WriteOptions {
   int deflate_level = 4;
 };
 
+// The processes that create and write one file together. In an MPI group every process makes
+// the same calls in the same order (File::create, write_rows, write_string_rows, set_attribute,
+// close) and the file goes through HDF5's MPI-IO driver with collective writes; a serial group
+// is this process alone, with the default driver and no MPI call (MPI need not be initialised).
+// mpi.h stays out of this header: a communicator travels as its Fortran handle, an int in every
+// MPI (`WriterGroup::mpi(MPI_Comm_c2f(comm))`). Copyable; does not own the communicator.
+class WriterGroup {
+ public:
+  WriterGroup() = default;  // serial
+  static WriterGroup serial() { return WriterGroup(); }
+  // The ranks of the communicator whose Fortran handle is `fortran_comm`. MPI must be
+  // initialised (CHECK); ConfigError when this HDF5 build is not parallel.
+  static WriterGroup mpi(int fortran_comm);
+
+  bool is_mpi() const { return mpi_; }
+  int fortran_comm() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // Collectives of the group (nothing to exchange in a serial group). CommError naming the MPI
+  // call when one fails.
+  // Every process's `local` (the same length on all of them), concatenated in rank order.
+  std::vector<int64_t> all_gather(const std::vector<int64_t>& local) const;
+  // `root`'s value, on every process.
+  std::string broadcast(const std::string& value, int root = 0) const;
+  // "" when `local_error` is empty on every process, else the error of the lowest rank that has
+  // one, prefixed "[rank R/N] " in an MPI group: the same text everywhere, so that all processes
+  // throw together instead of some of them waiting in the next collective.
+  std::string first_error(const std::string& local_error) const;
+
+ private:
+  bool mpi_ = false;
+  int comm_ = 0;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
 // An open dataset of a file. Reads convert to the requested element type (HDF5 conversion).
 class Dataset {
  public:
@@ -112,6 +151,11 @@ class Dataset {
   bool is_float() const;
   bool is_string() const;
   bool is_compressed() const { return compressed_; }  // has filters (deflate, ...)
+  // The stored element type: "int8", "uint8", "int16", ..., "uint64", "float32", "float64",
+  // "string", or the HDF5 class for anything else ("compound", "enum", ...).
+  std::string type_name() const;
+  // Whether the stored elements are exactly `element` (class, size and signedness).
+  bool has_type(Element element) const;
 
   // All elements, row-major.
   template <typename T>
@@ -178,6 +222,15 @@ class File {
 
   // Creates (truncates) `path` for writing. IoError naming the file when it cannot.
   static File create(const std::string& path);
+  // Creates (truncates) `path` to be written by the processes of `group` together (collective
+  // in an MPI group). The file's bytes depend only on the calls made and their data, never on
+  // the time or the number of processes, provided each write_rows gives the processes' rows in
+  // rank order (rank r's rows before rank r + 1's): objects carry no modification times,
+  // datasets written with write_rows are allocated when created (as the MPI-IO driver requires;
+  // a serial group lays its file out the same way), and file space is only ever taken at the
+  // end of the file, in the order HDF5 allocates it (no free-space reuse). IoError naming the
+  // file when it cannot be created.
+  static File create(const std::string& path, const WriterGroup& group);
   // Opens `path` read-only. IoError when the file does not exist or cannot be read, DataError
   // when it is not an HDF5 file or HDF5 cannot open it (truncated, corrupt superblock).
   static File open(const std::string& path);
@@ -209,6 +262,27 @@ class File {
   void write_strings(const std::string& name, const std::vector<std::string>& strings,
                      const WriteOptions& options = {});
 
+  // Rows written by several processes (collective in a file made by File::create(path, group),
+  // where every process calls it with the same name, shape and options): creates dataset `name`
+  // of shape `dims` (dims[0] rows; chunked and compressed as `options` says, no modification
+  // time, allocated at creation; missing groups on the way are created likewise) and writes this
+  // process's rows from `first_row` on, row-major: `data` holds whole rows (maybe none). CHECK
+  // that it does and that its rows lie within dims[0].
+  template <typename T>
+  void write_rows(const std::string& name, const std::vector<T>& data, uint64_t first_row,
+                  const std::vector<uint64_t>& dims, const WriteOptions& options = {}) {
+    write_rows(name, element_of<T>(), data.data(), data.size(), first_row, dims, options);
+  }
+  void write_rows(const std::string& name, Element element, const void* data, size_t elements,
+                  uint64_t first_row, const std::vector<uint64_t>& dims,
+                  const WriteOptions& options);
+  // The same for a 1-D dataset of `total_rows` fixed-length NUL-padded UTF-8 strings of `width`
+  // bytes (the same on every process: the longest string of all, at least 1); `strings` are this
+  // process's rows from `first_row`. CHECK that none is longer than `width`.
+  void write_string_rows(const std::string& name, const std::vector<std::string>& strings,
+                         uint64_t first_row, uint64_t total_rows, size_t width,
+                         const WriteOptions& options = {});
+
   // String attributes of the root group: set (variable-length UTF-8, replacing an existing one),
   // read one (DataError when absent or not a string) or all of them (non-string ones skipped).
   void set_attribute(const std::string& name, const std::string& value);
@@ -219,6 +293,7 @@ class File {
   Handle id_;
   std::string path_;
   bool writable_ = false;
+  bool collective_ = false;  // created for an MPI group: writes are collective
 };
 
 // A ragged array of int32 rows (token sequences) stored as two datasets:
