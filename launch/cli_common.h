@@ -90,5 +90,6 @@ void add_model_command(CLI::App& app, Command& selected, const GlobalOptions& gl
 void add_retrieve_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_examples_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 
 }  // namespace dgr::cli

@@ -143,6 +143,26 @@ struct TrainOptions {
   std::string export_dir;
 };
 
+struct Bm25TeacherOptions {
+  double k1 = 0.9;
+  double b = 0.4;
+  bool quantize_lengths = true;
+  std::string stemmer = "porter";
+  bool stop_words = true;
+  int top_k = 1000;
+  std::string queries = "judged";
+  std::string run;
+  std::string tag = "bm25";
+  bool evaluate = true;
+};
+
+struct TeacherOptions {
+  std::string kind = "bm25";
+  std::string run;
+  std::string missing_pair = "error";
+  Bm25TeacherOptions bm25;
+};
+
 struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
@@ -155,6 +175,7 @@ struct ExperimentConfig {
   RetrieveOptions retrieve;
   ExamplesOptions examples;
   TrainOptions train;
+  TeacherOptions teacher;
   EvalOptions eval;
 };
 
@@ -356,6 +377,37 @@ void visit(V& v, TrainOptions& o) {
 }
 
 template <class V>
+void visit(V& v, Bm25TeacherOptions& o) {
+  v.field("k1", o.k1, "BM25 term-frequency saturation k1 (Anserini's default 0.9).");
+  v.field("b", o.b, "BM25 length normalisation b in [0, 1] (Anserini's default 0.4).");
+  v.field("quantize_lengths", o.quantize_lengths,
+          "Score with Lucene's one-byte passage lengths (exact below 40, then 4 significant "
+          "bits), as Anserini does; false uses exact lengths.");
+  v.field("stemmer", config::Choice{o.stemmer, {"porter", "english", "none"}},
+          "Stemmer of the analyzer: porter (Lucene's PorterStemFilter, Anserini's default), "
+          "english (Snowball Porter2) or none.");
+  v.field("stop_words", o.stop_words, "Drop Lucene's 33 English stop words.");
+  v.field("top_k", o.top_k, "Passages ranked per query by `dgr teacher bm25-run` (run depth).");
+  v.field("queries", config::Choice{o.queries, {"judged", "all"}},
+          "Queries `dgr teacher bm25-run` ranks for: those judged in data.qrels, or all.");
+  v.field("run", o.run, "Run file written by `dgr teacher bm25-run`; empty = <run.out>/bm25.trec.");
+  v.field("tag", o.tag, "Run tag of the BM25 run (last column).");
+  v.field("evaluate", o.evaluate, "Evaluate the BM25 run against data.qrels when it is set.");
+}
+
+template <class V>
+void visit(V& v, TeacherOptions& o) {
+  v.field("kind", config::Choice{o.kind, {"bm25", "run-file"}},
+          "The teacher whose scores are distilled: BM25 over data.corpus, or the scores of a "
+          "TREC run (teacher.run).");
+  v.field("run", o.run, "TREC run whose scores the run-file teacher replays.");
+  v.field("missing_pair", config::Choice{o.missing_pair, {"error", "fill"}},
+          "Run-file teacher, a candidate the run does not score: error, or fill (below the "
+          "query's lowest score).");
+  v.section("bm25", o.bm25, "The BM25 teacher and `dgr teacher bm25-run`.");
+}
+
+template <class V>
 void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
@@ -368,6 +420,7 @@ void visit(V& v, ExperimentConfig& o) {
   v.section("retrieve", o.retrieve, "`dgr retrieve`: which queries, which outputs.");
   v.section("examples", o.examples, "Stage-1 training examples (MINDER): `dgr examples build`.");
   v.section("train", o.train, "The data-parallel trainer (`dgr train`).");
+  v.section("teacher", o.teacher, "The teacher ranker (`dgr teacher`).");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
 }
 
