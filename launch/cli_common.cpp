@@ -1,6 +1,7 @@
 #include "launch/cli_common.h"
 
 #include <filesystem>
+#include <thread>
 
 #include "core/util/logging.h"
 #include "distributed/mpi_context.h"
@@ -75,6 +76,15 @@ int ranks_on_node(const distributed::MpiContext& mpi) {
   distributed::check_mpi(MPI_Comm_size(node, &size), "MPI_Comm_size");
   MPI_Comm_free(&node);
   return size;
+}
+
+bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
+                     int ranks_on_node) {
+  if (overlap == "true") return true;
+  if (overlap == "false") return false;
+  if (backend == "nccl") return true;  // the collectives run on the GPU's stream
+  const auto cores = static_cast<int>(std::thread::hardware_concurrency());
+  return cores > 0 && ranks_on_node * threads < cores;
 }
 
 }  // namespace dgr::cli

@@ -148,7 +148,6 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   job.log_every = t.log_every;
   job.backend = t.backend;
   job.bucket_mb = t.bucket_mb;
-  job.overlap = t.overlap;
   job.zero_stage = t.zero_stage;
   job.resume = t.resume;
   job.progress_interval_s = o.run.progress_interval_s;
@@ -162,8 +161,11 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
   LOG_IF(INFO, mpi.is_root()) << "training on " << mpi.size() << " rank(s) x " << threads
-                              << " thread(s), global batch " << t.global_batch;
+                              << " thread(s), global batch " << t.global_batch
+                              << (job.overlap ? "; all-reduce overlaps backward"
+                                              : "; all-reduce after backward");
   const distributed::TrainReport report = distributed::train_stage1(mpi, job);
   if (mpi.is_root()) {
     write_resolved_config(config, o.run.out);
