@@ -73,6 +73,11 @@ index::ViewOptions index_view_options(const IndexOptions& o);
 
 // MPI ranks on this node (they share its cores). Collective.
 int ranks_on_node(const distributed::MpiContext& mpi);
+// train.overlap ("auto" | "true" | "false") for a rank with `threads` compute threads: auto is
+// true with the nccl backend or when ranks_on_node x threads leaves a core free for the
+// communication thread, false when the cores are fully used.
+bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
+                     int ranks_on_node);
 
 // What a subcommand needs to run once parsed.
 struct Command {
@@ -91,5 +96,7 @@ void add_retrieve_command(CLI::App& app, Command& selected, const GlobalOptions&
 void add_examples_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_teacher_train_commands(CLI::App& teacher_app, Command& selected,
+                                const GlobalOptions& global);
 
 }  // namespace dgr::cli

@@ -1,4 +1,4 @@
-// `dgr teacher`: the teacher rankers the student is distilled from.
+// `dgr teacher`: the teacher rankers the student is distilled from, and the distillation set.
 //
 // `dgr teacher bm25-run` ranks the corpus with BM25 (teacher/bm25.h) for every selected query and
 // writes a TREC run of depth teacher.bm25.top_k, then evaluates it when qrels are set. Under
@@ -7,27 +7,48 @@
 // slice of the queries, and rank 0 gathers the slices and writes the run in query-file order. A
 // query's ranking depends only on the query and the corpus, so the run is byte-identical for any
 // number of ranks and threads.
+//
+// `dgr teacher rank` writes the distillation set (data/distill_set.h): the training queries (those
+// judged in the training split) are cut into contiguous slices, one per rank; each rank assembles
+// its queries' candidates (teacher/distillation.h: the stage-1 retrieval of `dgr retrieve`, or
+// BM25's top M), has the teacher score them, and all ranks write the set together with parallel
+// HDF5. Hashes and the creation time are taken on rank 0 and broadcast, so the file is the same
+// byte for byte on any number of ranks. `dgr teacher inspect` prints a set's attributes and a
+// query's candidates in teacher order; it needs no MPI.
 #include <glog/logging.h>
+#include <mpi.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string_view>
 #include <thread>
 
 #include "core/eval/run_io.h"
+#include "core/index/manifest.h"
+#include "core/model/torch_runtime.h"
+#include "core/text/bpe_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
+#include "core/util/hash.h"
 #include "core/util/memory.h"
 #include "data/dataset.h"
+#include "data/distill_set.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 #include "launch/cli_eval.h"
 #include "teacher/bm25.h"
+#include "teacher/cross_encoder.h"
+#include "teacher/distillation.h"
+#include "teacher/run_file_teacher.h"
 
 namespace dgr::cli {
 namespace {
@@ -231,11 +252,434 @@ int bm25_run(distributed::MpiContext& mpi, const ResolvedConfig& config,
   return 0;
 }
 
+// ---- dgr teacher rank ----------------------------------------------------------------------
+
+const InputFlag kCandidatesFlag{
+    "--candidates", "teacher.candidates_dir",
+    "Output directory of `dgr retrieve` with run.trec and keys.jsonl (teacher.candidates_dir)"};
+const InputFlag kSetOutFlag{
+    "--out", "teacher.out",
+    "Distillation set to write (teacher.out; default <run.out>/distill.h5)"};
+const InputFlag kTeacherQrelsFlag{
+    "--train-qrels", "teacher.qrels",
+    "Judgments of the training queries (teacher.qrels; default the dataset's training split)"};
+const InputFlag kTeacherRunFlag{"--teacher-run", "teacher.run",
+                                "TREC run the run-file teacher replays (teacher.run)"};
+const InputFlag kCheckpointFlag{"--checkpoint", "teacher.cross_encoder.checkpoint",
+                                "Cross-encoder checkpoint directory "
+                                "(teacher.cross_encoder.checkpoint)"};
+
+// Queries scored per teacher call: the unit of progress lines.
+constexpr size_t kScoreChunk = 64;
+
+// The judgments that make a query a training query and give the labels.
+std::string training_qrels(const ExperimentConfig& o) {
+  if (!o.teacher.qrels.empty()) return o.teacher.qrels;
+  if (!o.data.dataset.empty()) {
+    return (fs::path(o.data.dataset) / "qrels" / (o.data.train_split + ".tsv")).string();
+  }
+  if (!o.data.qrels.empty()) return o.data.qrels;
+  throw ConfigError(
+      "teacher rank: no training judgments (set teacher.qrels, or data.dataset with "
+      "data.train_split, or data.qrels)");
+}
+
+// Which retrieval outputs and which index the candidates in `dir` come from. `dgr retrieve`
+// records its resolved configuration next to its outputs: the run path (retrieve.run) and the
+// index (index.dir) are read from there; index.dir of this configuration must then name the same
+// index (by content) when it is set.
+struct CandidateSource {
+  teacher::RetrievalOutputs outputs;
+  std::string index_dir;
+};
+
+CandidateSource candidate_source(const ExperimentConfig& o) {
+  const std::string dir = o.teacher.candidates_dir;
+  if (dir.empty()) {
+    throw ConfigError(
+        "teacher.candidates is 'retrieve' but teacher.candidates_dir is empty: pass --candidates "
+        "DIR (a `dgr retrieve` output directory) or set teacher.candidates: bm25");
+  }
+  if (!fs::is_directory(dir)) {
+    throw IoError("teacher.candidates_dir " + dir + " is not a directory");
+  }
+  CandidateSource source;
+  source.outputs.run_path = (fs::path(dir) / "run.trec").string();
+  source.outputs.keys_path = (fs::path(dir) / "keys.jsonl").string();
+  const std::string recorded = (fs::path(dir) / "config.resolved.yaml").string();
+  if (file_exists(recorded)) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(recorded);
+    } catch (const YAML::Exception& e) {
+      throw DataError(recorded + ": not a readable configuration (" + e.msg + ")");
+    }
+    const YAML::Node run = root["retrieve"] ? root["retrieve"]["run"] : YAML::Node();
+    if (run && run.IsScalar() && !run.as<std::string>().empty()) {
+      source.outputs.run_path = run.as<std::string>();
+    }
+    const YAML::Node index = root["index"] ? root["index"]["dir"] : YAML::Node();
+    if (index && index.IsScalar()) source.index_dir = index.as<std::string>();
+  }
+  if (source.index_dir.empty()) source.index_dir = o.index.dir;
+  if (source.index_dir.empty()) {
+    throw ConfigError("cannot tell which index the candidates in " + dir +
+                      " were retrieved from (no index.dir in " + recorded +
+                      "): set index.dir (--index)");
+  }
+  if (!file_exists(source.outputs.keys_path)) {
+    throw IoError(source.outputs.keys_path +
+                  " does not exist: run `dgr retrieve` with retrieve.dump_keys: true");
+  }
+  return source;
+}
+
+std::unique_ptr<teacher::TeacherRanker> make_teacher(
+    const ExperimentConfig& o, const std::shared_ptr<const teacher::Bm25Index>& bm25,
+    const data::Corpus* corpus, int threads) {
+  const TeacherOptions& t = o.teacher;
+  if (t.kind == "bm25") return std::make_unique<teacher::Bm25Ranker>(bm25, threads);
+  if (t.kind == "run-file") {
+    teacher::RunFileTeacherOptions options;
+    options.missing_pair = teacher::parse_missing_pair_policy(t.missing_pair);
+    return std::make_unique<teacher::RunFileTeacher>(t.run, options);
+  }
+  const CrossEncoderTeacherOptions& c = t.cross_encoder;
+  teacher::CrossEncoderOptions options;
+  options.device = c.device;
+  options.batch_size = c.batch_size;
+  options.max_length = c.max_length;
+  options.lowercase = c.lowercase;
+  options.threads = 0;  // configure_threads() has set them for this rank
+  return std::make_unique<teacher::CrossEncoderTeacher>(c.checkpoint, *corpus, options);
+}
+
+int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
+             const GlobalOptions& global) {
+  const auto start = Clock::now();
+  require_keys(config, {{"data.corpus", "--corpus or --dataset"},
+                        {"data.queries", "--queries or --dataset"}});
+  const ExperimentConfig& o = config.options;
+  const TeacherOptions& t = o.teacher;
+  if (t.num_candidates < 1) {
+    throw ConfigError("teacher.num_candidates must be at least 1, got " +
+                      std::to_string(t.num_candidates));
+  }
+  if (t.max_keys < 0) {
+    throw ConfigError("teacher.max_keys must be >= 0, got " + std::to_string(t.max_keys));
+  }
+  if (t.kind == "run-file" && t.run.empty()) {
+    throw ConfigError("teacher.kind is run-file but teacher.run is empty (--teacher-run)");
+  }
+  if (t.kind == "cross-encoder" && t.cross_encoder.checkpoint.empty()) {
+    throw ConfigError(
+        "teacher.kind is cross-encoder but teacher.cross_encoder.checkpoint is empty "
+        "(--checkpoint)");
+  }
+  const bool from_retrieval = t.candidates == "retrieve";
+  const bool need_bm25 = t.kind == "bm25" || !from_retrieval;
+  const teacher::Bm25Options bm25_opts = bm25_options(t.bm25);
+  const std::string qrels_path = training_qrels(o);
+  const std::string out = o.run.out;
+  const std::string set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;
+  CandidateSource source;
+  if (from_retrieval) source = candidate_source(o);
+
+  if (mpi.is_root()) {
+    ensure_directory(out);
+    if (auto parent = fs::path(set_path).parent_path(); !parent.empty()) {
+      ensure_directory(parent.string());
+    }
+  }
+  mpi.barrier();
+  start_logging(config, mpi, global);
+  const int threads =
+      t.kind == "cross-encoder"
+          ? model::configure_threads(o.run.threads, ranks_on_node(mpi))
+          : (o.run.threads > 0 ? o.run.threads
+                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                                                 ranks_on_node(mpi)));
+
+  // What the set records about its inputs, computed once on rank 0. The candidates' passage
+  // numbers are only meaningful when the index was built from this very corpus.
+  data::DistillSetMeta meta;
+  meta.config_hash = config.hash;
+  meta.candidates_per_query = t.num_candidates;
+  meta.max_keys_per_candidate = t.max_keys;
+  if (mpi.is_root()) {
+    meta.corpus_hash = sha256_file(o.data.corpus);
+    meta.created = teacher::creation_time();
+    if (from_retrieval) {
+      const std::string manifest_path = source.index_dir + "/manifest.yaml";
+      const index::Manifest manifest = index::Manifest::read(manifest_path);
+      if (manifest.corpus_hash != meta.corpus_hash) {
+        throw ConfigError("the index " + source.index_dir + " of the candidates in " +
+                          t.candidates_dir + " was built from another corpus than data.corpus " +
+                          o.data.corpus + " (corpus hash " + manifest.corpus_hash.substr(0, 12) +
+                          " vs " + meta.corpus_hash.substr(0, 12) + ")");
+      }
+      meta.index_hash = data::index_content_hash(manifest);
+      if (!o.index.dir.empty() && o.index.dir != source.index_dir) {
+        const std::string configured = teacher::index_hash_of(o.index.dir);
+        if (configured != meta.index_hash) {
+          throw ConfigError("the candidates in " + t.candidates_dir +
+                            " were retrieved from the "
+                            "index " +
+                            source.index_dir + " (hash " + meta.index_hash.substr(0, 12) +
+                            ") but index.dir is " + o.index.dir + " (hash " +
+                            configured.substr(0, 12) + ")");
+        }
+      }
+    }
+  }
+  mpi.broadcast_string(meta.corpus_hash);
+  mpi.broadcast_string(meta.index_hash);
+  mpi.broadcast_string(meta.created);
+
+  const data::Queries queries = data::load_queries(o.data.queries);
+  const eval::Qrels qrels = data::read_qrels(qrels_path);
+  const std::vector<data::Query> training =
+      teacher::training_queries(queries, o.data.queries, qrels, qrels_path);
+  const size_t total = training.size();
+  const auto size = static_cast<size_t>(mpi.size());
+  const auto rank = static_cast<size_t>(mpi.rank());
+  const size_t lo = total * rank / size;
+  const size_t hi = total * (rank + 1) / size;
+  const std::vector<data::Query> slice(training.begin() + static_cast<std::ptrdiff_t>(lo),
+                                       training.begin() + static_cast<std::ptrdiff_t>(hi));
+
+  // The corpus: its texts for the cross-encoder, else only its ids (and BM25's index).
+  const auto load_start = Clock::now();
+  std::unique_ptr<data::Corpus> corpus;
+  if (t.kind == "cross-encoder") {
+    corpus = std::make_unique<data::Corpus>(data::load_corpus(o.data.corpus, o.data.corpus_format));
+  }
+  std::shared_ptr<const teacher::Bm25Index> bm25;
+  if (need_bm25) {
+    bm25 = corpus ? std::make_shared<const teacher::Bm25Index>(
+                        teacher::Bm25Index::build(*corpus, bm25_opts, threads, o.data.corpus))
+                  : std::make_shared<const teacher::Bm25Index>(teacher::Bm25Index::build(
+                        o.data.corpus, o.data.corpus_format, bm25_opts, threads));
+  }
+  teacher::CandidateOptions candidate_options;
+  candidate_options.num_candidates = static_cast<size_t>(t.num_candidates);
+  candidate_options.max_keys = static_cast<size_t>(t.max_keys);
+  std::vector<teacher::CandidateList> lists;
+  if (from_retrieval) {
+    const teacher::CorpusIds ids =
+        corpus ? teacher::CorpusIds::of(*corpus, o.data.corpus)
+               : teacher::CorpusIds::read(o.data.corpus, o.data.corpus_format);
+    lists = teacher::retrieval_candidates(source.outputs, slice, queries, o.data.queries, ids,
+                                          qrels, qrels_path, candidate_options);
+  } else {
+    lists = teacher::bm25_candidates(*bm25, slice, qrels, qrels_path, candidate_options, threads);
+  }
+  std::unique_ptr<teacher::TeacherRanker> ranker = make_teacher(o, bm25, corpus.get(), threads);
+  meta.teacher = ranker->name();
+  meta.extra = {{"candidates", from_retrieval ? "retrieve" : "bm25"},
+                {"queries", o.data.queries},
+                {"qrels", qrels_path},
+                {"corpus", o.data.corpus}};
+  if (from_retrieval) meta.extra["candidates_dir"] = t.candidates_dir;
+  const double load_seconds = seconds_since(load_start);
+  LOG_IF(INFO, mpi.is_root()) << "teacher " << meta.teacher << ": " << total
+                              << " training queries on " << mpi.size() << " rank(s); loaded in "
+                              << load_seconds << " s";
+
+  const auto score_start = Clock::now();
+  for (size_t begin = 0; begin < lists.size(); begin += kScoreChunk) {
+    const size_t end = std::min(lists.size(), begin + kScoreChunk);
+    teacher::score_candidates(*ranker, lists, begin, end);
+    LOG_IF(INFO, mpi.is_root()) << "scored " << end << " / " << lists.size()
+                                << " queries of rank 0 in " << seconds_since(score_start) << " s";
+  }
+  const double score_seconds = seconds_since(score_start);
+  size_t candidates = 0, judged = 0, positive = 0, keys = 0;
+  for (const teacher::CandidateList& list : lists) {
+    for (const data::DistillCandidate& c : list.record.candidates) {
+      ++candidates;
+      judged += c.label >= 0 ? 1 : 0;
+      positive += c.label > 0 ? 1 : 0;
+      keys += c.keys.size();
+    }
+  }
+  const std::vector<data::DistillQuery> records = teacher::take_records(std::move(lists));
+
+  const auto write_start = Clock::now();
+  const data::h5::WriterGroup group = mpi.size() > 1
+                                          ? data::h5::WriterGroup::mpi(MPI_Comm_c2f(mpi.comm()))
+                                          : data::h5::WriterGroup::serial();
+  data::write_distill_set(set_path, meta, records, lo, total, group);
+  const double write_seconds = seconds_since(write_start);
+
+  const nlohmann::json local = {{"candidates", candidates},       {"judged", judged},
+                                {"positive", positive},           {"keys", keys},
+                                {"score_seconds", score_seconds}, {"rss", peak_rss_bytes()}};
+  const std::vector<std::string> stats = mpi.gather_strings(local.dump());
+  if (mpi.is_root()) {
+    size_t all_candidates = 0, all_judged = 0, all_positive = 0, all_keys = 0;
+    double slowest = 0;
+    uint64_t rss = 0;
+    for (const std::string& s : stats) {
+      const nlohmann::json j = nlohmann::json::parse(s);
+      all_candidates += j["candidates"].get<size_t>();
+      all_judged += j["judged"].get<size_t>();
+      all_positive += j["positive"].get<size_t>();
+      all_keys += j["keys"].get<size_t>();
+      slowest = std::max(slowest, j["score_seconds"].get<double>());
+      rss = std::max(rss, j["rss"].get<uint64_t>());
+    }
+    write_resolved_config(config, out);
+    std::cout << std::setprecision(4) << "teacher " << meta.teacher << " scored " << all_candidates
+              << " candidates of " << total << " training queries (" << all_judged << " judged, "
+              << all_positive << " positive; " << all_keys << " keys) on " << mpi.size()
+              << " rank(s) in " << slowest << " s ("
+              << static_cast<double>(all_candidates) / std::max(1e-9, slowest)
+              << " pairs/s); written in " << write_seconds << " s, " << seconds_since(start)
+              << " s in all; peak RSS " << format_bytes(rss) << " per rank\nwrote " << set_path
+              << "\n";
+  }
+  mpi.barrier();
+  return 0;
+}
+
+// ---- dgr teacher inspect -------------------------------------------------------------------
+
+struct InspectOptions {
+  std::string file;
+  std::string query;  // empty: the first row
+  bool all = false;
+  bool json = false;
+  std::string index_dir;
+  std::string corpus;
+  std::string tokenizer_dir;
+  size_t max_candidates = 0;
+  bool no_keys = false;
+};
+
+nlohmann::json record_json(const data::DistillQuery& q,
+                           const std::function<std::string(int64_t)>& passage_id,
+                           const text::BpeTokenizer* tokenizer, bool with_keys) {
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const data::DistillCandidate& c : q.candidates) {
+    nlohmann::json j = {{"passage", c.passage},
+                        {"teacher_score", c.teacher_score},
+                        {"student_score", c.student_score},
+                        {"label", static_cast<int>(c.label)},
+                        {"num_keys", c.keys.size()}};
+    if (passage_id) j["id"] = passage_id(c.passage);
+    if (with_keys) {
+      nlohmann::json keys = nlohmann::json::array();
+      for (const data::DistillKey& k : c.keys) {
+        nlohmann::json key = {{"view", data::example_view_name(k.view)},
+                              {"tokens", k.tokens},
+                              {"count", k.count},
+                              {"log_prob", k.log_prob}};
+        if (tokenizer) key["text"] = tokenizer->decode(k.tokens);
+        keys.push_back(std::move(key));
+      }
+      j["keys"] = std::move(keys);
+    }
+    candidates.push_back(std::move(j));
+  }
+  return {{"query_id", q.query_id}, {"query", q.query}, {"candidates", std::move(candidates)}};
+}
+
+int inspect_set(const InspectOptions& options) {
+  const data::DistillSetFile set = teacher::open_distill_set(
+      options.file, teacher::DistillSetSources{options.corpus, options.index_dir});
+  const data::DistillSetMeta& meta = set.meta();
+
+  // External passage ids: from the index (its shards list them) or the corpus file.
+  std::vector<std::string> ids;
+  std::string tokenizer_dir = options.tokenizer_dir;
+  if (!options.index_dir.empty()) {
+    index::IndexDirectory index = index::load_index_directory(options.index_dir, false);
+    ids = std::move(index.passage_ids);
+    if (tokenizer_dir.empty()) tokenizer_dir = index.tokenizer_dir();
+  } else if (!options.corpus.empty()) {
+    ids = teacher::CorpusIds::read(options.corpus).ids;
+  }
+  std::function<std::string(int64_t)> passage_id;
+  if (!ids.empty()) {
+    passage_id = [&ids, &options](int64_t p) -> std::string {
+      if (p < 0 || static_cast<size_t>(p) >= ids.size()) {
+        throw DataError(options.file + ": passage index " + std::to_string(p) + " is beyond the " +
+                        std::to_string(ids.size()) + " passages of the given index or corpus");
+      }
+      return ids[static_cast<size_t>(p)];
+    };
+  }
+  std::unique_ptr<text::BpeTokenizer> tokenizer;
+  if (!tokenizer_dir.empty()) {
+    tokenizer = std::make_unique<text::BpeTokenizer>(text::BpeTokenizer::load(tokenizer_dir));
+  }
+
+  std::vector<data::DistillQuery> records;
+  if (options.all) {
+    records = set.read(0, set.size());
+  } else if (!options.query.empty()) {
+    std::optional<data::DistillQuery> found = set.find(options.query);
+    if (!found) {
+      throw DataError(options.file + ": no query '" + options.query + "' in the set (" +
+                      std::to_string(set.size()) + " queries)");
+    }
+    records.push_back(std::move(*found));
+  } else if (set.size() > 0) {
+    records = set.read(0, 1);
+  }
+
+  if (options.json) {
+    nlohmann::json extra = nlohmann::json::object();
+    for (const auto& [name, value] : meta.extra)
+      extra[name] = value;
+    nlohmann::json out = {{"file", options.file},
+                          {"teacher", meta.teacher},
+                          {"corpus_hash", meta.corpus_hash},
+                          {"index_hash", meta.index_hash},
+                          {"config_hash", meta.config_hash},
+                          {"created", meta.created},
+                          {"num_queries", set.size()},
+                          {"candidates_per_query", meta.candidates_per_query},
+                          {"max_keys_per_candidate", meta.max_keys_per_candidate},
+                          {"extra", std::move(extra)},
+                          {"queries", nlohmann::json::array()}};
+    for (const data::DistillQuery& q : records)
+      out["queries"].push_back(record_json(q, passage_id, tokenizer.get(), !options.no_keys));
+    std::cout << out.dump(1) << "\n";
+    return 0;
+  }
+
+  std::cout << options.file << "\n"
+            << "  teacher        " << meta.teacher << "\n"
+            << "  queries        " << set.size() << " (M = " << meta.candidates_per_query
+            << " candidates, at most " << meta.max_keys_per_candidate << " keys each)\n"
+            << "  corpus_hash    " << meta.corpus_hash << "\n"
+            << "  index_hash     " << (meta.index_hash.empty() ? "(none)" : meta.index_hash) << "\n"
+            << "  config_hash    " << meta.config_hash << "\n"
+            << "  created        " << meta.created << "\n";
+  for (const auto& [name, value] : meta.extra)
+    std::cout << "  " << std::left << std::setw(14) << name << " " << value << "\n";
+  data::DescribeOptions describe;
+  describe.passage_id = passage_id;
+  if (tokenizer) {
+    const text::BpeTokenizer* tok = tokenizer.get();
+    describe.detokenize = [tok](const std::vector<int32_t>& tokens) { return tok->decode(tokens); };
+  }
+  describe.max_candidates = options.max_candidates;
+  describe.keys = !options.no_keys;
+  for (const data::DistillQuery& q : records)
+    std::cout << "\n" << data::describe_query(q, describe);
+  return 0;
+}
+
 }  // namespace
 
 void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global) {
-  CLI::App* group =
-      app.add_subcommand("teacher", "Teacher rankers the student is distilled from: bm25-run");
+  CLI::App* group = app.add_subcommand(
+      "teacher",
+      "Teacher rankers the student is distilled from, and the distillation set: bm25-run, rank, "
+      "inspect, init, train");
   group->require_subcommand(1);
 
   auto inputs = std::make_shared<ConfigInputs>();
@@ -252,6 +696,51 @@ void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& 
       return bm25_run(*mpi, inputs->resolve(), global);
     };
   });
+
+  auto rank_inputs = std::make_shared<ConfigInputs>();
+  CLI::App* rank = group->add_subcommand(
+      "rank",
+      "Write the distillation set: each training query's candidates (teacher.candidates: the "
+      "stage-1 retrieval in --candidates DIR, or BM25's top teacher.num_candidates) scored by the "
+      "teacher (teacher.kind), with qrels labels and matched keys, as HDF5. Run under mpirun to "
+      "shard queries; the file is the same for any number of ranks");
+  rank_inputs->attach(
+      rank, {kCorpusFlag, kQueriesFlag, kQrelsFlag, kDatasetFlag, kIndexFlag, kCandidatesFlag,
+             kTeacherQrelsFlag, kTeacherRunFlag, kCheckpointFlag, kSetOutFlag});
+  rank->callback([rank_inputs, &selected, &global] {
+    selected.needs_mpi = true;
+    selected.run = [rank_inputs, &global](distributed::MpiContext* mpi) {
+      return rank_set(*mpi, rank_inputs->resolve(), global);
+    };
+  });
+
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* inspect = group->add_subcommand(
+      "inspect",
+      "Print a distillation set's attributes and one query's candidates in teacher order, with "
+      "labels and keys (the first query unless --query or --all)");
+  inspect->add_option("FILE", options->file, "Distillation set (HDF5)")->required();
+  inspect->add_option("--query", options->query, "Query id to show");
+  inspect->add_flag("--all", options->all, "Show every query");
+  inspect->add_flag("--json", options->json,
+                    "Print JSON: the attributes and the shown queries' candidates in stored order");
+  inspect->add_option("--index", options->index_dir,
+                      "Index the candidates came from: external passage ids, its tokenizer for "
+                      "keys; the set's index hash must match");
+  inspect->add_option("--corpus", options->corpus,
+                      "Corpus file: external passage ids; the set's corpus hash must match");
+  inspect->add_option("--tokenizer", options->tokenizer_dir,
+                      "BART tokenizer directory (vocab.json + merges.txt) to show keys as text");
+  inspect->add_option("--max-candidates", options->max_candidates,
+                      "Candidates shown per query (0: all)");
+  inspect->add_flag("--no-keys", options->no_keys, "Leave out the keys");
+  inspect->callback([options, &selected] {
+    selected.needs_mpi = false;
+    selected.run = [options](distributed::MpiContext*) { return inspect_set(*options); };
+  });
+
+  // `dgr teacher init` and `dgr teacher train` (launch/cmd_teacher_train.cpp).
+  add_teacher_train_commands(*group, selected, global);
 }
 
 }  // namespace dgr::cli

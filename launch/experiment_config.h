@@ -137,7 +137,7 @@ struct TrainOptions {
   int log_every = 10;
   std::string backend = "mpi";
   double bucket_mb = 25.0;
-  bool overlap = true;
+  std::string overlap = "auto";
   int zero_stage = 0;
   bool resume = true;
   std::string export_dir;
@@ -156,11 +156,60 @@ struct Bm25TeacherOptions {
   bool evaluate = true;
 };
 
+struct CrossEncoderTeacherOptions {
+  std::string checkpoint;
+  int batch_size = 32;
+  int max_length = 0;
+  bool lowercase = true;
+  std::string device = "cpu";
+};
+
+struct TeacherTrainOptions {
+  std::string arch = "tiny";
+  std::string vocab;
+  int vocab_size = 8000;
+  int vocab_min_frequency = 2;
+  bool lowercase = true;
+  int negatives = 7;
+  int negative_depth = 100;
+  int relevance_threshold = 1;
+  int max_length = 0;
+  int global_batch = 16;
+  int micro_batch = 0;
+  int max_steps = 0;
+  int epochs = 1;
+  double lr = 1e-4;
+  int warmup_steps = 0;
+  std::string decay = "linear";
+  double end_lr = 0.0;
+  double weight_decay = 0.01;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double adam_eps = 1e-8;
+  double clip_norm = 1.0;
+  double dropout = -1.0;
+  int log_every = 10;
+  int eval_groups = 64;
+  std::string backend = "mpi";
+  double bucket_mb = 25.0;
+  std::string overlap = "auto";
+  int zero_stage = 0;
+  std::string export_dir;
+};
+
 struct TeacherOptions {
   std::string kind = "bm25";
   std::string run;
   std::string missing_pair = "error";
   Bm25TeacherOptions bm25;
+  TeacherTrainOptions train;
+  CrossEncoderTeacherOptions cross_encoder;
+  std::string candidates = "retrieve";
+  std::string candidates_dir;
+  int num_candidates = 200;
+  int max_keys = 40;
+  std::string qrels;
+  std::string out;
 };
 
 struct ExperimentConfig {
@@ -366,8 +415,11 @@ void visit(V& v, TrainOptions& o) {
   v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
           "Gradient all-reduce: MPI on host memory or NCCL on GPUs.");
   v.field("bucket_mb", o.bucket_mb, "Gradient bucket size in MB (reverse registration order).");
-  v.field("overlap", o.overlap,
-          "All-reduce each bucket as soon as backward has produced it (false: after backward).");
+  v.field("overlap", config::Choice{o.overlap, {"auto", "true", "false"}},
+          "true: all-reduce each bucket from a communication thread as soon as backward has "
+          "produced it; false: all buckets after backward. auto: true with nccl or when a core "
+          "per node is left for the communication thread (ranks x threads < cores), else false "
+          "(on fully used cores the thread slows backward more than it hides).");
   v.field("zero_stage", o.zero_stage,
           "0: every rank holds the AdamW state; 1: ZeRO-1, the state is sharded over the ranks "
           "(reduce-scatter of gradients, all-gather of parameters).");
@@ -396,15 +448,105 @@ void visit(V& v, Bm25TeacherOptions& o) {
 }
 
 template <class V>
+void visit(V& v, CrossEncoderTeacherOptions& o) {
+  v.field("checkpoint", o.checkpoint,
+          "Hugging Face checkpoint directory of a BERT cross-encoder (config.json, "
+          "model.safetensors, vocab.txt), e.g. cross-encoder/ms-marco-MiniLM-L-6-v2.");
+  v.field("batch_size", o.batch_size, "(query, passage) pairs per forward pass.");
+  v.field("max_length", o.max_length,
+          "Tokens per pair, specials included; 0 = the model's limit (max_position_embeddings, "
+          "or tokenizer_config.json's model_max_length when smaller).");
+  v.field("lowercase", o.lowercase,
+          "Lowercase and strip accents when tokenizer_config.json does not say (do_lower_case).");
+  v.field("device", o.device, "Where the cross-encoder runs: cpu, cuda or cuda:N.");
+}
+
+template <class V>
+void visit(V& v, TeacherTrainOptions& o) {
+  v.field("arch", config::Choice{o.arch, {"tiny", "minilm-l6", "bert-base"}},
+          "BERT size made by `dgr teacher init`: tiny (tests), minilm-l6 or bert-base.");
+  v.field("vocab", o.vocab,
+          "`dgr teacher init`: an existing WordPiece vocab.txt to use; empty = build one from the "
+          "corpus and the training queries.");
+  v.field("vocab_size", o.vocab_size,
+          "`dgr teacher init`: size of the built vocabulary (specials and characters included).");
+  v.field("vocab_min_frequency", o.vocab_min_frequency,
+          "`dgr teacher init`: whole words seen fewer times stay out of the built vocabulary.");
+  v.field("lowercase", o.lowercase,
+          "`dgr teacher init`: lowercase and strip accents (tokenizer_config.json do_lower_case).");
+  v.field("negatives", o.negatives, "Sampled negatives per (query, positive) group.");
+  v.field("negative_depth", o.negative_depth,
+          "Negatives are drawn from BM25's top passages of the query, judged-relevant ones "
+          "removed.");
+  v.field("relevance_threshold", o.relevance_threshold,
+          "Smallest grade of a training judgment that makes a positive.");
+  v.field("max_length", o.max_length,
+          "Tokens per (query, passage) pair, specials included; 0 = max_position_embeddings.");
+  v.field("global_batch", o.global_batch, "Groups per update, over all ranks.");
+  v.field("micro_batch", o.micro_batch,
+          "Groups per forward/backward on a rank (gradient accumulation); 0 = global_batch / "
+          "ranks.");
+  v.field("max_steps", o.max_steps, "Updates to run; 0 = epochs x groups / global_batch.");
+  v.field("epochs", o.epochs, "Passes over the groups when max_steps is 0.");
+  v.field("lr", o.lr, "Peak learning rate.");
+  v.field("warmup_steps", o.warmup_steps, "Linear warm-up steps.");
+  v.field("decay", config::Choice{o.decay, {"linear", "constant", "polynomial"}},
+          "Learning-rate decay after warm-up.");
+  v.field("end_lr", o.end_lr, "Learning rate at the last step (linear / polynomial decay).");
+  v.field("weight_decay", o.weight_decay,
+          "AdamW decoupled weight decay (not applied to biases and LayerNorm weights).");
+  v.field("beta1", o.beta1, "AdamW beta1.");
+  v.field("beta2", o.beta2, "AdamW beta2.");
+  v.field("adam_eps", o.adam_eps, "AdamW epsilon.");
+  v.field("clip_norm", o.clip_norm, "Global gradient-norm clip; 0 disables.");
+  v.field("dropout", o.dropout,
+          "Dropout during training; negative = the model config's. With dropout > 0 results "
+          "depend on the number of ranks (each rank draws its own masks).");
+  v.field("log_every", o.log_every, "Steps between lines of train_log.jsonl.");
+  v.field("eval_groups", o.eval_groups,
+          "Training groups scored before and after training for the pairwise ranking accuracy "
+          "of the report; 0 = none.");
+  v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
+          "Gradient all-reduce: MPI on host memory or NCCL on GPUs.");
+  v.field("bucket_mb", o.bucket_mb, "Gradient bucket size in MB.");
+  v.field("overlap", config::Choice{o.overlap, {"auto", "true", "false"}},
+          "All-reduce each bucket as soon as backward has produced it (true), after backward "
+          "(false), or auto: as train.overlap decides.");
+  v.field("zero_stage", o.zero_stage,
+          "0: every rank holds the AdamW state; 1: ZeRO-1, the state is sharded over the ranks.");
+  v.field("export_dir", o.export_dir,
+          "The trained cross-encoder in Hugging Face layout; empty = <run.out>/model.");
+}
+
+template <class V>
 void visit(V& v, TeacherOptions& o) {
-  v.field("kind", config::Choice{o.kind, {"bm25", "run-file"}},
-          "The teacher whose scores are distilled: BM25 over data.corpus, or the scores of a "
-          "TREC run (teacher.run).");
+  v.field("kind", config::Choice{o.kind, {"bm25", "run-file", "cross-encoder"}},
+          "The teacher whose scores are distilled: BM25 over data.corpus, the scores of a "
+          "TREC run (teacher.run), or a BERT cross-encoder (teacher.cross_encoder).");
   v.field("run", o.run, "TREC run whose scores the run-file teacher replays.");
   v.field("missing_pair", config::Choice{o.missing_pair, {"error", "fill"}},
           "Run-file teacher, a candidate the run does not score: error, or fill (below the "
           "query's lowest score).");
   v.section("bm25", o.bm25, "The BM25 teacher and `dgr teacher bm25-run`.");
+  v.section("train", o.train,
+            "`dgr teacher init` and `dgr teacher train`: a cross-encoder teacher made from "
+            "training judgments.");
+  v.section("cross_encoder", o.cross_encoder, "The cross-encoder teacher.");
+  v.field("candidates", config::Choice{o.candidates, {"retrieve", "bm25"}},
+          "Candidates `dgr teacher rank` scores per training query: the stage-1 retrieval "
+          "(run + keys.jsonl of `dgr retrieve` in teacher.candidates_dir), or BM25's top "
+          "passages (no keys, student score 0).");
+  v.field("candidates_dir", o.candidates_dir,
+          "Output directory of `dgr retrieve` (with retrieve.dump_keys) holding the candidates.");
+  v.field("num_candidates", o.num_candidates,
+          "Candidates kept per query (M; the candidate generator's top M).");
+  v.field("max_keys", o.max_keys, "Matched keys kept per candidate.");
+  v.field("qrels", o.qrels,
+          "Judgments of the training queries (labels; a query is a training query when it has "
+          "one); empty = <data.dataset>/qrels/<data.train_split>.tsv, or data.qrels without a "
+          "dataset.");
+  v.field("out", o.out,
+          "Distillation set written by `dgr teacher rank`; empty = <run.out>/distill.h5.");
 }
 
 template <class V>
