@@ -1,6 +1,8 @@
 #include "core/model/bert.h"
 
+#include <fcntl.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -308,6 +310,90 @@ PretrainedBertClassifier load_bert_classifier(const std::string& dir,
   out.model->to(device);
   out.model->eval();
   return out;
+}
+
+namespace {
+
+// Best effort: makes a rename inside `dir` durable.
+void fsync_directory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void check_config_matches(const BertForSequenceClassification& model, const BertConfig& config,
+                          const std::string& dir) {
+  validate(config, dir + "/config.json");
+  const BertConfig& m = model->config();
+  auto same = [&](const char* key, int64_t a, int64_t b) {
+    if (a != b) {
+      throw ConfigError(dir + ": save_bert_classifier: config key \"" + std::string(key) +
+                        "\" is " + std::to_string(b) + " but the model has " + std::to_string(a));
+    }
+  };
+  same("vocab_size", m.vocab_size, config.vocab_size);
+  same("hidden_size", m.hidden_size, config.hidden_size);
+  same("num_hidden_layers", m.num_hidden_layers, config.num_hidden_layers);
+  same("num_attention_heads", m.num_attention_heads, config.num_attention_heads);
+  same("intermediate_size", m.intermediate_size, config.intermediate_size);
+  same("max_position_embeddings", m.max_position_embeddings, config.max_position_embeddings);
+  same("type_vocab_size", m.type_vocab_size, config.type_vocab_size);
+  same("pad_token_id", m.pad_token_id, config.pad_token_id);
+  same("num_labels", m.num_labels, config.num_labels);
+  if (m.hidden_act != config.hidden_act) {
+    throw ConfigError(dir + ": save_bert_classifier: config key \"hidden_act\" is \"" +
+                      config.hidden_act + "\" but the model has \"" + m.hidden_act + "\"");
+  }
+}
+
+void write_bert_files(const BertForSequenceClassification& model, const BertConfig& config,
+                      const std::string& dir, const std::string& tokenizer_dir) {
+  namespace fs = std::filesystem;
+  write_bert_config(config, (fs::path(dir) / "config.json").string());
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), module_state(*model),
+                    {{"format", "pt"}});
+  if (tokenizer_dir.empty()) return;
+  for (const char* name : {"vocab.txt", "tokenizer_config.json"}) {
+    const std::string source = (fs::path(tokenizer_dir) / name).string();
+    if (std::string(name) != "vocab.txt" && !file_exists(source)) continue;
+    write_file_atomic((fs::path(dir) / name).string(), read_file(source));
+  }
+}
+
+}  // namespace
+
+void save_bert_classifier(const BertForSequenceClassification& model, const BertConfig& config,
+                          const std::string& dir, const std::string& tokenizer_dir) {
+  namespace fs = std::filesystem;
+  check_config_matches(model, config, dir);
+  if (!tokenizer_dir.empty() && !file_exists((fs::path(tokenizer_dir) / "vocab.txt").string())) {
+    throw IoError((fs::path(tokenizer_dir) / "vocab.txt").string() +
+                  ": tokenizer file not found (save_bert_classifier " + dir + ")");
+  }
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) throw IoError(dir + ": exists and is not a directory");
+    write_bert_files(model, config, dir, tokenizer_dir);
+    return;
+  }
+  fs::path target = fs::path(dir);
+  if (!target.has_filename()) target = target.parent_path();  // "a/b/" -> "a/b"
+  if (target.has_parent_path()) ensure_directory(target.parent_path().string());
+  const std::string tmp = target.string() + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(tmp, ec);
+  ensure_directory(tmp);
+  try {
+    write_bert_files(model, config, tmp, tokenizer_dir);
+    fsync_directory(tmp);
+    fs::rename(tmp, target, ec);
+    if (ec) throw IoError(dir + ": cannot rename " + tmp + " into place: " + ec.message());
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  fsync_directory(target.has_parent_path() ? target.parent_path().string() : ".");
 }
 
 }  // namespace dgr::model

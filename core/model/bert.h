@@ -199,4 +199,15 @@ struct PretrainedBertClassifier {
 PretrainedBertClassifier load_bert_classifier(const std::string& dir,
                                               const std::string& device = "cpu");
 
+// Writes a checkpoint directory that load_bert_classifier, CrossEncoderTeacher and transformers'
+// BertForSequenceClassification.from_pretrained read: dir/config.json (`config`, which must
+// describe `model`'s sizes: it may differ in dropout rates, e.g. a training-only dropout),
+// dir/model.safetensors (every tensor under its HF name, metadata {"format": "pt"}) and, when
+// `tokenizer_dir` is given, copies of its vocab.txt (required) and tokenizer_config.json (when
+// present). A new `dir` is written under a temporary name and renamed into place; in an existing
+// `dir` each file is replaced atomically and other files are kept. ConfigError when `config`
+// does not describe `model`, IoError when a file cannot be read or written.
+void save_bert_classifier(const BertForSequenceClassification& model, const BertConfig& config,
+                          const std::string& dir, const std::string& tokenizer_dir = "");
+
 }  // namespace dgr::model

@@ -1,0 +1,586 @@
+#include "distributed/cross_encoder_trainer.h"
+
+#include <glog/logging.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include "core/model/bert.h"
+#include "core/model/pretrained.h"
+#include "core/model/training.h"
+#include "core/text/wordpiece.h"
+#include "core/util/error.h"
+#include "core/util/files.h"
+#include "core/util/progress.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/sharded_optimizer.h"
+
+namespace dgr::distributed {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using text::TokenId;
+
+// The negatives of the before/after evaluation come from this "epoch": a stream no training
+// epoch uses.
+constexpr uint64_t kEvalStream = std::numeric_limits<uint64_t>::max();
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The groups of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so
+// the order is the same on every platform and standard library.
+std::vector<uint64_t> epoch_order(uint64_t groups, uint64_t seed, int64_t epoch) {
+  std::vector<uint64_t> order(groups);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+  for (uint64_t i = groups; i > 1; --i) {
+    const uint64_t j = rng() % i;
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+// The negatives of group `g` in `epoch`: without replacement from its candidates, then (when the
+// pool is short) uniformly from the corpus, never a judged-relevant passage or a repeat.
+std::vector<uint32_t> draw_negatives(const CrossEncoderGroup& group, uint64_t g, size_t corpus_size,
+                                     int n, uint64_t seed, uint64_t epoch) {
+  std::mt19937_64 rng((seed ^ 0xC2B2AE3D27D4EB4Full) * 0x9E3779B97F4A7C15ull +
+                      epoch * 0x100000001B3ull + g);
+  std::vector<uint32_t> pool = group.candidates;
+  std::vector<uint32_t> out;
+  const auto want = static_cast<size_t>(n);
+  for (size_t i = 0; i < pool.size() && out.size() < want; ++i) {
+    const size_t j = i + static_cast<size_t>(rng() % (pool.size() - i));
+    std::swap(pool[i], pool[j]);
+    out.push_back(pool[i]);
+  }
+  while (out.size() < want) {
+    const auto p = static_cast<uint32_t>(rng() % corpus_size);
+    if (p == group.positive ||
+        std::binary_search(group.relevant.begin(), group.relevant.end(), p) ||
+        std::find(out.begin(), out.end(), p) != out.end()) {
+      continue;
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+// Token ids of queries and passages, encoded once and kept (a group's passages recur with
+// every epoch's draw).
+class EncodingCache {
+ public:
+  EncodingCache(const text::WordPieceTokenizer& tokenizer, const data::Corpus& corpus)
+      : tokenizer_(tokenizer), corpus_(corpus) {}
+
+  const std::vector<TokenId>& passage(uint32_t p) {
+    auto it = passages_.find(p);
+    if (it != passages_.end()) return it->second;
+    const data::Passage& passage = corpus_[p];
+    const std::string text =
+        passage.title.empty() ? passage.text : passage.title + ": " + passage.text;
+    return passages_.emplace(p, encode(text, "passage '" + passage.id + "'")).first->second;
+  }
+  const std::vector<TokenId>& query(const CrossEncoderGroup& group) {
+    auto it = queries_.find(group.query_id);
+    if (it != queries_.end()) return it->second;
+    return queries_.emplace(group.query_id, encode(group.query, "query '" + group.query_id + "'"))
+        .first->second;
+  }
+
+ private:
+  std::vector<TokenId> encode(const std::string& text, const std::string& what) const {
+    try {
+      return tokenizer_.encode(text);
+    } catch (const DataError& e) {
+      throw DataError("teacher train: " + what + ": " + e.what());
+    }
+  }
+  const text::WordPieceTokenizer& tokenizer_;
+  const data::Corpus& corpus_;
+  std::unordered_map<uint32_t, std::vector<TokenId>> passages_;
+  std::unordered_map<std::string, std::vector<TokenId>> queries_;
+};
+
+// A micro-batch of G groups as [G·(1+n), S] pair tensors, the positive first in each group.
+struct PairBatch {
+  torch::Tensor input_ids;       // [G·(1+n), S]
+  torch::Tensor token_type_ids;  // [G·(1+n), S]
+  torch::Tensor attention_mask;  // [G·(1+n), S]
+  int64_t groups = 0;
+  int64_t per_group = 0;  // 1 + n
+};
+
+PairBatch collate(const std::vector<uint64_t>& group_ids, const std::vector<CrossEncoderGroup>& all,
+                  size_t corpus_size, const CrossEncoderTrainJob& job, uint64_t epoch,
+                  int64_t max_length, const text::WordPieceTokenizer& tokenizer,
+                  EncodingCache& cache, const torch::Device& device) {
+  std::vector<text::PairEncoding> pairs;
+  size_t width = 1;
+  for (uint64_t g : group_ids) {
+    const CrossEncoderGroup& group = all[g];
+    const std::vector<TokenId>& query = cache.query(group);
+    std::vector<uint32_t> passages{group.positive};
+    for (uint32_t p : draw_negatives(group, g, corpus_size, job.negatives, job.seed, epoch))
+      passages.push_back(p);
+    for (uint32_t p : passages) {
+      pairs.push_back(
+          tokenizer.build_pair(query, cache.passage(p), static_cast<size_t>(max_length)));
+      width = std::max(width, pairs.back().input_ids.size());
+    }
+  }
+  const auto rows = static_cast<int64_t>(pairs.size());
+  const auto cols = static_cast<int64_t>(width);
+  auto ids = torch::full({rows, cols}, static_cast<int64_t>(tokenizer.pad_id()), torch::kInt64);
+  auto types = torch::zeros({rows, cols}, torch::kInt64);
+  auto mask = torch::zeros({rows, cols}, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto types_a = types.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const text::PairEncoding& pair = pairs[static_cast<size_t>(r)];
+    for (size_t i = 0; i < pair.input_ids.size(); ++i) {
+      ids_a[r][static_cast<int64_t>(i)] = pair.input_ids[i];
+      types_a[r][static_cast<int64_t>(i)] = pair.token_type_ids[i];
+      mask_a[r][static_cast<int64_t>(i)] = 1;
+    }
+  }
+  PairBatch batch;
+  batch.input_ids = ids.to(device);
+  batch.token_type_ids = types.to(device);
+  batch.attention_mask = mask.to(device);
+  batch.groups = static_cast<int64_t>(group_ids.size());
+  batch.per_group = 1 + job.negatives;
+  return batch;
+}
+
+// The group scores [G, 1+n]: the classifier's logit 0 for one label, the "relevant" logit 1
+// otherwise (as CrossEncoderTeacher scores).
+torch::Tensor group_scores(model::BertForSequenceClassification& model, const PairBatch& b) {
+  const torch::Tensor logits = model->forward(b.input_ids, b.token_type_ids, b.attention_mask);
+  const int64_t column = logits.size(1) == 1 ? 0 : 1;
+  return logits.select(1, column).reshape({b.groups, b.per_group}).to(torch::kFloat32);
+}
+
+// Fraction of (positive, negative) pairs ordered correctly (ties half) over the first groups.
+double pair_accuracy(model::BertForSequenceClassification& model,
+                     const std::vector<CrossEncoderGroup>& groups, size_t corpus_size,
+                     const CrossEncoderTrainJob& job, int64_t max_length,
+                     const text::WordPieceTokenizer& tokenizer, EncodingCache& cache,
+                     const torch::Device& device, int64_t count) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  double right = 0;
+  int64_t pairs = 0;
+  const int64_t chunk = 8;
+  for (int64_t first = 0; first < count; first += chunk) {
+    std::vector<uint64_t> ids;
+    for (int64_t g = first; g < std::min(count, first + chunk); ++g)
+      ids.push_back(static_cast<uint64_t>(g));
+    const PairBatch b =
+        collate(ids, groups, corpus_size, job, kEvalStream, max_length, tokenizer, cache, device);
+    const torch::Tensor scores = group_scores(model, b).cpu();  // [G, 1+n]
+    const torch::Tensor positive = scores.narrow(1, 0, 1);
+    const torch::Tensor negatives = scores.narrow(1, 1, b.per_group - 1);
+    right += (positive > negatives).sum().item<double>() +
+             0.5 * (positive == negatives).sum().item<double>();
+    pairs += negatives.numel();
+  }
+  model->train(was_training);
+  return pairs > 0 ? right / static_cast<double>(pairs) : 0.0;
+}
+
+}  // namespace
+
+void check_cross_encoder_job(const CrossEncoderTrainJob& job, int world_size) {
+  if (job.negatives < 1) {
+    throw ConfigError("teacher.train.negatives must be at least 1, got " +
+                      std::to_string(job.negatives));
+  }
+  if (job.max_length < 0) throw ConfigError("teacher.train.max_length must be >= 0");
+  if (job.global_batch < 1) throw ConfigError("teacher.train.global_batch must be at least 1");
+  if (job.micro_batch < 0) throw ConfigError("teacher.train.micro_batch must be >= 0");
+  const int64_t per_rank = job.global_batch / world_size;
+  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
+  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
+    throw ConfigError("teacher.train.global_batch (" + std::to_string(job.global_batch) +
+                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
+                      " x " + std::to_string(micro) + ")");
+  }
+  if (job.max_steps < 0) throw ConfigError("teacher.train.max_steps must be >= 0");
+  if (job.max_steps == 0 && job.epochs < 1) {
+    throw ConfigError("teacher.train.epochs must be at least 1");
+  }
+  if (!(job.lr > 0)) throw ConfigError("teacher.train.lr must be positive");
+  if (job.warmup_steps < 0) throw ConfigError("teacher.train.warmup_steps must be >= 0");
+  if (job.clip_norm < 0) throw ConfigError("teacher.train.clip_norm must be >= 0");
+  if (job.dropout >= 1) throw ConfigError("teacher.train.dropout must be < 1");
+  if (job.log_every < 1) throw ConfigError("teacher.train.log_every must be at least 1");
+  if (job.eval_groups < 0) throw ConfigError("teacher.train.eval_groups must be >= 0");
+  if (job.zero_stage != 0 && job.zero_stage != 1) {
+    throw ConfigError(
+        "teacher.train.zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
+        std::to_string(job.zero_stage));
+  }
+}
+
+CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& control,
+                                            const data::Corpus& corpus,
+                                            const std::vector<CrossEncoderGroup>& groups,
+                                            const CrossEncoderTrainJob& job) {
+  const auto start = Clock::now();
+  const int64_t ranks = comm.size();
+  const int64_t rank = comm.rank();
+  const bool root = rank == 0;
+  check_cross_encoder_job(job, comm.size());
+  if (groups.empty()) throw DataError("teacher train: no training groups");
+  for (const CrossEncoderGroup& group : groups) {
+    if (group.positive >= corpus.size() ||
+        std::any_of(group.candidates.begin(), group.candidates.end(),
+                    [&](uint32_t p) { return p >= corpus.size(); })) {
+      throw DataError("teacher train: query '" + group.query_id +
+                      "': a passage index outside the corpus of " + std::to_string(corpus.size()));
+    }
+    if (group.candidates.size() < static_cast<size_t>(job.negatives) &&
+        corpus.size() < group.relevant.size() + static_cast<size_t>(job.negatives) + 1) {
+      throw ConfigError("teacher.train.negatives (" + std::to_string(job.negatives) +
+                        "): the corpus of " + std::to_string(corpus.size()) +
+                        " passages has too few unjudged passages for query '" + group.query_id +
+                        "'");
+    }
+  }
+  const auto n_groups = static_cast<int64_t>(groups.size());
+  const int64_t steps_per_epoch = n_groups / job.global_batch;
+  if (steps_per_epoch == 0) {
+    throw ConfigError("teacher.train.global_batch (" + std::to_string(job.global_batch) +
+                      ") is larger than the " + std::to_string(n_groups) + " training groups");
+  }
+  const int64_t total_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
+  if (job.decay != "constant" && total_steps <= job.warmup_steps) {
+    throw ConfigError("teacher.train.warmup_steps (" + std::to_string(job.warmup_steps) +
+                      ") must be smaller than the " + std::to_string(total_steps) +
+                      " training steps when teacher.train.decay is " + job.decay);
+  }
+
+  // The model and its tokenizer, as CrossEncoderTeacher reads them.
+  const std::string vocab_path = (fs::path(job.init_from) / "vocab.txt").string();
+  const std::string tokenizer_config_path =
+      (fs::path(job.init_from) / "tokenizer_config.json").string();
+  if (!file_exists(vocab_path)) {
+    throw IoError("cross-encoder directory " + job.init_from + ": missing " + vocab_path);
+  }
+  text::WordPieceOptions tokenizer_options;
+  if (file_exists(tokenizer_config_path)) {
+    tokenizer_options = text::read_bert_tokenizer_config(tokenizer_config_path).options;
+  }
+  const text::WordPieceTokenizer tokenizer =
+      text::WordPieceTokenizer::load(vocab_path, tokenizer_options);
+  model::PretrainedBertClassifier pretrained =
+      model::load_bert_classifier(job.init_from, job.device);
+  const torch::Device device = model::parse_device(job.device);
+  const model::BertConfig saved_config = pretrained.config;
+  if (tokenizer.vocab_size() > saved_config.vocab_size) {
+    throw DataError(vocab_path + ": " + std::to_string(tokenizer.vocab_size()) +
+                    " tokens, but the model's embedding table has vocab_size " +
+                    std::to_string(saved_config.vocab_size));
+  }
+  if (saved_config.type_vocab_size < 2) {
+    throw ConfigError(job.init_from +
+                      "/config.json: key \"type_vocab_size\": a cross-encoder "
+                      "needs 2 token types");
+  }
+  const int64_t positions = saved_config.max_position_embeddings;
+  if (job.max_length > positions) {
+    throw ConfigError("teacher.train.max_length (" + std::to_string(job.max_length) +
+                      ") exceeds the model's max_position_embeddings " + std::to_string(positions));
+  }
+  const int64_t max_length = job.max_length > 0 ? job.max_length : positions;
+  if (max_length < 3) throw ConfigError("teacher.train.max_length must be at least 3");
+  if (job.dropout >= 0) {
+    // The layers read their dropout rates from the config: rebuild with the trainer's rate.
+    model::BertConfig config = saved_config;
+    config.hidden_dropout_prob = job.dropout;
+    config.attention_probs_dropout_prob = job.dropout;
+    config.classifier_dropout = job.dropout;
+    pretrained.model = model::BertForSequenceClassification(config);
+    model::load_bert_weights(pretrained.model,
+                             (fs::path(job.init_from) / "model.safetensors").string());
+    pretrained.model->to(device);
+  }
+  model::BertForSequenceClassification& bert = pretrained.model;
+  EncodingCache cache(tokenizer, corpus);
+
+  CrossEncoderTrainReport report;
+  report.eval_groups = std::min<int64_t>(job.eval_groups, n_groups);
+  if (root && report.eval_groups > 0) {
+    report.initial_pair_accuracy = pair_accuracy(bert, groups, corpus.size(), job, max_length,
+                                                 tokenizer, cache, device, report.eval_groups);
+  }
+
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::vector<std::string> names;
+  std::vector<torch::Tensor> params;
+  for (const auto& item : bert->named_parameters(/*recurse=*/true)) {
+    named.emplace_back(item.key(), item.value());
+    names.push_back(item.key());
+    params.push_back(item.value());
+  }
+  model::AdamWOptions adam;
+  adam.lr = job.lr;
+  adam.beta1 = job.beta1;
+  adam.beta2 = job.beta2;
+  adam.eps = job.adam_eps;
+  adam.weight_decay = job.weight_decay;
+  model::LrSchedule schedule;
+  schedule.peak_lr = job.lr;
+  schedule.warmup_steps = job.warmup_steps;
+  schedule.total_steps = total_steps;
+  schedule.decay = job.decay;
+  schedule.end_lr = job.end_lr;
+  torch::manual_seed(job.seed + static_cast<uint64_t>(rank));  // dropout masks differ per rank
+
+  GradientReducerOptions reducer_options;
+  reducer_options.bucket_mb = job.bucket_mb;
+  reducer_options.overlap = job.overlap;
+  reducer_options.shard = job.zero_stage == 1;
+  GradientReducer reducer(params, comm, reducer_options);
+  std::unique_ptr<model::AdamW> replicated;
+  std::unique_ptr<ShardedAdamW> sharded;
+  int64_t state_elements = 0;
+  if (job.zero_stage == 1) {
+    sharded = std::make_unique<ShardedAdamW>(names, reducer, comm, adam);
+    state_elements = sharded->local_state_elements();
+  } else {
+    replicated = std::make_unique<model::AdamW>(named, adam);
+    for (const torch::Tensor& p : params)
+      state_elements += 2 * p.numel();
+  }
+  bert->train();
+
+  const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
+  std::FILE* log = nullptr;
+  if (root) {
+    ensure_directory(job.run_dir);
+    log = std::fopen(log_path.c_str(), "w");
+    if (!log) throw IoError(log_path + ": cannot open for writing");
+  }
+  struct LogCloser {
+    std::FILE*& file;
+    ~LogCloser() {
+      if (file) std::fclose(file);
+    }
+  } closer{log};
+
+  const int64_t per_rank = job.global_batch / ranks;
+  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : per_rank;
+  const int64_t accumulation = per_rank / micro;
+  // The per-rank loss scale: the reducer averages over the ranks, so N / B makes the update
+  // that of the summed group losses divided by the global batch B.
+  const double scale = static_cast<double>(ranks) / static_cast<double>(job.global_batch);
+  int64_t epoch = 0, cursor = 0, step = 0;
+  std::vector<uint64_t> order = epoch_order(static_cast<uint64_t>(n_groups), job.seed, epoch);
+  double total_step_seconds = 0, total_exposed = 0, window_seconds = 0;
+  int64_t window_groups = 0;
+  ProgressOptions progress_options;
+  progress_options.log_interval_s = job.progress_interval_s;
+  Progress progress("teacher train", total_steps, root, progress_options);
+
+  while (step < total_steps) {
+    if (cursor + job.global_batch > n_groups) {
+      ++epoch;
+      cursor = 0;
+      order = epoch_order(static_cast<uint64_t>(n_groups), job.seed, epoch);
+    }
+    const auto step_start = Clock::now();
+    // This rank's groups of the global batch, in micro-batches.
+    const int64_t first = cursor + rank * per_rank;
+    std::vector<PairBatch> batches;
+    for (int64_t a = 0; a < accumulation; ++a) {
+      std::vector<uint64_t> part(order.begin() + first + a * micro,
+                                 order.begin() + first + (a + 1) * micro);
+      batches.push_back(collate(part, groups, corpus.size(), job, static_cast<uint64_t>(epoch),
+                                max_length, tokenizer, cache, device));
+    }
+
+    double forward_s = 0, backward_s = 0;
+    double sums[2] = {0, 0};  // loss, positives ranked first, over this rank's groups
+    for (int64_t a = 0; a < accumulation; ++a) {
+      reducer.begin_step(/*sync=*/a + 1 == accumulation);
+      auto t0 = Clock::now();
+      const torch::Tensor scores = group_scores(bert, batches[static_cast<size_t>(a)]);  // [G, 1+n]
+      // Localised contrastive estimation: −log softmax(scores)[positive], summed over groups.
+      const torch::Tensor loss = -torch::log_softmax(scores, 1).select(1, 0).sum();
+      sums[0] += loss.item<double>();
+      sums[1] += scores.argmax(1).eq(0).sum().item<double>();
+      forward_s += seconds_since(t0);
+      t0 = Clock::now();
+      (loss * scale).backward();
+      backward_s += seconds_since(t0);
+    }
+    auto t0 = Clock::now();
+    reducer.finish();
+    const double grad_norm = reducer.clip_grad_norm(
+        job.clip_norm > 0 ? job.clip_norm : std::numeric_limits<double>::infinity());
+    const double sync_s = seconds_since(t0);
+    t0 = Clock::now();
+    const double lr = schedule.lr(step);
+    if (sharded) {
+      sharded->step(lr);
+    } else {
+      replicated->step(lr);
+    }
+    const double optimizer_s = seconds_since(t0);
+    control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
+
+    cursor += job.global_batch;
+    ++step;
+    const double step_s = seconds_since(step_start);
+    const double exposed = reducer.last_exposed_seconds();
+    total_step_seconds += step_s;
+    total_exposed += exposed;
+    window_seconds += step_s;
+    window_groups += job.global_batch;
+    const double loss = sums[0] / static_cast<double>(job.global_batch);
+    const double accuracy = sums[1] / static_cast<double>(job.global_batch);
+    if (!std::isfinite(loss)) {
+      throw DataError("teacher train: the loss became " + std::to_string(loss) + " at step " +
+                      std::to_string(step) + " (lower teacher.train.lr?)");
+    }
+    if (step == 1) {
+      report.first_loss = loss;
+      report.first_accuracy = accuracy;
+    }
+    report.final_loss = loss;
+    report.final_accuracy = accuracy;
+    report.steps = step;
+
+    if (root && (step % job.log_every == 0 || step == total_steps || step == 1)) {
+      const nlohmann::json line = {
+          {"step", step},
+          {"epoch", epoch},
+          {"loss", loss},
+          {"accuracy", accuracy},
+          {"lr", lr},
+          {"grad_norm", grad_norm},
+          {"groups_per_s", static_cast<double>(window_groups) / std::max(1e-9, window_seconds)},
+          {"seconds",
+           {{"step", step_s},
+            {"forward", forward_s},
+            {"backward", backward_s},
+            {"communication_exposed", exposed},
+            {"synchronise", sync_s},
+            {"optimizer", optimizer_s}}},
+          {"ranks", ranks}};
+      std::fprintf(log, "%s\n", line.dump().c_str());
+      std::fflush(log);
+      window_seconds = 0;
+      window_groups = 0;
+    }
+    progress.add(1);
+  }
+  progress.finish();
+
+  report.export_dir =
+      job.export_dir.empty() ? (fs::path(job.run_dir) / "model").string() : job.export_dir;
+  if (root) {
+    if (report.eval_groups > 0) {
+      report.final_pair_accuracy = pair_accuracy(bert, groups, corpus.size(), job, max_length,
+                                                 tokenizer, cache, device, report.eval_groups);
+    }
+    model::save_bert_classifier(bert, saved_config, report.export_dir, job.init_from);
+    LOG(INFO) << "wrote the trained cross-encoder to " << report.export_dir;
+  }
+  control.barrier();
+  report.seconds = seconds_since(start);
+  report.groups_per_second =
+      static_cast<double>(report.steps * job.global_batch) / std::max(1e-9, total_step_seconds);
+  report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
+  report.optimizer_state_bytes = state_elements * static_cast<int64_t>(sizeof(float));
+  return report;
+}
+
+int64_t write_initial_cross_encoder(const std::string& dir, const std::string& arch,
+                                    const std::vector<std::string>& vocab, bool lowercase,
+                                    uint64_t seed) {
+  text::WordPieceOptions options;
+  options.lowercase = lowercase;
+  // Checks the specials are present (DataError naming them otherwise).
+  const text::WordPieceTokenizer tokenizer(vocab, options, dir + "/vocab.txt");
+  model::BertConfig config =
+      model::BertConfig::preset(arch, static_cast<int64_t>(vocab.size()), /*num_labels=*/1);
+  config.pad_token_id = tokenizer.pad_id();
+  model::validate(config, dir + "/config.json");
+  torch::manual_seed(seed);
+  model::BertForSequenceClassification bert(config);
+  int64_t parameters = 0;
+  for (const torch::Tensor& p : bert->parameters())
+    parameters += p.numel();
+
+  // The tokenizer files go into a side directory first, so that save_bert_classifier writes
+  // the whole checkpoint under a temporary name and renames it into place.
+  fs::path target = fs::path(dir);
+  if (!target.has_filename()) target = target.parent_path();
+  const std::string staging = target.string() + ".tokenizer.tmp." + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  ensure_directory(staging);
+  try {
+    std::string lines;
+    for (const std::string& token : vocab) {
+      if (token.find_first_of("\r\n") != std::string::npos) {
+        throw DataError(dir + "/vocab.txt: a token contains a line break");
+      }
+      lines += token + "\n";
+    }
+    write_file_atomic((fs::path(staging) / "vocab.txt").string(), lines);
+    const text::WordPieceSpecialTokens& special = options.special;
+    const nlohmann::json tokenizer_config = {{"tokenizer_class", "BertTokenizer"},
+                                             {"do_lower_case", lowercase},
+                                             {"strip_accents", nullptr},
+                                             {"tokenize_chinese_chars", true},
+                                             {"model_max_length", config.max_position_embeddings},
+                                             {"pad_token", special.pad},
+                                             {"unk_token", special.unk},
+                                             {"cls_token", special.cls},
+                                             {"sep_token", special.sep},
+                                             {"mask_token", special.mask}};
+    write_file_atomic((fs::path(staging) / "tokenizer_config.json").string(),
+                      tokenizer_config.dump(2) + "\n");
+    model::save_bert_classifier(bert, config, dir, staging);
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
+  fs::remove_all(staging, ec);
+  return parameters;
+}
+
+CrossEncoderTrainReport train_cross_encoder(MpiContext& mpi, const std::string& backend,
+                                            const data::Corpus& corpus,
+                                            const std::vector<CrossEncoderGroup>& groups,
+                                            const CrossEncoderTrainJob& job) {
+  // Gradients travel on the configured backend; the few scalars of a step stay in host memory
+  // on MPI, whatever the backend.
+  std::unique_ptr<Communicator> comm = make_communicator(backend, mpi);
+  std::unique_ptr<Communicator> host;
+  if (std::string(comm->backend()) != "mpi") host = make_communicator("mpi", mpi);
+  return train_cross_encoder(*comm, host ? *host : *comm, corpus, groups, job);
+}
+
+}  // namespace dgr::distributed

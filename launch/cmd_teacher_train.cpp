@@ -1,0 +1,375 @@
+// `dgr teacher init` and `dgr teacher train`: a cross-encoder teacher made from training
+// judgments, for data sets without a pretrained cross-encoder checkpoint (none can be
+// downloaded where dgr runs offline).
+//
+// Usage:
+//
+//   # 1. A fresh BERT classifier with its own WordPiece vocabulary, built from the corpus and
+//   #    the training queries (or --vocab FILE to reuse a BERT vocab.txt):
+//   dgr teacher init --dataset ../shared/data/cranfield --out runs/ce-init
+//       --set teacher.train.arch=minilm-l6 --set teacher.train.vocab_size=8000
+//
+//   # 2. Fine-tune it on the training split's judgments, one positive and teacher.train.negatives
+//   #    BM25 negatives per group, data-parallel over the MPI ranks:
+//   mpirun -np 4 dgr teacher train --dataset ../shared/data/cranfield
+//       --init-from runs/ce-init --out runs/ce --set teacher.train.epochs=20
+//       --set teacher.train.lr=1e-4 --set teacher.train.warmup_steps=100
+//
+//   # 3. runs/ce/model is a Hugging Face BertForSequenceClassification directory (config.json,
+//   #    model.safetensors, vocab.txt, tokenizer_config.json): use it as the cross-encoder
+//   #    teacher's checkpoint, or load it in transformers.
+//
+// `init` writes config.json (num_labels 1), model.safetensors (BERT's init, seeded by run.seed),
+// vocab.txt ([PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4, then every character seen as "c" and
+// "##c", then the most frequent whole words; core/text/wordpiece_vocab.h) and
+// tokenizer_config.json (do_lower_case: teacher.train.lowercase).
+// `train` builds the groups on every rank (the same BM25 index and ranking everywhere, as
+// `dgr teacher bm25-run` does), trains (distributed/cross_encoder_trainer.h), writes
+// <out>/train_log.jsonl, <out>/train_report.json and the model to <out>/model (or
+// teacher.train.export_dir). Training does not checkpoint mid-run and cannot resume.
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "core/eval/qrels.h"
+#include "core/model/torch_runtime.h"
+#include "core/text/wordpiece_vocab.h"
+#include "core/util/error.h"
+#include "core/util/files.h"
+#include "data/dataset.h"
+#include "distributed/cross_encoder_trainer.h"
+#include "distributed/mpi_context.h"
+#include "launch/cli_common.h"
+#include "teacher/bm25.h"
+
+namespace dgr::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+const InputFlag kModelOutFlag{"--out", "model.init_from",
+                              "Cross-encoder directory to write (model.init_from)"};
+const InputFlag kVocabFlag{"--vocab", "teacher.train.vocab",
+                           "An existing WordPiece vocab.txt (teacher.train.vocab)"};
+
+// The training split's judgments: <dataset>/qrels/<train_split>.tsv, else data.qrels; "" when
+// neither is set.
+std::string training_qrels_path(const ExperimentConfig& o) {
+  if (!o.data.dataset.empty()) {
+    return (fs::path(o.data.dataset) / "qrels" / (o.data.train_split + ".tsv")).string();
+  }
+  return o.data.qrels;
+}
+
+std::vector<std::string> read_vocab_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::string line;
+  for (char c : read_file(path)) {
+    if (c == '\n') {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      lines.push_back(line);
+      line.clear();
+    } else {
+      line += c;
+    }
+  }
+  if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+int teacher_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
+                 const GlobalOptions& global) {
+  require_keys(config, {{"model.init_from", "--out"}});
+  const ExperimentConfig& o = config.options;
+  const TeacherTrainOptions& t = o.teacher.train;
+  if (t.vocab.empty()) {
+    require_keys(config, {{"data.corpus", "--corpus or --dataset"}});
+    if (t.vocab_size < 1 || t.vocab_min_frequency < 1) {
+      throw ConfigError(
+          "teacher.train.vocab_size and teacher.train.vocab_min_frequency must be "
+          "at least 1");
+    }
+  }
+  start_logging(config, mpi, global);
+  // Rank 0 writes the directory; the others wait (init is cheap).
+  if (mpi.is_root()) {
+    model::configure_threads(o.run.threads, 1);
+    std::vector<std::string> vocab;
+    std::string origin;
+    if (!t.vocab.empty()) {
+      vocab = read_vocab_lines(t.vocab);
+      origin = t.vocab;
+    } else {
+      text::WordPieceVocabOptions options;
+      options.vocab_size = static_cast<size_t>(t.vocab_size);
+      options.min_frequency = static_cast<uint64_t>(t.vocab_min_frequency);
+      options.tokenizer.lowercase = t.lowercase;
+      text::WordPieceVocabBuilder builder(options);
+      const data::Corpus corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);
+      for (const data::Passage& p : corpus) {
+        builder.add(p.title.empty() ? p.text : p.title + ": " + p.text,
+                    o.data.corpus + ": passage '" + p.id + "'");
+      }
+      size_t queries_added = 0;
+      const std::string qrels_path = training_qrels_path(o);
+      if (!o.data.queries.empty() && !qrels_path.empty() && file_exists(qrels_path)) {
+        const data::Queries queries = data::load_queries(o.data.queries);
+        const eval::Qrels qrels = data::read_qrels(qrels_path);
+        for (const data::Query& q : queries) {
+          if (!qrels.by_query.count(q.id)) continue;
+          builder.add(q.text, o.data.queries + ": query '" + q.id + "'");
+          ++queries_added;
+        }
+      }
+      text::WordPieceVocabStats stats;
+      vocab = builder.build(&stats);
+      origin = "built from " + std::to_string(corpus.size()) + " passages and " +
+               std::to_string(queries_added) +
+               " training queries: " + std::to_string(stats.characters) + " characters, " +
+               std::to_string(stats.whole_words) + " whole words of " +
+               std::to_string(stats.distinct_words);
+      if (stats.characters_dropped > 0) {
+        origin += "; " + std::to_string(stats.characters_dropped) +
+                  " rare characters left out (raise teacher.train.vocab_size)";
+      }
+    }
+    const int64_t parameters = distributed::write_initial_cross_encoder(
+        o.model.init_from, t.arch, vocab, t.lowercase, static_cast<uint64_t>(o.run.seed));
+    std::cout << "wrote " << o.model.init_from << ": BERT cross-encoder " << t.arch << ", "
+              << parameters << " parameters, vocabulary of " << vocab.size() << " (" << origin
+              << ")\n";
+  }
+  mpi.barrier();
+  return 0;
+}
+
+teacher::Bm25Options bm25_options(const Bm25TeacherOptions& o) {
+  teacher::Bm25Options options;
+  options.k1 = o.k1;
+  options.b = o.b;
+  options.quantize_lengths = o.quantize_lengths;
+  options.analyzer.stemmer = teacher::parse_stemmer(o.stemmer);
+  options.analyzer.remove_stop_words = o.stop_words;
+  try {
+    teacher::validate(options);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("teacher.bm25: ") + e.what());
+  }
+  return options;
+}
+
+struct GroupStats {
+  size_t queries = 0;           // judged queries that gave at least one group
+  size_t missing_queries = 0;   // judged query ids the query file lacks
+  size_t unknown_passages = 0;  // judged passage ids the corpus lacks
+  size_t short_pools = 0;       // groups with fewer candidates than negatives
+};
+
+// One group per (judged query, passage of grade >= threshold), in qrels order; candidates are
+// BM25's top negative_depth without the query's judged-relevant passages.
+std::vector<distributed::CrossEncoderGroup> make_groups(
+    const data::Corpus& corpus, const data::Queries& queries, const eval::Qrels& qrels,
+    const teacher::Bm25Index& index, const TeacherTrainOptions& t, int threads, GroupStats* stats) {
+  std::vector<distributed::CrossEncoderGroup> groups;
+  std::vector<std::string> texts;
+  std::vector<size_t> first_group;  // per searched query
+  for (const auto& [query_id, judged] : qrels.by_query) {
+    const auto q = queries.find(query_id);
+    if (!q) {
+      ++stats->missing_queries;
+      continue;
+    }
+    std::vector<uint32_t> relevant;
+    for (const auto& [passage_id, grade] : judged) {
+      if (grade < t.relevance_threshold) continue;
+      const auto p = corpus.find(passage_id);
+      if (!p) {
+        ++stats->unknown_passages;
+        continue;
+      }
+      relevant.push_back(static_cast<uint32_t>(*p));
+    }
+    if (relevant.empty()) continue;
+    std::vector<uint32_t> sorted = relevant;
+    std::sort(sorted.begin(), sorted.end());
+    first_group.push_back(groups.size());
+    texts.push_back(queries[*q].text);
+    for (uint32_t p : relevant) {
+      distributed::CrossEncoderGroup group;
+      group.query_id = query_id;
+      group.query = queries[*q].text;
+      group.positive = p;
+      group.relevant = sorted;
+      groups.push_back(std::move(group));
+    }
+    ++stats->queries;
+  }
+  if (groups.empty()) {
+    throw DataError("teacher train: no judged query has a passage of grade >= " +
+                    std::to_string(t.relevance_threshold) + " in the corpus");
+  }
+  const std::vector<std::vector<teacher::Bm25Hit>> hits =
+      teacher::search_batch(index, texts, static_cast<size_t>(t.negative_depth), threads);
+  for (size_t q = 0; q < texts.size(); ++q) {
+    const size_t end = q + 1 < first_group.size() ? first_group[q + 1] : groups.size();
+    const std::vector<uint32_t>& relevant = groups[first_group[q]].relevant;
+    std::vector<uint32_t> candidates;
+    for (const teacher::Bm25Hit& hit : hits[q]) {
+      if (!std::binary_search(relevant.begin(), relevant.end(), hit.passage)) {
+        candidates.push_back(hit.passage);
+      }
+    }
+    for (size_t g = first_group[q]; g < end; ++g) {
+      groups[g].candidates = candidates;
+      if (candidates.size() < static_cast<size_t>(t.negatives)) ++stats->short_pools;
+    }
+  }
+  return groups;
+}
+
+int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
+                  const GlobalOptions& global) {
+  require_keys(config, {{"model.init_from", "--init-from"},
+                        {"data.corpus", "--corpus or --dataset"},
+                        {"data.queries", "--queries or --dataset"}});
+  const ExperimentConfig& o = config.options;
+  const TeacherTrainOptions& t = o.teacher.train;
+  const std::string qrels_path = training_qrels_path(o);
+  if (qrels_path.empty()) {
+    throw ConfigError(
+        "teacher train: no training judgments (set data.dataset with data.train_split, or "
+        "data.qrels)");
+  }
+  if (t.negative_depth < 1) {
+    throw ConfigError("teacher.train.negative_depth must be at least 1, got " +
+                      std::to_string(t.negative_depth));
+  }
+  distributed::CrossEncoderTrainJob job;
+  job.init_from = o.model.init_from;
+  job.run_dir = o.run.out;
+  job.export_dir = t.export_dir;
+  job.device = o.model.device;
+  job.seed = static_cast<uint64_t>(o.run.seed);
+  job.negatives = t.negatives;
+  job.max_length = t.max_length;
+  job.global_batch = t.global_batch;
+  job.micro_batch = t.micro_batch;
+  job.max_steps = t.max_steps;
+  job.epochs = t.epochs;
+  job.lr = t.lr;
+  job.warmup_steps = t.warmup_steps;
+  job.decay = t.decay;
+  job.end_lr = t.end_lr;
+  job.weight_decay = t.weight_decay;
+  job.beta1 = t.beta1;
+  job.beta2 = t.beta2;
+  job.adam_eps = t.adam_eps;
+  job.clip_norm = t.clip_norm;
+  job.dropout = t.dropout;
+  job.log_every = t.log_every;
+  job.eval_groups = t.eval_groups;
+  job.bucket_mb = t.bucket_mb;
+  job.zero_stage = t.zero_stage;
+  job.progress_interval_s = o.run.progress_interval_s;
+  distributed::check_cross_encoder_job(job, mpi.size());
+  const teacher::Bm25Options bm25 = bm25_options(o.teacher.bm25);
+
+  if (mpi.is_root()) ensure_directory(o.run.out);
+  mpi.barrier();
+  start_logging(config, mpi, global);
+  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
+
+  // Every rank builds the same groups: the inputs and BM25 are deterministic.
+  const data::Corpus corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);
+  const data::Queries queries = data::load_queries(o.data.queries);
+  const eval::Qrels qrels = data::read_qrels(qrels_path);
+  const teacher::Bm25Index index = teacher::Bm25Index::build(corpus, bm25, threads, o.data.corpus);
+  GroupStats stats;
+  const std::vector<distributed::CrossEncoderGroup> groups =
+      make_groups(corpus, queries, qrels, index, t, threads, &stats);
+  LOG_IF(INFO, mpi.is_root()) << "teacher train: " << groups.size() << " groups from "
+                              << stats.queries << " judged queries of " << qrels_path << " ("
+                              << stats.missing_queries << " query ids not in " << o.data.queries
+                              << ", " << stats.unknown_passages
+                              << " passage ids not in the corpus, " << stats.short_pools
+                              << " groups topped up with random negatives)";
+  LOG_IF(INFO, mpi.is_root()) << "training on " << mpi.size() << " rank(s) x " << threads
+                              << " thread(s), global batch " << t.global_batch << " groups of 1 + "
+                              << t.negatives;
+
+  const distributed::CrossEncoderTrainReport report =
+      distributed::train_cross_encoder(mpi, t.backend, corpus, groups, job);
+  if (mpi.is_root()) {
+    write_resolved_config(config, o.run.out);
+    const nlohmann::json summary = {{"groups", groups.size()},
+                                    {"queries", stats.queries},
+                                    {"ranks", mpi.size()},
+                                    {"steps", report.steps},
+                                    {"first_loss", report.first_loss},
+                                    {"final_loss", report.final_loss},
+                                    {"first_accuracy", report.first_accuracy},
+                                    {"final_accuracy", report.final_accuracy},
+                                    {"eval_groups", report.eval_groups},
+                                    {"initial_pair_accuracy", report.initial_pair_accuracy},
+                                    {"final_pair_accuracy", report.final_pair_accuracy},
+                                    {"seconds", report.seconds},
+                                    {"groups_per_second", report.groups_per_second},
+                                    {"exposed_comm_fraction", report.exposed_comm_fraction},
+                                    {"model", report.export_dir},
+                                    {"config_hash", config.hash}};
+    write_file_atomic((fs::path(o.run.out) / "train_report.json").string(), summary.dump(2) + "\n");
+    std::cout << std::setprecision(4) << "trained " << report.steps << " steps on " << mpi.size()
+              << " rank(s) x " << threads << " thread(s) in " << report.seconds << " s: loss "
+              << report.first_loss << " -> " << report.final_loss << ", positive ranked first "
+              << report.first_accuracy << " -> " << report.final_accuracy << "; "
+              << report.groups_per_second << " groups/s; exposed communication "
+              << 100 * report.exposed_comm_fraction << "% of step time\n";
+    if (report.eval_groups > 0) {
+      std::cout << "pairwise accuracy (positive above a sampled negative) on " << report.eval_groups
+                << " training groups: " << report.initial_pair_accuracy << " before, "
+                << report.final_pair_accuracy << " after\n";
+    }
+    std::cout << "wrote " << o.run.out << "/train_log.jsonl, " << o.run.out
+              << "/train_report.json, model in " << report.export_dir << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_teacher_train_commands(CLI::App& teacher_app, Command& selected,
+                                const GlobalOptions& global) {
+  auto init_inputs = std::make_shared<ConfigInputs>();
+  CLI::App* init = teacher_app.add_subcommand(
+      "init",
+      "Write a freshly initialised BERT cross-encoder (teacher.train.arch, run.seed) with a "
+      "WordPiece vocabulary built from the corpus and training queries, or --vocab");
+  init_inputs->attach(init, {kDatasetFlag, kCorpusFlag, kQueriesFlag, kModelOutFlag, kVocabFlag});
+  init->callback([init_inputs, &selected, &global] {
+    selected.needs_mpi = true;
+    selected.run = [init_inputs, &global](distributed::MpiContext* mpi) {
+      return teacher_init(*mpi, init_inputs->resolve(), global);
+    };
+  });
+
+  auto train_inputs = std::make_shared<ConfigInputs>();
+  CLI::App* train = teacher_app.add_subcommand(
+      "train",
+      "Fine-tune a cross-encoder on the training judgments with BM25-sampled negatives, "
+      "data-parallel over MPI ranks; exports it in Hugging Face layout");
+  train_inputs->attach(
+      train, {kInitFromFlag, kDatasetFlag, kCorpusFlag, kQueriesFlag, kQrelsFlag, kOutFlag});
+  train->callback([train_inputs, &selected, &global] {
+    selected.needs_mpi = true;
+    selected.run = [train_inputs, &global](distributed::MpiContext* mpi) {
+      return teacher_train(*mpi, train_inputs->resolve(), global);
+    };
+  });
+}
+
+}  // namespace dgr::cli
