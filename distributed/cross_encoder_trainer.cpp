@@ -26,6 +26,7 @@
 #include "distributed/communicator.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/sharded_optimizer.h"
+#include "distributed/training_setup.h"
 
 namespace dgr::distributed {
 namespace {
@@ -333,26 +334,12 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
                                                  tokenizer, cache, device, report.eval_groups);
   }
 
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  std::vector<std::string> names;
-  std::vector<torch::Tensor> params;
-  for (const auto& item : bert->named_parameters(/*recurse=*/true)) {
-    named.emplace_back(item.key(), item.value());
-    names.push_back(item.key());
-    params.push_back(item.value());
-  }
-  model::AdamWOptions adam;
-  adam.lr = job.lr;
-  adam.beta1 = job.beta1;
-  adam.beta2 = job.beta2;
-  adam.eps = job.adam_eps;
-  adam.weight_decay = job.weight_decay;
-  model::LrSchedule schedule;
-  schedule.peak_lr = job.lr;
-  schedule.warmup_steps = job.warmup_steps;
-  schedule.total_steps = total_steps;
-  schedule.decay = job.decay;
-  schedule.end_lr = job.end_lr;
+  const NamedParameters parameters = named_parameters(*bert);
+  const auto& named = parameters.named;
+  const auto& names = parameters.names;
+  const auto& params = parameters.params;
+  const model::AdamWOptions adam = adamw_options(job);
+  const model::LrSchedule schedule = lr_schedule(job, total_steps);
   torch::manual_seed(job.seed + static_cast<uint64_t>(rank));  // dropout masks differ per rank
 
   GradientReducerOptions reducer_options;

@@ -25,6 +25,7 @@
 #include "distributed/communicator.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/sharded_optimizer.h"
+#include "distributed/training_setup.h"
 
 namespace dgr::distributed {
 namespace {
@@ -188,26 +189,12 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   model::BartModel& bart = pretrained.model;
   const model::BartConfig& config = pretrained.config;
 
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  std::vector<std::string> names;
-  std::vector<torch::Tensor> params;
-  for (const auto& item : bart->named_parameters(/*recurse=*/true)) {
-    named.emplace_back(item.key(), item.value());
-    names.push_back(item.key());
-    params.push_back(item.value());
-  }
-  model::AdamWOptions adam;
-  adam.lr = job.lr;
-  adam.beta1 = job.beta1;
-  adam.beta2 = job.beta2;
-  adam.eps = job.adam_eps;
-  adam.weight_decay = job.weight_decay;
-  model::LrSchedule schedule;
-  schedule.peak_lr = job.lr;
-  schedule.warmup_steps = job.warmup_steps;
-  schedule.total_steps = total_steps;
-  schedule.decay = job.decay;
-  schedule.end_lr = job.end_lr;
+  const NamedParameters parameters = named_parameters(*bart);
+  const auto& named = parameters.named;
+  const auto& names = parameters.names;
+  const auto& params = parameters.params;
+  const model::AdamWOptions adam = adamw_options(job);
+  const model::LrSchedule schedule = lr_schedule(job, total_steps);
 
   TrainerState state;
   state.seed = job.seed;

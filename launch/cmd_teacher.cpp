@@ -45,6 +45,7 @@
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 #include "launch/cli_eval.h"
+#include "launch/teacher_options.h"
 #include "teacher/bm25.h"
 #include "teacher/cross_encoder.h"
 #include "teacher/distillation.h"
@@ -63,24 +64,6 @@ const InputFlag kBFlag{"--b", "teacher.bm25.b", "BM25 b (teacher.bm25.b)"};
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-teacher::Bm25Options bm25_options(const Bm25TeacherOptions& o) {
-  teacher::Bm25Options options;
-  options.k1 = o.k1;
-  options.b = o.b;
-  options.quantize_lengths = o.quantize_lengths;
-  options.analyzer.stemmer = teacher::parse_stemmer(o.stemmer);
-  options.analyzer.remove_stop_words = o.stop_words;
-  try {
-    teacher::validate(options);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("teacher.bm25: ") + e.what());
-  }
-  if (o.top_k < 1) {
-    throw ConfigError("teacher.bm25.top_k must be at least 1, got " + std::to_string(o.top_k));
-  }
-  return options;
 }
 
 // The queries to rank for, in query-file order.
@@ -150,6 +133,9 @@ int bm25_run(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const ExperimentConfig& o = config.options;
   const Bm25TeacherOptions& b = o.teacher.bm25;
   const teacher::Bm25Options options = bm25_options(b);
+  if (b.top_k < 1) {
+    throw ConfigError("teacher.bm25.top_k must be at least 1, got " + std::to_string(b.top_k));
+  }
   const bool evaluate = b.evaluate && !o.data.qrels.empty();
   if (evaluate) validate_eval_options(o.eval);
   const std::string out = o.run.out;
@@ -674,6 +660,21 @@ int inspect_set(const InspectOptions& options) {
 }
 
 }  // namespace
+
+teacher::Bm25Options bm25_options(const Bm25TeacherOptions& o) {
+  teacher::Bm25Options options;
+  options.k1 = o.k1;
+  options.b = o.b;
+  options.quantize_lengths = o.quantize_lengths;
+  options.analyzer.stemmer = teacher::parse_stemmer(o.stemmer);
+  options.analyzer.remove_stop_words = o.stop_words;
+  try {
+    teacher::validate(options);
+  } catch (const ConfigError& e) {
+    throw ConfigError(std::string("teacher.bm25: ") + e.what());
+  }
+  return options;
+}
 
 void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global) {
   CLI::App* group = app.add_subcommand(

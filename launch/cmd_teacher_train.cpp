@@ -44,6 +44,7 @@
 #include "distributed/cross_encoder_trainer.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
+#include "launch/teacher_options.h"
 #include "teacher/bm25.h"
 
 namespace dgr::cli {
@@ -145,21 +146,6 @@ int teacher_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
   }
   mpi.barrier();
   return 0;
-}
-
-teacher::Bm25Options bm25_options(const Bm25TeacherOptions& o) {
-  teacher::Bm25Options options;
-  options.k1 = o.k1;
-  options.b = o.b;
-  options.quantize_lengths = o.quantize_lengths;
-  options.analyzer.stemmer = teacher::parse_stemmer(o.stemmer);
-  options.analyzer.remove_stop_words = o.stop_words;
-  try {
-    teacher::validate(options);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("teacher.bm25: ") + e.what());
-  }
-  return options;
 }
 
 struct GroupStats {
