@@ -43,19 +43,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// The groups of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so
-// the order is the same on every platform and standard library.
-std::vector<uint64_t> epoch_order(uint64_t groups, uint64_t seed, int64_t epoch) {
-  std::vector<uint64_t> order(groups);
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
-  for (uint64_t i = groups; i > 1; --i) {
-    const uint64_t j = rng() % i;
-    std::swap(order[i - 1], order[j]);
-  }
-  return order;
-}
-
 // The negatives of group `g` in `epoch`: without replacement from its candidates, then (when the
 // pool is short) uniformly from the corpus, never a judged-relevant passage or a repeat.
 std::vector<uint32_t> draw_negatives(const CrossEncoderGroup& group, uint64_t g, size_t corpus_size,
@@ -215,30 +202,8 @@ void check_cross_encoder_job(const CrossEncoderTrainJob& job, int world_size) {
                       std::to_string(job.negatives));
   }
   if (job.max_length < 0) throw ConfigError("teacher.train.max_length must be >= 0");
-  if (job.global_batch < 1) throw ConfigError("teacher.train.global_batch must be at least 1");
-  if (job.micro_batch < 0) throw ConfigError("teacher.train.micro_batch must be >= 0");
-  const int64_t per_rank = job.global_batch / world_size;
-  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
-  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
-    throw ConfigError("teacher.train.global_batch (" + std::to_string(job.global_batch) +
-                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
-                      " x " + std::to_string(micro) + ")");
-  }
-  if (job.max_steps < 0) throw ConfigError("teacher.train.max_steps must be >= 0");
-  if (job.max_steps == 0 && job.epochs < 1) {
-    throw ConfigError("teacher.train.epochs must be at least 1");
-  }
-  if (!(job.lr > 0)) throw ConfigError("teacher.train.lr must be positive");
-  if (job.warmup_steps < 0) throw ConfigError("teacher.train.warmup_steps must be >= 0");
-  if (job.clip_norm < 0) throw ConfigError("teacher.train.clip_norm must be >= 0");
-  if (job.dropout >= 1) throw ConfigError("teacher.train.dropout must be < 1");
-  if (job.log_every < 1) throw ConfigError("teacher.train.log_every must be at least 1");
+  check_data_parallel_job(job, world_size, "teacher.train");
   if (job.eval_groups < 0) throw ConfigError("teacher.train.eval_groups must be >= 0");
-  if (job.zero_stage != 0 && job.zero_stage != 1) {
-    throw ConfigError(
-        "teacher.train.zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
-        std::to_string(job.zero_stage));
-  }
 }
 
 CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& control,
@@ -335,29 +300,11 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   }
 
   const NamedParameters parameters = named_parameters(*bert);
-  const auto& named = parameters.named;
-  const auto& names = parameters.names;
-  const auto& params = parameters.params;
-  const model::AdamWOptions adam = adamw_options(job);
   const model::LrSchedule schedule = lr_schedule(job, total_steps);
   torch::manual_seed(job.seed + static_cast<uint64_t>(rank));  // dropout masks differ per rank
 
-  GradientReducerOptions reducer_options;
-  reducer_options.bucket_mb = job.bucket_mb;
-  reducer_options.overlap = job.overlap;
-  reducer_options.shard = job.zero_stage == 1;
-  GradientReducer reducer(params, comm, reducer_options);
-  std::unique_ptr<model::AdamW> replicated;
-  std::unique_ptr<ShardedAdamW> sharded;
-  int64_t state_elements = 0;
-  if (job.zero_stage == 1) {
-    sharded = std::make_unique<ShardedAdamW>(names, reducer, comm, adam);
-    state_elements = sharded->local_state_elements();
-  } else {
-    replicated = std::make_unique<model::AdamW>(named, adam);
-    for (const torch::Tensor& p : params)
-      state_elements += 2 * p.numel();
-  }
+  GradientReducer reducer(parameters.params, comm, reducer_options(job));
+  DataParallelAdamW optimizer(parameters, reducer, comm, adamw_options(job));
   bert->train();
 
   const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
@@ -427,11 +374,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
     const double lr = schedule.lr(step);
-    if (sharded) {
-      sharded->step(lr);
-    } else {
-      replicated->step(lr);
-    }
+    optimizer.step(lr);
     const double optimizer_s = seconds_since(t0);
     control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
 
@@ -498,7 +441,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   report.groups_per_second =
       static_cast<double>(report.steps * job.global_batch) / std::max(1e-9, total_step_seconds);
   report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
-  report.optimizer_state_bytes = state_elements * static_cast<int64_t>(sizeof(float));
+  report.optimizer_state_bytes = optimizer.state_bytes();
   return report;
 }
 

@@ -39,43 +39,11 @@ double seconds_since(Clock::time_point start) {
 }
 
 void check_job(const TrainJob& job, int world_size) {
-  if (job.global_batch < 1) throw ConfigError("train.global_batch must be at least 1");
-  if (job.micro_batch < 0) throw ConfigError("train.micro_batch must be >= 0");
-  const int64_t per_rank = job.global_batch / world_size;
-  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
-  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
-    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
-                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
-                      " x " + std::to_string(micro) + ")");
-  }
-  if (job.max_steps < 0) throw ConfigError("train.max_steps must be >= 0");
-  if (job.max_steps == 0 && job.epochs < 1) throw ConfigError("train.epochs must be at least 1");
-  if (!(job.lr > 0)) throw ConfigError("train.lr must be positive");
-  if (job.warmup_steps < 0) throw ConfigError("train.warmup_steps must be >= 0");
-  if (job.clip_norm < 0) throw ConfigError("train.clip_norm must be >= 0");
+  check_data_parallel_job(job, world_size, "train");
   if (job.label_smoothing < 0 || job.label_smoothing >= 1) {
     throw ConfigError("train.label_smoothing must be in [0, 1)");
   }
   if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
-  if (job.log_every < 1) throw ConfigError("train.log_every must be at least 1");
-  if (job.dropout >= 1) throw ConfigError("train.dropout must be < 1");
-  if (job.zero_stage != 0 && job.zero_stage != 1) {
-    throw ConfigError("train.zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
-                      std::to_string(job.zero_stage));
-  }
-}
-
-// The rows of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so the
-// order is the same on every platform and standard library.
-std::vector<uint64_t> epoch_order(uint64_t rows, uint64_t seed, int64_t epoch) {
-  std::vector<uint64_t> order(rows);
-  std::iota(order.begin(), order.end(), 0);
-  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
-  for (uint64_t i = rows; i > 1; --i) {
-    const uint64_t j = rng() % i;
-    std::swap(order[i - 1], order[j]);
-  }
-  return order;
 }
 
 // One micro-batch as tensors: encoder input <s> source </s>, decoder input
@@ -190,10 +158,6 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   const model::BartConfig& config = pretrained.config;
 
   const NamedParameters parameters = named_parameters(*bart);
-  const auto& named = parameters.named;
-  const auto& names = parameters.names;
-  const auto& params = parameters.params;
-  const model::AdamWOptions adam = adamw_options(job);
   const model::LrSchedule schedule = lr_schedule(job, total_steps);
 
   TrainerState state;
@@ -229,30 +193,11 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   std::unique_ptr<Communicator> host_comm;
   if (std::string(comm->backend()) != "mpi") host_comm = make_communicator("mpi", mpi);
   Communicator& control = host_comm ? *host_comm : *comm;
-  GradientReducerOptions reducer_options;
-  reducer_options.bucket_mb = job.bucket_mb;
-  reducer_options.overlap = job.overlap;
-  reducer_options.shard = job.zero_stage == 1;
-  GradientReducer reducer(params, *comm, reducer_options);
-
+  GradientReducer reducer(parameters.params, *comm, reducer_options(job));
   // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
-  std::unique_ptr<model::AdamW> replicated;
-  std::unique_ptr<ShardedAdamW> sharded;
-  if (job.zero_stage == 1) {
-    sharded = std::make_unique<ShardedAdamW>(names, reducer, *comm, adam);
-    if (loaded) sharded->load_state(loaded->optimizer_state, loaded->dir);
-  } else {
-    replicated = std::make_unique<model::AdamW>(named, adam);
-    if (loaded) replicated->load_state(loaded->optimizer_state, loaded->dir);
-  }
+  DataParallelAdamW optimizer(parameters, reducer, *comm, adamw_options(job));
+  if (loaded) optimizer.load_state(loaded->optimizer_state, loaded->dir);
   loaded.reset();  // the optimizer tensors of the checkpoint are copied; free them
-  int64_t state_elements = 0;
-  if (sharded) {
-    state_elements = sharded->local_state_elements();
-  } else {
-    for (const torch::Tensor& p : params)
-      state_elements += 2 * p.numel();
-  }
   bart->train();
 
   std::string tokenizer_dir;
@@ -330,11 +275,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
     const double lr = schedule.lr(state.step);
-    if (sharded) {
-      sharded->step(lr);  // the all-gather of the parameters counts as optimizer time
-    } else {
-      replicated->step(lr);
-    }
+    optimizer.step(lr);  // with ZeRO-1 the all-gather of the parameters counts as optimizer time
     const double optimizer_s = seconds_since(t0);
     control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
 
@@ -389,7 +330,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
 
     if (state.step % job.checkpoint_every == 0 || state.step == total_steps) {
       // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
-      const model::NamedTensors optimizer_state = sharded ? sharded->state() : replicated->state();
+      const model::NamedTensors optimizer_state = optimizer.state();
       if (mpi.is_root()) {
         state.torch_rng = model::serialize_rng_state();
         const std::string dir =
@@ -415,7 +356,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);
   report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
   report.peak_rss_bytes = peak_rss_bytes();
-  report.optimizer_state_bytes = state_elements * static_cast<int64_t>(sizeof(float));
+  report.optimizer_state_bytes = optimizer.state_bytes();
   return report;
 }
 

@@ -1,16 +1,28 @@
-// What every data-parallel trainer sets up the same way from its job: the parameters by name,
-// AdamW's options and the learning-rate schedule. A job is any struct with the fields lr, beta1,
-// beta2, adam_eps, weight_decay, warmup_steps, decay and end_lr (TrainJob, CrossEncoderTrainJob).
+// What every data-parallel trainer sets up the same way from its job: the checks of the batch,
+// schedule and optimizer keys, the per-epoch order of the rows, the parameters by name, AdamW's
+// options, the learning-rate schedule, the reducer's options and the optimizer (replicated or
+// ZeRO-1). A job is any struct with the fields global_batch, micro_batch, max_steps, epochs, lr,
+// beta1, beta2, adam_eps, weight_decay, warmup_steps, decay, end_lr, clip_norm, dropout,
+// log_every, bucket_mb, overlap and zero_stage (TrainJob, CrossEncoderTrainJob).
 #pragma once
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <numeric>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/model/safetensors.h"
 #include "core/model/training.h"
+#include "core/util/error.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/sharded_optimizer.h"
 
 namespace dgr::distributed {
 
@@ -19,6 +31,46 @@ struct NamedParameters {
   std::vector<std::string> names;                            // for ShardedAdamW
   std::vector<torch::Tensor> params;                         // for GradientReducer
 };
+
+// ConfigError naming `section`.<key> for the keys every data-parallel job shares: the batch must
+// split into ranks x micro-batches, and the schedule and optimizer values must be in range.
+template <class Job>
+void check_data_parallel_job(const Job& job, int world_size, const std::string& section) {
+  const std::string k = section + ".";
+  if (job.global_batch < 1) throw ConfigError(k + "global_batch must be at least 1");
+  if (job.micro_batch < 0) throw ConfigError(k + "micro_batch must be >= 0");
+  const int64_t per_rank = job.global_batch / world_size;
+  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
+  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
+    throw ConfigError(k + "global_batch (" + std::to_string(job.global_batch) +
+                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
+                      " x " + std::to_string(micro) + ")");
+  }
+  if (job.max_steps < 0) throw ConfigError(k + "max_steps must be >= 0");
+  if (job.max_steps == 0 && job.epochs < 1) throw ConfigError(k + "epochs must be at least 1");
+  if (!(job.lr > 0)) throw ConfigError(k + "lr must be positive");
+  if (job.warmup_steps < 0) throw ConfigError(k + "warmup_steps must be >= 0");
+  if (job.clip_norm < 0) throw ConfigError(k + "clip_norm must be >= 0");
+  if (job.dropout >= 1) throw ConfigError(k + "dropout must be < 1");
+  if (job.log_every < 1) throw ConfigError(k + "log_every must be at least 1");
+  if (job.zero_stage != 0 && job.zero_stage != 1) {
+    throw ConfigError(k + "zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
+                      std::to_string(job.zero_stage));
+  }
+}
+
+// The rows of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so the
+// order is the same on every platform and standard library.
+inline std::vector<uint64_t> epoch_order(uint64_t rows, uint64_t seed, int64_t epoch) {
+  std::vector<uint64_t> order(rows);
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(epoch) + 1);
+  for (uint64_t i = rows; i > 1; --i) {
+    const uint64_t j = rng() % i;
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
 
 inline NamedParameters named_parameters(const torch::nn::Module& module) {
   NamedParameters out;
@@ -51,5 +103,48 @@ model::LrSchedule lr_schedule(const Job& job, int64_t total_steps) {
   schedule.end_lr = job.end_lr;
   return schedule;
 }
+
+template <class Job>
+GradientReducerOptions reducer_options(const Job& job) {
+  GradientReducerOptions options;
+  options.bucket_mb = job.bucket_mb;
+  options.overlap = job.overlap;
+  options.shard = job.zero_stage == 1;
+  return options;
+}
+
+// AdamW as the job asks for it: replicated on every rank (model::AdamW), or with ZeRO-1 sharded
+// over the ranks (ShardedAdamW, on `reducer` in shard mode). The reducer and the communicator must
+// outlive it.
+class DataParallelAdamW {
+ public:
+  DataParallelAdamW(const NamedParameters& parameters, const GradientReducer& reducer,
+                    Communicator& comm, const model::AdamWOptions& options) {
+    if (reducer.sharded()) {
+      sharded_ = std::make_unique<ShardedAdamW>(parameters.names, reducer, comm, options);
+    } else {
+      replicated_ = std::make_unique<model::AdamW>(parameters.named, options);
+      for (const auto& [name, param] : parameters.named)
+        replicated_elements_ += 2 * param.numel();
+    }
+  }
+
+  void step(double lr) { sharded_ ? sharded_->step(lr) : replicated_->step(lr); }
+  // model::AdamW::state()'s tensors; collective when sharded (every rank must call it).
+  model::NamedTensors state() { return sharded_ ? sharded_->state() : replicated_->state(); }
+  void load_state(const model::NamedTensors& state, const std::string& source) {
+    sharded_ ? sharded_->load_state(state, source) : replicated_->load_state(state, source);
+  }
+  // Bytes of AdamW moments this rank holds.
+  int64_t state_bytes() const {
+    const int64_t elements = sharded_ ? sharded_->local_state_elements() : replicated_elements_;
+    return elements * static_cast<int64_t>(sizeof(float));
+  }
+
+ private:
+  std::unique_ptr<model::AdamW> replicated_;
+  std::unique_ptr<ShardedAdamW> sharded_;
+  int64_t replicated_elements_ = 0;
+};
 
 }  // namespace dgr::distributed
