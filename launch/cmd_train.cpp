@@ -128,27 +128,11 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   job.config_yaml = config.yaml;
   job.config_hash = config.hash;
   job.seed = static_cast<uint64_t>(o.run.seed);
-  job.global_batch = t.global_batch;
-  job.micro_batch = t.micro_batch;
-  job.max_steps = t.max_steps;
-  job.epochs = t.epochs;
-  job.lr = t.lr;
-  job.warmup_steps = t.warmup_steps;
-  job.decay = t.decay;
-  job.end_lr = t.end_lr;
-  job.weight_decay = t.weight_decay;
-  job.beta1 = t.beta1;
-  job.beta2 = t.beta2;
-  job.adam_eps = t.adam_eps;
-  job.clip_norm = t.clip_norm;
+  copy_data_parallel_options(t, job);
   job.label_smoothing = t.label_smoothing;
-  job.dropout = t.dropout;
   job.checkpoint_every = t.checkpoint_every;
   job.keep_last = t.keep_last;
-  job.log_every = t.log_every;
   job.backend = t.backend;
-  job.bucket_mb = t.bucket_mb;
-  job.zero_stage = t.zero_stage;
   job.resume = t.resume;
   job.progress_interval_s = o.run.progress_interval_s;
   if (!file_exists(job.examples_path)) {
