@@ -685,6 +685,40 @@ std::vector<DistillQuery> DistillSetFile::read(uint64_t first, uint64_t count) c
   return out;
 }
 
+std::vector<DistillSetFile::RowSummary> DistillSetFile::summaries(int relevance_threshold) const {
+  if (!impl_ || impl_->size == 0) return {};
+  const Impl& f = *impl_;
+  const uint64_t m = f.m;
+  std::vector<RowSummary> out(f.size);
+  // In blocks of rows, so a large set is never held whole.
+  constexpr uint64_t kBlock = 4096;
+  for (uint64_t first = 0; first < f.size; first += kBlock) {
+    const uint64_t count = std::min(kBlock, f.size - first);
+    const auto passage = f.passage.read_rows<int64_t>(first, count);
+    const auto label = f.label.read_rows<int8_t>(first, count);
+    for (uint64_t i = 0; i < count; ++i) {
+      RowSummary& r = out[first + i];
+      bool padding = false;
+      for (uint64_t j = 0; j < m; ++j) {
+        const uint64_t s = i * m + j;
+        auto at = [&] {
+          return " at row " + std::to_string(first + i) + ", candidate " + std::to_string(j);
+        };
+        if (passage[s] == -1) {
+          padding = true;
+          continue;
+        }
+        if (passage[s] < 0) f.passage.fail("holds " + std::to_string(passage[s]) + at());
+        if (padding) f.passage.fail("has a candidate after padding (passage -1)" + at());
+        if (label[s] < -1) f.label.fail("holds " + std::to_string(label[s]) + at());
+        ++r.candidates;
+        if (label[s] >= relevance_threshold) ++r.positives;
+      }
+    }
+  }
+  return out;
+}
+
 std::optional<uint64_t> DistillSetFile::row(const std::string& query_id) const {
   if (!impl_) return std::nullopt;
   Impl& f = *impl_;

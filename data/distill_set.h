@@ -130,6 +130,16 @@ class DistillSetFile {
   // the candidate's tokens, unknown views, non-finite scores, negative tokens or counts).
   std::vector<DistillQuery> read(uint64_t first, uint64_t count) const;
 
+  // Per row, how many candidates it holds and how many of them have a label >= threshold
+  // (positives), from the passage and label arrays only (Q·M·9 bytes: what a trainer needs to
+  // choose its rows without reading every key). DataError as read() for labels < −1 or
+  // candidates after padding.
+  struct RowSummary {
+    int32_t candidates = 0;
+    int32_t positives = 0;
+  };
+  std::vector<RowSummary> summaries(int relevance_threshold) const;
+
   // The row of `query_id`, or nullopt. The ids are read (and indexed) at the first call;
   // DataError naming 'query_id' when an id repeats.
   std::optional<uint64_t> row(const std::string& query_id) const;

@@ -596,6 +596,34 @@ const std::map<std::string, std::string>& Stage1ExampleFile::attributes() const 
   return impl_ ? impl_->attributes : kNone;
 }
 
+std::map<std::string, Stage1ExampleFile::SourceRows> Stage1ExampleFile::supervised_rows() const {
+  std::map<std::string, SourceRows> out;
+  if (!impl_ || size() == 0) return out;
+  const Impl& f = *impl_;
+  const std::vector<std::string> ids = f.source_id.read_strings();
+  const std::vector<uint8_t> views = f.view.read_all<uint8_t>();
+  const std::vector<uint8_t> flags = f.supervised.read_all<uint8_t>();
+  for (uint64_t r = 0; r < ids.size(); ++r) {
+    if (!flags[r]) continue;
+    SourceRows& rows = out[ids[r]];
+    switch (views[r]) {
+      case static_cast<uint8_t>(ExampleView::kTitle):
+        rows.title.push_back(r);
+        break;
+      case static_cast<uint8_t>(ExampleView::kBody):
+        rows.body.push_back(r);
+        break;
+      case static_cast<uint8_t>(ExampleView::kPseudoQuery):
+        rows.pseudo_query.push_back(r);
+        break;
+      default:
+        f.view.fail("holds " + std::to_string(views[r]) + " at row " + std::to_string(r) +
+                    " (0 title, 1 body, 2 pseudo_queries)");
+    }
+  }
+  return out;
+}
+
 std::vector<Stage1Example> Stage1ExampleFile::read(const std::vector<uint64_t>& rows) const {
   for (uint64_t r : rows) {
     if (r >= size()) {

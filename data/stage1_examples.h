@@ -175,6 +175,14 @@ class Stage1ExampleFile {
   std::vector<Stage1Example> read(const std::vector<uint64_t>& rows) const;
   const std::map<std::string, std::string>& attributes() const;
 
+  // The rows of the supervised examples of each source (query) id, by view: what the
+  // distillation trainer draws its generation targets from. Reads the id, view and supervised
+  // columns only. DataError for a view no store holds.
+  struct SourceRows {
+    std::vector<uint64_t> title, body, pseudo_query;
+  };
+  std::map<std::string, SourceRows> supervised_rows() const;
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

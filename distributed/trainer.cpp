@@ -23,6 +23,7 @@
 #include "data/stage1_examples.h"
 #include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
+#include "distributed/example_batch.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/sharded_optimizer.h"
 #include "distributed/training_setup.h"
@@ -32,7 +33,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-constexpr int64_t kIgnore = -100;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -44,75 +44,6 @@ void check_job(const TrainJob& job, int world_size) {
     throw ConfigError("train.label_smoothing must be in [0, 1)");
   }
   if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
-}
-
-// One micro-batch as tensors: encoder input <s> source </s>, decoder input
-// [start] + prompt + target[:-1], labels ignore-prompt + target.
-struct Batch {
-  torch::Tensor input_ids;       // [B, S]
-  torch::Tensor attention_mask;  // [B, S]
-  torch::Tensor decoder_input;   // [B, T]
-  torch::Tensor labels;          // [B, T], kIgnore on prompt and padding
-  int64_t target_tokens = 0;
-};
-
-Batch collate(const std::vector<data::Stage1Example>& examples, const model::BartConfig& config,
-              const torch::Device& device) {
-  Batch batch;
-  const size_t n = examples.size();
-  std::vector<std::vector<int64_t>> sources, decoder, labels;
-  size_t max_s = 1, max_t = 1;
-  for (const data::Stage1Example& e : examples) {
-    sources.push_back(model::bart_encoder_input(e.source, config));
-    std::vector<int64_t> in{config.decoder_start_token_id};
-    std::vector<int64_t> out;
-    for (int32_t t : e.prompt) {
-      in.push_back(t);
-      out.push_back(kIgnore);
-    }
-    for (size_t i = 0; i < e.target.size(); ++i) {
-      if (i + 1 < e.target.size()) in.push_back(e.target[i]);
-      out.push_back(e.target[i]);
-      ++batch.target_tokens;
-    }
-    // in: start + prompt + target[:-1] has the length of out: prompt + target.
-    if (e.target.empty()) in.pop_back();
-    if (static_cast<int64_t>(in.size()) > config.max_position_embeddings) {
-      throw DataError("stage-1 example of '" + e.source_id + "': prompt + target of " +
-                      std::to_string(in.size()) + " tokens exceed the model's " +
-                      std::to_string(config.max_position_embeddings) + " positions");
-    }
-    max_s = std::max(max_s, sources.back().size());
-    max_t = std::max(max_t, in.size());
-    decoder.push_back(std::move(in));
-    labels.push_back(std::move(out));
-  }
-  auto ids = torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_s)},
-                         config.pad_token_id, torch::kInt64);
-  auto mask = torch::zeros({static_cast<int64_t>(n), static_cast<int64_t>(max_s)}, torch::kInt64);
-  auto dec = torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_t)},
-                         config.pad_token_id, torch::kInt64);
-  auto lab =
-      torch::full({static_cast<int64_t>(n), static_cast<int64_t>(max_t)}, kIgnore, torch::kInt64);
-  auto ids_a = ids.accessor<int64_t, 2>();
-  auto mask_a = mask.accessor<int64_t, 2>();
-  auto dec_a = dec.accessor<int64_t, 2>();
-  auto lab_a = lab.accessor<int64_t, 2>();
-  for (size_t b = 0; b < n; ++b) {
-    for (size_t i = 0; i < sources[b].size(); ++i) {
-      ids_a[b][i] = sources[b][i];
-      mask_a[b][i] = 1;
-    }
-    for (size_t i = 0; i < decoder[b].size(); ++i) {
-      dec_a[b][i] = decoder[b][i];
-      lab_a[b][i] = labels[b][i];
-    }
-  }
-  batch.input_ids = ids.to(device);
-  batch.attention_mask = mask.to(device);
-  batch.decoder_input = dec.to(device);
-  batch.labels = lab.to(device);
-  return batch;
 }
 
 }  // namespace
@@ -140,22 +71,10 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   }
 
   // Every rank starts from the same weights: the checkpoint, then (when resuming) the latest.
-  model::PretrainedBart pretrained = model::load_pretrained(job.init_from, job.device);
+  TrainingModel loaded_model = load_training_model(job.init_from, job.device, job.dropout);
   const torch::Device device = model::parse_device(job.device);
-  // Checkpoints keep the config as loaded (a training-only dropout is not the model's).
-  const model::BartConfig saved_config = pretrained.config;
-  if (job.dropout >= 0) {
-    // The layers read their dropout rates from the config: rebuild with the trainer's rate.
-    pretrained.config.dropout = job.dropout;
-    pretrained.config.attention_dropout = job.dropout;
-    pretrained.config.activation_dropout = job.dropout;
-    pretrained.model = model::BartModel(pretrained.config);
-    model::load_bart_weights(pretrained.model,
-                             (fs::path(job.init_from) / "model.safetensors").string());
-    pretrained.model->to(device);
-  }
-  model::BartModel& bart = pretrained.model;
-  const model::BartConfig& config = pretrained.config;
+  model::BartModel& bart = loaded_model.pretrained.model;
+  const model::BartConfig& config = loaded_model.pretrained.config;
 
   const NamedParameters parameters = named_parameters(*bart);
   const model::LrSchedule schedule = lr_schedule(job, total_steps);
@@ -164,28 +83,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   state.seed = job.seed;
   state.global_batch = job.global_batch;
   state.config_hash = job.config_hash;
-  torch::manual_seed(job.seed + static_cast<uint64_t>(rank));
-  std::optional<LoadedCheckpoint> loaded;
-  if (job.resume) loaded = load_latest_checkpoint(job.run_dir, bart);
-  if (loaded) {
-    if (loaded->state.global_batch != job.global_batch) {
-      throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
-                        std::to_string(loaded->state.global_batch) + ", the config says " +
-                        std::to_string(job.global_batch));
-    }
-    state = loaded->state;
-    // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
-    if (rank == 0) {
-      model::restore_rng_state(state.torch_rng);
-    } else {
-      torch::manual_seed(job.seed + static_cast<uint64_t>(rank) +
-                         1000003ull * static_cast<uint64_t>(state.step));
-    }
-    LOG_IF(INFO, mpi.is_root()) << "resuming from " << loaded->dir << " at step " << state.step
-                                << " (epoch " << state.epoch << ", row " << state.cursor
-                                << "; saved by " << state.world_size << " rank(s))";
-  }
   state.world_size = mpi.size();
+  std::optional<LoadedCheckpoint> loaded =
+      resume_training(job.run_dir, job.resume, bart, mpi.rank(), state);
 
   // Gradients travel on the configured backend; the few scalars of a step (token counts, loss
   // sums) stay in host memory on MPI, whatever the backend.
@@ -200,10 +100,6 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   loaded.reset();  // the optimizer tensors of the checkpoint are copied; free them
   bart->train();
 
-  std::string tokenizer_dir;
-  if (file_exists(job.init_from + "/vocab.json") && file_exists(job.init_from + "/merges.txt")) {
-    tokenizer_dir = job.init_from;
-  }
   const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
   std::FILE* log = nullptr;
   if (mpi.is_root()) {
@@ -238,12 +134,12 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     const int64_t first = state.cursor + rank * per_rank;
     std::vector<uint64_t> mine(order.begin() + first, order.begin() + first + per_rank);
     const std::vector<data::Stage1Example> local = examples.read(mine);
-    std::vector<Batch> batches;
+    std::vector<ExampleBatch> batches;
     int64_t local_tokens = 0;
     for (int a = 0; a < accumulation; ++a) {
       std::vector<data::Stage1Example> part(local.begin() + a * micro,
                                             local.begin() + (a + 1) * micro);
-      batches.push_back(collate(part, config, device));
+      batches.push_back(collate_examples(part, config, device));
       local_tokens += batches.back().target_tokens;
     }
     // The loss is normalised by the global batch's target tokens, known before forward.
@@ -256,10 +152,10 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     for (int a = 0; a < accumulation; ++a) {
       reducer.begin_step(/*sync=*/a + 1 == accumulation);
       auto t0 = Clock::now();
-      const Batch& b = batches[static_cast<size_t>(a)];
+      const ExampleBatch& b = batches[static_cast<size_t>(a)];
       const torch::Tensor logits = bart->forward(b.input_ids, b.attention_mask, b.decoder_input);
       const model::LossSums loss =
-          model::label_smoothed_cross_entropy(logits, b.labels, job.label_smoothing, kIgnore);
+          model::label_smoothed_cross_entropy(logits, b.labels, job.label_smoothing, kIgnoreLabel);
       sums[0] += loss.loss.item<double>();
       sums[1] += loss.nll.item<double>();
       forward_s += seconds_since(t0);
@@ -329,28 +225,15 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     progress.add(1);
 
     if (state.step % job.checkpoint_every == 0 || state.step == total_steps) {
-      // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
-      const model::NamedTensors optimizer_state = optimizer.state();
-      if (mpi.is_root()) {
-        state.torch_rng = model::serialize_rng_state();
-        const std::string dir =
-            save_checkpoint(job.run_dir, bart, saved_config, optimizer_state, state,
-                            job.config_yaml, tokenizer_dir, job.keep_last);
-        LOG(INFO) << "step " << state.step << ": loss " << loss_per_token << ", checkpoint " << dir;
-      }
-      mpi.barrier();
+      save_training_checkpoint(control, job.run_dir, bart, loaded_model.saved_config, optimizer,
+                               state, job.config_yaml, loaded_model.tokenizer_dir, job.keep_last,
+                               loss_per_token);
     }
   }
   progress.finish();
   if (log) std::fclose(log);
 
-  if (mpi.is_root()) {
-    const std::string out =
-        job.export_dir.empty() ? (fs::path(job.run_dir) / "model").string() : job.export_dir;
-    model::save_pretrained(bart, saved_config, out, tokenizer_dir);
-    LOG(INFO) << "wrote the trained model to " << out;
-  }
-  mpi.barrier();
+  export_trained_model(control, bart, loaded_model, job.run_dir, job.export_dir);
   report.seconds = seconds_since(start);
   report.samples_per_second = total_samples / std::max(1e-9, total_step_seconds);
   report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);

@@ -12,14 +12,17 @@
 #include <cstdint>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/model/pretrained.h"
 #include "core/model/safetensors.h"
 #include "core/model/training.h"
 #include "core/util/error.h"
+#include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/sharded_optimizer.h"
@@ -146,5 +149,40 @@ class DataParallelAdamW {
   std::unique_ptr<ShardedAdamW> sharded_;
   int64_t replicated_elements_ = 0;
 };
+
+// The BART model a seq2seq trainer starts from (stage 1, distillation).
+struct TrainingModel {
+  model::PretrainedBart pretrained;  // on the device; dropout rates as the trainer asked
+  model::BartConfig saved_config;    // the config as loaded: what checkpoints and exports keep
+  std::string tokenizer_dir;         // init_from when it holds vocab.json + merges.txt, else ""
+};
+
+// Loads `init_from` on `device`. With dropout >= 0 the layers are rebuilt at that rate (they
+// read it from the config) and the weights loaded again; the saved config keeps the model's own.
+TrainingModel load_training_model(const std::string& init_from, const std::string& device,
+                                  double dropout);
+
+// When `resume` and run_dir holds a checkpoint: loads its weights into `bart`, replaces `state`
+// by the saved one (world_size excepted) and restores the RNG (rank 0 the saved stream, the
+// other ranks a stream derived from seed, rank and step, as at a fresh start they derive theirs
+// from seed and rank). Returns the checkpoint for the optimizer's load_state, or nullopt (the
+// RNG then seeded with seed + rank). ConfigError when the checkpoint's global batch differs.
+std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
+                                                model::BartModel& bart, int rank,
+                                                TrainerState& state);
+
+// A checkpoint of step state.step: the optimizer state is assembled on every rank (collective
+// when sharded), rank 0 saves (and logs `loss`), then every rank waits on `control`.
+void save_training_checkpoint(Communicator& control, const std::string& run_dir,
+                              const model::BartModel& bart, const model::BartConfig& saved_config,
+                              DataParallelAdamW& optimizer, TrainerState& state,
+                              const std::string& config_yaml, const std::string& tokenizer_dir,
+                              int keep_last, double loss);
+
+// The trained model in Hugging Face layout at export_dir (empty: run_dir/model), written by
+// rank 0; every rank then waits on `control`. Returns the directory.
+std::string export_trained_model(Communicator& control, const model::BartModel& bart,
+                                 const TrainingModel& loaded, const std::string& run_dir,
+                                 const std::string& export_dir);
 
 }  // namespace dgr::distributed

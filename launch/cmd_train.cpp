@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "core/eval/qrels.h"
+#include "core/index/manifest.h"
+#include "core/index/views.h"
 #include "core/model/torch_runtime.h"
 #include "core/text/bpe_tokenizer.h"
 #include "core/util/error.h"
@@ -16,9 +18,11 @@
 #include "data/answers.h"
 #include "data/dataset.h"
 #include "data/stage1_examples.h"
+#include "distributed/distill_trainer.h"
 #include "distributed/mpi_context.h"
 #include "distributed/trainer.h"
 #include "launch/cli_common.h"
+#include "teacher/distillation.h"
 
 namespace dgr::cli {
 namespace {
@@ -115,7 +119,122 @@ int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   return 0;
 }
 
+// `dgr train` with train.stage distill: DGR stage 2 on the distillation set.
+int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
+            const GlobalOptions& global) {
+  require_keys(config, {{"model.init_from", "--init-from"}, {"index.dir", "--index"}});
+  const ExperimentConfig& o = config.options;
+  const TrainOptions& t = o.train;
+  const DistillOptions& d = o.distill;
+  distributed::DistillTrainJob job;
+  job.set_path = d.set.empty() ? o.teacher.out : d.set;
+  if (job.set_path.empty()) {
+    throw ConfigError(
+        "train.stage distill: no distillation set (set distill.set, or teacher.out as `dgr "
+        "teacher rank` wrote it)");
+  }
+  if (!file_exists(job.set_path)) {
+    throw IoError(job.set_path + ": no distillation set (run `dgr teacher rank` first)");
+  }
+  job.examples_path = d.lambda_gen > 0 ? examples_path(o) : "";
+  if (!job.examples_path.empty() && !file_exists(job.examples_path)) {
+    throw IoError(job.examples_path +
+                  ": no stage-1 example store for the generation loss (run `dgr examples build` "
+                  "with this config, set examples.path, or distill.lambda_gen: 0)");
+  }
+  // The index gives the keys' corpus size and the views' prompts; the set must come from it.
+  const index::Manifest manifest =
+      index::Manifest::read((fs::path(o.index.dir) / "manifest.yaml").string());
+  teacher::open_distill_set(job.set_path, {o.data.corpus, o.index.dir});
+  job.tokenizer_dir = (fs::path(o.index.dir) / "tokenizer").string();
+  const text::BpeTokenizer tokenizer = text::BpeTokenizer::load(job.tokenizer_dir);
+  const index::ViewMarkers markers = index::encode_markers(tokenizer, manifest.views);
+  job.corpus_tokens = manifest.num_tokens;
+  job.title_prefix = markers.title_start;
+  job.title_end = markers.title_end;
+  job.pq_prefix = markers.pq_start;
+  job.pq_end = markers.pq_end;
+  job.max_query_length = o.search.max_query_length;
+  job.alpha = o.scoring.alpha;
+  job.beta = o.scoring.beta;
+  job.smoothing = o.scoring.smoothing;
+
+  job.loss = d.loss;
+  job.margin = d.margin;
+  job.margin_step = d.margin_step;
+  job.first_weight = d.first_weight;
+  job.sigma = d.sigma;
+  job.temperature = d.temperature;
+  job.teacher_temperature = d.teacher_temperature;
+  job.lambda_rank = d.lambda_rank;
+  job.lambda_gen = d.lambda_gen;
+  job.sampling.top_positives = d.top_positives;
+  job.sampling.random_positives = d.random_positives;
+  job.sampling.top_negatives = d.top_negatives;
+  job.sampling.random_negatives = d.random_negatives;
+  job.relevance_threshold = d.relevance_threshold;
+  job.min_positives = d.min_positives;
+  job.min_negatives = d.min_negatives;
+  job.on_nonfinite = d.on_nonfinite;
+  job.max_nonfinite_steps = d.max_nonfinite_steps;
+  job.holdout = d.holdout;
+  job.eval_candidates = d.eval_candidates;
+  job.eval_every = d.eval_every;
+
+  job.init_from = o.model.init_from;
+  job.run_dir = o.run.out;
+  job.export_dir = t.export_dir;
+  job.device = o.model.device;
+  job.config_yaml = config.yaml;
+  job.config_hash = config.hash;
+  job.seed = static_cast<uint64_t>(o.run.seed);
+  copy_data_parallel_options(t, job);
+  job.label_smoothing = t.label_smoothing;
+  job.checkpoint_every = t.checkpoint_every;
+  job.keep_last = t.keep_last;
+  job.resume = t.resume;
+  job.progress_interval_s = o.run.progress_interval_s;
+  distributed::check_distill_job(job, mpi.size());
+
+  if (mpi.is_root()) ensure_directory(o.run.out);
+  mpi.barrier();
+  start_logging(config, mpi, global);
+  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
+  LOG_IF(INFO, mpi.is_root()) << "distilling on " << mpi.size() << " rank(s) x " << threads
+                              << " thread(s), global batch " << t.global_batch << " queries";
+  const distributed::DistillTrainReport report = distributed::train_distill(mpi, t.backend, job);
+  if (mpi.is_root()) {
+    write_resolved_config(config, o.run.out);
+    std::cout << std::setprecision(4) << "distilled steps " << report.first_step << " -> "
+              << report.steps << " on " << mpi.size() << " rank(s) x " << threads
+              << " thread(s) in " << report.seconds << " s: " << report.training_queries
+              << " training queries (" << report.heldout_queries << " held out, "
+              << report.unused_queries << " unused); loss " << report.first_loss << " -> "
+              << report.final_loss << " (" << d.loss << " " << report.first_rank_loss << " -> "
+              << report.final_rank_loss << ")";
+    if (report.skipped_steps) {
+      std::cout << "; " << report.skipped_steps << " non-finite steps skipped";
+    }
+    std::cout << "; " << report.queries_per_second << " queries/s; peak RSS "
+              << format_bytes(report.peak_rss_bytes) << " per rank\n";
+    if (!report.agreement.empty()) {
+      const distributed::DistillAgreement& a = report.agreement.front();
+      const distributed::DistillAgreement& b = report.agreement.back();
+      std::cout << "held-out agreement with the teacher (" << a.queries << " queries): Kendall tau "
+                << a.kendall_tau << " -> " << b.kendall_tau << ", nDCG@10 " << a.ndcg10 << " -> "
+                << b.ndcg10 << ", MRR@10 " << a.mrr10 << " -> " << b.mrr10
+                << " (stored candidate scores: tau " << a.stored_kendall_tau << ", nDCG@10 "
+                << a.stored_ndcg10 << ", MRR@10 " << a.stored_mrr10 << ")\n";
+    }
+    std::cout << "wrote " << o.run.out << "/train_log.jsonl, checkpoints in " << o.run.out
+              << "/checkpoints, model in " << report.export_dir << "\n";
+  }
+  return 0;
+}
+
 int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const GlobalOptions& global) {
+  if (config.options.train.stage == "distill") return distill(mpi, config, global);
   require_keys(config, {{"model.init_from", "--init-from"}});
   const ExperimentConfig& o = config.options;
   const TrainOptions& t = o.train;
@@ -194,10 +313,15 @@ void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& gl
   auto inputs = std::make_shared<ConfigInputs>();
   CLI::App* command = app.add_subcommand(
       "train",
-      "Train the generative retriever on stage-1 examples, data-parallel over MPI ranks; "
-      "checkpoints, resumes, exports the model");
+      "Train the generative retriever, data-parallel over MPI ranks: stage 1 on stage-1 examples, "
+      "or (train.stage distill) DGR distillation on a distillation set; checkpoints, resumes, "
+      "exports the model");
   const InputFlag examples_flag{"--examples", "examples.path", "Stage-1 example store"};
-  inputs->attach(command, {kInitFromFlag, examples_flag, kOutFlag});
+  const InputFlag set_flag{"--distill-set", "distill.set",
+                           "Distillation set (train.stage distill; distill.set)"};
+  const InputFlag stage_flag{"--stage", "train.stage", "stage1 or distill (train.stage)"};
+  inputs->attach(command, {kInitFromFlag, examples_flag, kOutFlag, kIndexFlag, kDatasetFlag,
+                           kCorpusFlag, set_flag, stage_flag});
   command->callback([inputs, &selected, &global] {
     selected.needs_mpi = true;
     selected.run = [inputs, &global](distributed::MpiContext* mpi) {

@@ -117,6 +117,7 @@ struct ExamplesOptions {
 };
 
 struct TrainOptions {
+  std::string stage = "stage1";
   int global_batch = 32;
   int micro_batch = 0;
   int max_steps = 0;
@@ -212,6 +213,31 @@ struct TeacherOptions {
   std::string out;
 };
 
+struct DistillOptions {
+  std::string set;
+  std::string loss = "distilled_ranknet";
+  double lambda_rank = 1.0;
+  double lambda_gen = 500.0;
+  double margin = 300.0;
+  double margin_step = 100.0;
+  double first_weight = 3.0;
+  double sigma = 1.0;
+  double temperature = 1.0;
+  double teacher_temperature = 1.0;
+  int top_positives = 1;
+  int random_positives = 1;
+  int top_negatives = 1;
+  int random_negatives = 3;
+  int relevance_threshold = 1;
+  int min_positives = 1;
+  int min_negatives = 16;
+  std::string on_nonfinite = "skip";
+  int max_nonfinite_steps = 20;
+  int holdout = 32;
+  int eval_candidates = 50;
+  int eval_every = 0;
+};
+
 struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
@@ -225,6 +251,7 @@ struct ExperimentConfig {
   ExamplesOptions examples;
   TrainOptions train;
   TeacherOptions teacher;
+  DistillOptions distill;
   EvalOptions eval;
 };
 
@@ -309,7 +336,7 @@ void visit(V& v, ModelOptions& o) {
       "init_from", o.init_from,
       "Checkpoint directory in Hugging Face layout (config.json, model.safetensors, vocab.json, "
       "merges.txt): a facebook/bart-* download or a dgr checkpoint.");
-  v.field("arch", config::Choice{o.arch, {"tiny", "bart-base", "bart-large"}},
+  v.field("arch", config::Choice{o.arch, {"tiny", "small", "bart-base", "bart-large"}},
           "Model dimensions when a model is created from scratch (`dgr model init`).");
   v.field("device", o.device, "Where the model runs: cpu, cuda or cuda:N.");
 }
@@ -385,8 +412,13 @@ void visit(V& v, ExamplesOptions& o) {
 
 template <class V>
 void visit(V& v, TrainOptions& o) {
+  v.field("stage", config::Choice{o.stage, {"stage1", "distill"}},
+          "What `dgr train` trains: stage1 (identifiers from the stage-1 example store) or "
+          "distill (DGR: ranking losses on the distillation set plus the generation loss, see "
+          "distill.*).");
   v.field("global_batch", o.global_batch,
-          "Examples per optimizer step over all ranks (cut into equal per-rank pieces).");
+          "Examples per optimizer step over all ranks (cut into equal per-rank pieces); with "
+          "stage distill, queries of the distillation set.");
   v.field("micro_batch", o.micro_batch,
           "Examples per forward/backward on a rank; a rank accumulates global_batch / (ranks x "
           "micro_batch) of them per step (one all-reduce per step). 0 = global_batch / ranks. "
@@ -550,6 +582,60 @@ void visit(V& v, TeacherOptions& o) {
 }
 
 template <class V>
+void visit(V& v, DistillOptions& o) {
+  v.field("set", o.set, "Distillation set to train on; empty = teacher.out.");
+  v.field("loss",
+          config::Choice{
+              o.loss,
+              {"distilled_ranknet", "ranknet_logistic", "margin", "listnet", "kl", "lambdaloss"}},
+          "Ranking loss L_rank over each list (positive first, negatives in teacher order): DGR's "
+          "distilled RankNet, its logistic form, LTRGR's margin loss, ListNet, KL to the "
+          "teacher's softmax, or LambdaLoss (NDCG-Loss2).");
+  v.field("lambda_rank", o.lambda_rank, "Weight of L_rank in the total loss.");
+  v.field("lambda_gen", o.lambda_gen,
+          "Weight of the generation loss 0.5 CE_title + 0.5 CE_body (the query's stage-1 "
+          "examples, examples.path); 0 needs no example store.");
+  v.field("margin", o.margin, "Margin M of distilled_ranknet and margin.");
+  v.field("margin_step", o.margin_step,
+          "distilled_ranknet: the margin grows by this per position between the pair.");
+  v.field("first_weight", o.first_weight,
+          "Weight of the pairs of a list's positive (distilled_ranknet, ranknet_logistic); later "
+          "rows weigh 1/(i+1).");
+  v.field("sigma", o.sigma, "Slope of the logistic pair loss (ranknet_logistic, lambdaloss).");
+  v.field("temperature", o.temperature,
+          "Softmax temperature of the student's scores (listnet, kl).");
+  v.field("teacher_temperature", o.teacher_temperature,
+          "Softmax temperature of the teacher's scores (listnet, kl).");
+  v.field("top_positives", o.top_positives,
+          "Per query and step: the teacher's best positives, each heading a list.");
+  v.field("random_positives", o.random_positives,
+          "Per query and step: more positives drawn at random, each heading a list.");
+  v.field("top_negatives", o.top_negatives,
+          "Per query and step: the teacher's best negatives, in every list.");
+  v.field("random_negatives", o.random_negatives,
+          "Per query and step: more negatives drawn at random, in every list.");
+  v.field("relevance_threshold", o.relevance_threshold,
+          "Smallest label that makes a candidate a positive.");
+  v.field("min_positives", o.min_positives, "Queries with fewer positive candidates are not used.");
+  v.field("min_negatives", o.min_negatives,
+          "Queries with fewer negative candidates are not used (the paper keeps queries with more "
+          "than 15).");
+  v.field("on_nonfinite", config::Choice{o.on_nonfinite, {"skip", "abort"}},
+          "A step whose loss or gradient norm is not finite: skip it (no update, counted and "
+          "logged) or abort the run.");
+  v.field("max_nonfinite_steps", o.max_nonfinite_steps,
+          "With on_nonfinite skip: abort once this many steps were skipped.");
+  v.field("holdout", o.holdout,
+          "Queries held out of training (drawn with run.seed) on which the student's candidate "
+          "order is compared with the teacher's before, during and after training.");
+  v.field("eval_candidates", o.eval_candidates,
+          "Candidates per held-out query scored in that comparison (the candidate generator's "
+          "first).");
+  v.field("eval_every", o.eval_every,
+          "Steps between held-out comparisons; 0 = before and after training only.");
+}
+
+template <class V>
 void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
@@ -563,6 +649,8 @@ void visit(V& v, ExperimentConfig& o) {
   v.section("examples", o.examples, "Stage-1 training examples (MINDER): `dgr examples build`.");
   v.section("train", o.train, "The data-parallel trainer (`dgr train`).");
   v.section("teacher", o.teacher, "The teacher ranker (`dgr teacher`).");
+  v.section("distill", o.distill,
+            "DGR stage 2 (`dgr train` with train.stage distill): lists, losses, weights.");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
 }
 

@@ -80,6 +80,12 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
     c.encoder_attention_heads = c.decoder_attention_heads = 4;
     c.encoder_ffn_dim = c.decoder_ffn_dim = 64;
     c.max_position_embeddings = 64;
+  } else if (name == "small") {
+    c.d_model = 256;
+    c.encoder_layers = c.decoder_layers = 3;
+    c.encoder_attention_heads = c.decoder_attention_heads = 4;
+    c.encoder_ffn_dim = c.decoder_ffn_dim = 1024;
+    c.max_position_embeddings = 256;
   } else if (name == "bart-base") {
     c.d_model = 768;
     c.encoder_layers = c.decoder_layers = 6;
@@ -94,7 +100,7 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
     c.max_position_embeddings = 1024;
   } else {
     throw ConfigError("unknown BART preset \"" + name +
-                      "\" (expected \"tiny\", \"bart-base\" or \"bart-large\")");
+                      "\" (expected \"tiny\", \"small\", \"bart-base\" or \"bart-large\")");
   }
   validate(c, "preset " + name);
   return c;

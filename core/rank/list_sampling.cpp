@@ -1,0 +1,136 @@
+#include "core/rank/list_sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "core/util/error.h"
+
+namespace dgr::rank {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// A SplitMix64 stream with an unbiased bounded draw of our own: std's distributions are
+// implementation-defined, and the lists must be the same on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+
+  uint64_t next() { return splitmix64(state_++); }
+
+  // Uniform in [0, n), n > 0: rejection of the lowest 2^64 mod n values keeps it unbiased.
+  uint64_t below(uint64_t n) {
+    const uint64_t threshold = (0 - n) % n;
+    for (;;) {
+      const uint64_t x = next();
+      if (x >= threshold) return x % n;
+    }
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// The first `top` of `ranked` (teacher order), then up to `random` more drawn uniformly without
+// replacement from the rest, in draw order (a partial Fisher-Yates shuffle of the rest).
+std::vector<uint32_t> take(const std::vector<uint32_t>& ranked, int top, int random, Rng& rng) {
+  const size_t n_top = std::min(ranked.size(), static_cast<size_t>(top));
+  std::vector<uint32_t> taken(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n_top));
+  std::vector<uint32_t> rest(ranked.begin() + static_cast<std::ptrdiff_t>(n_top), ranked.end());
+  const size_t n_random = std::min(rest.size(), static_cast<size_t>(random));
+  for (size_t i = 0; i < n_random; ++i) {
+    const size_t j = i + static_cast<size_t>(rng.below(rest.size() - i));
+    std::swap(rest[i], rest[j]);
+    taken.push_back(rest[i]);
+  }
+  return taken;
+}
+
+void check_options(const ListSamplingOptions& options) {
+  auto check_count = [](int value, const char* name) {
+    if (value < 0) {
+      throw ConfigError(std::string("distill.") + name + " = " + std::to_string(value) +
+                        " is negative");
+    }
+  };
+  check_count(options.top_positives, "top_positives");
+  check_count(options.random_positives, "random_positives");
+  check_count(options.top_negatives, "top_negatives");
+  check_count(options.random_negatives, "random_negatives");
+  if (int64_t{options.top_positives} + options.random_positives < 1) {
+    throw ConfigError(
+        "distill.top_positives + distill.random_positives = 0: no list would have a "
+        "positive");
+  }
+  if (int64_t{options.top_negatives} + options.random_negatives < 1) {
+    throw ConfigError(
+        "distill.top_negatives + distill.random_negatives = 0: no list would have a "
+        "negative");
+  }
+}
+
+}  // namespace
+
+uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b);
+}
+
+std::vector<uint32_t> teacher_order(const std::vector<float>& teacher) {
+  std::vector<uint32_t> order(teacher.size());
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    if (std::isnan(teacher[i])) {
+      throw DataError("teacher score of candidate " + std::to_string(i) + " is NaN");
+    }
+    order[i] = i;
+  }
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return teacher[a] != teacher[b] ? teacher[a] > teacher[b] : a < b;
+  });
+  return order;
+}
+
+std::vector<std::vector<uint32_t>> sample_lists(const std::vector<float>& teacher,
+                                                const std::vector<bool>& positive,
+                                                const ListSamplingOptions& options, uint64_t seed) {
+  check_options(options);
+  if (teacher.size() != positive.size()) {
+    throw DataError("list sampling: " + std::to_string(teacher.size()) + " teacher scores for " +
+                    std::to_string(positive.size()) + " labels");
+  }
+  const std::vector<uint32_t> order = teacher_order(teacher);
+  std::vector<uint32_t> positives, negatives;  // each in teacher order
+  std::vector<uint32_t> rank(order.size());    // candidate -> position in teacher order
+  for (uint32_t r = 0; r < order.size(); ++r) {
+    rank[order[r]] = r;
+    (positive[order[r]] ? positives : negatives).push_back(order[r]);
+  }
+  if (positives.empty() || negatives.empty()) return {};
+
+  Rng rng(seed);
+  const std::vector<uint32_t> heads =
+      take(positives, options.top_positives, options.random_positives, rng);
+  std::vector<uint32_t> sampled =
+      take(negatives, options.top_negatives, options.random_negatives, rng);
+  std::sort(sampled.begin(), sampled.end(),
+            [&](uint32_t a, uint32_t b) { return rank[a] < rank[b]; });
+
+  std::vector<std::vector<uint32_t>> lists;
+  lists.reserve(heads.size());
+  for (uint32_t head : heads) {
+    std::vector<uint32_t> list;
+    list.reserve(1 + sampled.size());
+    list.push_back(head);
+    list.insert(list.end(), sampled.begin(), sampled.end());
+    lists.push_back(std::move(list));
+  }
+  return lists;
+}
+
+}  // namespace dgr::rank

@@ -1,0 +1,89 @@
+// The registry of ranking losses: each name maps to the factory in core/rank/losses/<name>.cpp.
+// Options are checked here once, so a loss can trust them.
+#include "core/rank/ranking_loss.h"
+
+#include <cmath>
+#include <sstream>
+#include <utility>
+
+#include "core/rank/losses/common.h"
+#include "core/util/error.h"
+
+namespace dgr::rank {
+namespace {
+
+using Factory = std::unique_ptr<RankingLoss> (*)(const RankingLossOptions&);
+
+// In the order the names are listed to users.
+const std::vector<std::pair<std::string, Factory>>& registry() {
+  static const std::vector<std::pair<std::string, Factory>> losses = {
+      {"distilled_ranknet", &losses::make_distilled_ranknet},
+      {"ranknet_logistic", &losses::make_ranknet_logistic},
+      {"margin", &losses::make_margin},
+      {"listnet", &losses::make_listnet},
+      {"kl", &losses::make_kl},
+      {"lambdaloss", &losses::make_lambdaloss},
+  };
+  return losses;
+}
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out.precision(17);
+  out << value;
+  return out.str();
+}
+
+void check_finite(double value, const char* key) {
+  if (!std::isfinite(value)) {
+    throw ConfigError(std::string("distill.") + key + " must be a finite number, got " +
+                      number_text(value));
+  }
+}
+
+// σ and the temperatures divide or scale scores: 0 or a negative flips or breaks the loss, and
+// inf turns a tie into inf · 0 = NaN.
+void check_positive(double value, const char* key) {
+  if (!(std::isfinite(value) && value > 0)) {
+    throw ConfigError(std::string("distill.") + key + " must be a finite number > 0, got " +
+                      number_text(value));
+  }
+}
+
+}  // namespace
+
+const std::vector<std::string>& ranking_loss_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& entry : registry())
+      out.push_back(entry.first);
+    return out;
+  }();
+  return names;
+}
+
+std::unique_ptr<RankingLoss> make_ranking_loss(const std::string& name,
+                                               const RankingLossOptions& options) {
+  Factory factory = nullptr;
+  for (const auto& [known, make] : registry()) {
+    if (known == name) factory = make;
+  }
+  if (factory == nullptr) {
+    std::string known;
+    for (const std::string& entry : ranking_loss_names()) {
+      known += (known.empty() ? "" : ", ") + entry;
+    }
+    throw ConfigError("distill.loss: unknown ranking loss '" + name + "' (known: " + known + ")");
+  }
+  // Every option is checked whichever loss reads it: a bad value is a mistake in the config
+  // even when this loss ignores it.
+  check_finite(options.margin, "margin");
+  check_finite(options.margin_step, "margin_step");
+  check_finite(options.first_weight, "first_weight");
+  check_positive(options.sigma, "sigma");
+  check_positive(options.temperature, "temperature");
+  check_positive(options.teacher_temperature, "teacher_temperature");
+  return factory(options);
+}
+
+}  // namespace dgr::rank

@@ -1,0 +1,790 @@
+#include "distributed/distill_trainer.h"
+
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <optional>
+#include <random>
+
+#include "core/model/bart.h"
+#include "core/model/training.h"
+#include "core/rank/passage_score.h"
+#include "core/rank/ranking_loss.h"
+#include "core/text/bpe_tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/files.h"
+#include "core/util/memory.h"
+#include "core/util/progress.h"
+#include "data/distill_set.h"
+#include "data/stage1_examples.h"
+#include "distributed/communicator.h"
+#include "distributed/example_batch.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/training_setup.h"
+
+namespace dgr::distributed {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Held-out candidates go through the decoder this many at a time (40 keys each at most).
+constexpr size_t kEvalChunk = 8;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+rank::RankingLossOptions loss_options(const DistillTrainJob& job) {
+  rank::RankingLossOptions o;
+  o.margin = job.margin;
+  o.margin_step = job.margin_step;
+  o.first_weight = job.first_weight;
+  o.sigma = job.sigma;
+  o.temperature = job.temperature;
+  o.teacher_temperature = job.teacher_temperature;
+  return o;
+}
+
+rank::PassageScoreOptions score_options(const DistillTrainJob& job) {
+  rank::PassageScoreOptions o;
+  o.alpha = job.alpha;
+  o.beta = job.beta;
+  o.smoothing = job.smoothing;
+  o.corpus_tokens = job.corpus_tokens;
+  return o;
+}
+
+rank::KeyPrompts key_prompts(const DistillTrainJob& job) {
+  rank::KeyPrompts p;
+  p.title = {job.title_prefix, job.title_end};
+  p.pseudo_query = {job.pq_prefix, job.pq_end};
+  return p;
+}
+
+// The rows a run uses: the eligible queries, split into held-out and training rows.
+struct RowPlan {
+  std::vector<uint64_t> training;  // ascending
+  std::vector<uint64_t> heldout;   // ascending
+  int64_t unused = 0;
+};
+
+RowPlan plan_rows(const data::DistillSetFile& set, const DistillTrainJob& job) {
+  RowPlan plan;
+  std::vector<uint64_t> eligible;
+  const auto summaries = set.summaries(job.relevance_threshold);
+  for (uint64_t r = 0; r < summaries.size(); ++r) {
+    const int32_t negatives = summaries[r].candidates - summaries[r].positives;
+    if (summaries[r].positives >= job.min_positives && negatives >= job.min_negatives &&
+        summaries[r].positives > 0 && negatives > 0) {
+      eligible.push_back(r);
+    } else {
+      ++plan.unused;
+    }
+  }
+  if (eligible.empty()) {
+    throw DataError(
+        set.path() + ": none of its " + std::to_string(set.size()) +
+        " queries has at least distill.min_positives (" + std::to_string(job.min_positives) +
+        ") candidates labelled >= " + std::to_string(job.relevance_threshold) +
+        " and distill.min_negatives (" + std::to_string(job.min_negatives) + ") other candidates");
+  }
+  // The held-out rows: the first of a permutation of their own (epoch −1 of the seed).
+  const std::vector<uint64_t> order = epoch_order(eligible.size(), job.seed, -1);
+  const size_t heldout = std::min<size_t>(static_cast<size_t>(job.holdout), eligible.size());
+  for (size_t i = 0; i < order.size(); ++i)
+    (i < heldout ? plan.heldout : plan.training).push_back(eligible[order[i]]);
+  std::sort(plan.heldout.begin(), plan.heldout.end());
+  std::sort(plan.training.begin(), plan.training.end());
+  if (static_cast<int64_t>(plan.training.size()) < job.global_batch) {
+    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
+                      ") is larger than the " + std::to_string(plan.training.size()) +
+                      " training queries of " + set.path() + " (" +
+                      std::to_string(eligible.size()) + " usable, distill.holdout " +
+                      std::to_string(heldout) + " held out)");
+  }
+  return plan;
+}
+
+// Queries as encoder input: ` text` tokens truncated to max_query_length, <s> ... </s>,
+// right-padded. ids [Q, S], mask [Q, S].
+std::pair<torch::Tensor, torch::Tensor> encode_queries(const text::BpeTokenizer& tokenizer,
+                                                       const std::vector<std::string>& texts,
+                                                       int64_t max_query_length,
+                                                       const model::BartConfig& config,
+                                                       const torch::Device& device) {
+  std::vector<std::vector<int64_t>> inputs;
+  size_t longest = 1;
+  for (const std::string& text : texts) {
+    std::vector<int32_t> ids = tokenizer.encode(" " + text);
+    if (static_cast<int64_t>(ids.size()) > max_query_length) {
+      ids.resize(static_cast<size_t>(max_query_length));
+    }
+    inputs.push_back(model::bart_encoder_input(ids, config));
+    longest = std::max(longest, inputs.back().size());
+  }
+  const auto q = static_cast<int64_t>(texts.size());
+  auto ids = torch::full({q, static_cast<int64_t>(longest)}, config.pad_token_id, torch::kInt64);
+  auto mask = torch::zeros({q, static_cast<int64_t>(longest)}, torch::kInt64);
+  auto ids_a = ids.accessor<int64_t, 2>();
+  auto mask_a = mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < q; ++i) {
+    const auto& in = inputs[static_cast<size_t>(i)];
+    for (size_t t = 0; t < in.size(); ++t) {
+      ids_a[i][static_cast<int64_t>(t)] = in[t];
+      mask_a[i][static_cast<int64_t>(t)] = 1;
+    }
+  }
+  return {ids.to(device), mask.to(device)};
+}
+
+// A stored candidate's keys as the passage score takes them; DataError for a token outside the
+// model's vocabulary (a set made with another tokenizer).
+rank::CandidateKeys candidate_keys(const data::DistillCandidate& c, int64_t query,
+                                   int64_t vocab_size, const std::string& where) {
+  rank::CandidateKeys out;
+  out.query = query;
+  out.keys.reserve(c.keys.size());
+  for (const data::DistillKey& k : c.keys) {
+    for (int32_t t : k.tokens) {
+      if (t >= vocab_size) {
+        throw DataError(where + ": key token " + std::to_string(t) +
+                        " is outside the model's vocabulary of " + std::to_string(vocab_size) +
+                        " (was the set made with another tokenizer?)");
+      }
+    }
+    out.keys.push_back({static_cast<search::View>(k.view), k.tokens, k.count});
+  }
+  return out;
+}
+
+std::string where_in_set(const std::string& path, const data::DistillQuery& q, uint64_t row) {
+  return path + ": query '" + q.query_id + "' (row " + std::to_string(row) + ")";
+}
+
+// ----- agreement of an order with the teacher's ------------------------------------------
+
+// Indices by score descending, ties by index.
+std::vector<size_t> order_by(const std::vector<double>& scores) {
+  std::vector<size_t> order(scores.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  return order;
+}
+
+double kendall_tau_b(const std::vector<double>& x, const std::vector<double>& y) {
+  double concordant = 0, discordant = 0, ties_x = 0, ties_y = 0;
+  const size_t n = x.size();
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = i + 1; j < n; ++j) {
+      const double dx = x[i] - x[j], dy = y[i] - y[j];
+      if (dx == 0) ties_x += 1;
+      if (dy == 0) ties_y += 1;
+      if (dx == 0 || dy == 0) continue;
+      ((dx > 0) == (dy > 0) ? concordant : discordant) += 1;
+    }
+  }
+  const double pairs = static_cast<double>(n) * static_cast<double>(n - (n > 0)) / 2;
+  const double denominator = std::sqrt((pairs - ties_x) * (pairs - ties_y));
+  return denominator > 0 ? (concordant - discordant) / denominator : 0.0;
+}
+
+// nDCG@10 of the order of `student` when the teacher's k-th best (k < 10) has gain 10 − k.
+double ndcg10_against_teacher(const std::vector<double>& student,
+                              const std::vector<double>& teacher) {
+  constexpr size_t kDepth = 10;
+  std::vector<double> gain(student.size(), 0.0);
+  const std::vector<size_t> ideal = order_by(teacher);
+  double idcg = 0;
+  for (size_t k = 0; k < std::min(kDepth, ideal.size()); ++k) {
+    gain[ideal[k]] = static_cast<double>(kDepth - k);
+    idcg += gain[ideal[k]] / std::log2(static_cast<double>(k) + 2);
+  }
+  const std::vector<size_t> order = order_by(student);
+  double dcg = 0;
+  for (size_t k = 0; k < std::min(kDepth, order.size()); ++k)
+    dcg += gain[order[k]] / std::log2(static_cast<double>(k) + 2);
+  return idcg > 0 ? dcg / idcg : 0.0;
+}
+
+double mrr10(const std::vector<double>& scores, const std::vector<bool>& positive) {
+  const std::vector<size_t> order = order_by(scores);
+  for (size_t k = 0; k < std::min<size_t>(10, order.size()); ++k) {
+    if (positive[order[k]]) return 1.0 / static_cast<double>(k + 1);
+  }
+  return 0.0;
+}
+
+// Everything a step of one rank needs about one of its queries.
+struct StepQuery {
+  uint64_t row = 0;
+  data::DistillQuery query;
+  std::vector<std::vector<uint32_t>> lists;  // candidate indices, positive first
+  std::optional<data::Stage1Example> title, body;
+};
+
+class DistillRun {
+ public:
+  DistillRun(Communicator& comm, Communicator& control, const DistillTrainJob& job)
+      : comm_(comm),
+        control_(control),
+        job_(job),
+        set_(data::DistillSetFile::open(job.set_path)),
+        tokenizer_(text::BpeTokenizer::load(job.tokenizer_dir)),
+        loaded_(load_training_model(job.init_from, job.device, job.dropout)),
+        device_(model::parse_device(job.device)),
+        bart_(loaded_.pretrained.model),
+        config_(loaded_.pretrained.config),
+        prompts_(key_prompts(job)),
+        scoring_(score_options(job)),
+        loss_(rank::make_ranking_loss(job.loss, loss_options(job))) {
+    if (tokenizer_.vocab_size() > config_.vocab_size) {
+      throw DataError(job.tokenizer_dir + ": the tokenizer's " +
+                      std::to_string(tokenizer_.vocab_size()) + " tokens do not fit the " +
+                      std::to_string(config_.vocab_size) + "-token vocabulary of the model " +
+                      job.init_from);
+    }
+    plan_ = plan_rows(set_, job);
+    if (job.lambda_gen > 0) {
+      examples_ = data::Stage1ExampleFile::open(job.examples_path);
+      source_rows_ = examples_.supervised_rows();
+    }
+  }
+
+  DistillTrainReport run();
+
+ private:
+  // This rank's queries of a global batch, with their lists and generation examples.
+  std::vector<StepQuery> prepare(const std::vector<uint64_t>& rows, int64_t epoch) const;
+  // The student's scores of candidates `which` of each query (one query per entry).
+  torch::Tensor score(const std::vector<const data::DistillQuery*>& queries,
+                      const std::vector<std::vector<uint32_t>>& which,
+                      const std::vector<uint64_t>& rows);
+  // Collective: the held-out agreement with the current weights.
+  DistillAgreement evaluate(int64_t step);
+
+  Communicator& comm_;
+  Communicator& control_;
+  const DistillTrainJob& job_;
+  data::DistillSetFile set_;
+  text::BpeTokenizer tokenizer_;
+  TrainingModel loaded_;
+  torch::Device device_;
+  model::BartModel& bart_;
+  const model::BartConfig& config_;
+  rank::KeyPrompts prompts_;
+  rank::PassageScoreOptions scoring_;
+  std::unique_ptr<rank::RankingLoss> loss_;
+  RowPlan plan_;
+  data::Stage1ExampleFile examples_;
+  std::map<std::string, data::Stage1ExampleFile::SourceRows> source_rows_;
+};
+
+std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, int64_t epoch) const {
+  std::vector<StepQuery> out(rows.size());
+  std::vector<uint64_t> wanted;  // stage-1 rows, in (query, title, body) order
+  std::vector<std::pair<size_t, bool>> owner;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    StepQuery& q = out[i];
+    q.row = rows[i];
+    q.query = std::move(set_.read(rows[i], 1).front());
+    const uint64_t seed = rank::mix_seed(job_.seed, static_cast<uint64_t>(epoch), rows[i]);
+    std::vector<float> teacher;
+    std::vector<bool> positive;
+    for (const data::DistillCandidate& c : q.query.candidates) {
+      teacher.push_back(c.teacher_score);
+      positive.push_back(c.label >= job_.relevance_threshold);
+    }
+    q.lists = rank::sample_lists(teacher, positive, job_.sampling, seed);
+    if (job_.lambda_gen > 0) {
+      const auto found = source_rows_.find(q.query.query_id);
+      if (found == source_rows_.end()) continue;
+      std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ull);
+      const auto& title = found->second.title;
+      const auto& body = found->second.body;
+      if (!title.empty()) {
+        wanted.push_back(title[rng() % title.size()]);
+        owner.emplace_back(i, true);
+      }
+      if (!body.empty()) {
+        wanted.push_back(body[rng() % body.size()]);
+        owner.emplace_back(i, false);
+      }
+    }
+  }
+  if (!wanted.empty()) {
+    std::vector<data::Stage1Example> examples = examples_.read(wanted);
+    for (size_t k = 0; k < examples.size(); ++k) {
+      StepQuery& q = out[owner[k].first];
+      (owner[k].second ? q.title : q.body) = std::move(examples[k]);
+    }
+  }
+  return out;
+}
+
+torch::Tensor DistillRun::score(const std::vector<const data::DistillQuery*>& queries,
+                                const std::vector<std::vector<uint32_t>>& which,
+                                const std::vector<uint64_t>& rows) {
+  std::vector<std::string> texts;
+  std::vector<rank::CandidateKeys> candidates;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    texts.push_back(queries[i]->query);
+    const std::string where = where_in_set(set_.path(), *queries[i], rows[i]);
+    for (uint32_t c : which[i]) {
+      candidates.push_back(candidate_keys(queries[i]->candidates[c], static_cast<int64_t>(i),
+                                          config_.vocab_size, where));
+    }
+  }
+  const auto [ids, mask] =
+      encode_queries(tokenizer_, texts, job_.max_query_length, config_, device_);
+  const torch::Tensor encoder_out = bart_->encode(ids, mask);  // [Q, S, D]
+  return rank::score_candidates(bart_, encoder_out, mask, candidates, prompts_, scoring_);
+}
+
+DistillAgreement DistillRun::evaluate(int64_t step) {
+  DistillAgreement a;
+  a.step = step;
+  const size_t total = plan_.heldout.size();
+  const auto size = static_cast<size_t>(comm_.size());
+  const auto rank = static_cast<size_t>(comm_.rank());
+  const size_t lo = total * rank / size, hi = total * (rank + 1) / size;
+  double sums[7] = {0, 0, 0, 0, 0, 0, 0};  // τ, nDCG, MRR, stored τ, nDCG, MRR, queries
+  {
+    torch::NoGradGuard no_grad;
+    bart_->eval();
+    for (size_t i = lo; i < hi; ++i) {
+      const uint64_t row = plan_.heldout[i];
+      const data::DistillQuery q = std::move(set_.read(row, 1).front());
+      const size_t n = std::min(q.candidates.size(), static_cast<size_t>(job_.eval_candidates));
+      std::vector<double> student, teacher, stored;
+      std::vector<bool> positive;
+      for (size_t begin = 0; begin < n; begin += kEvalChunk) {
+        std::vector<uint32_t> chunk;
+        for (size_t c = begin; c < std::min(n, begin + kEvalChunk); ++c)
+          chunk.push_back(static_cast<uint32_t>(c));
+        const torch::Tensor s = score({&q}, {chunk}, {row}).to(torch::kCPU, torch::kDouble);
+        for (int64_t k = 0; k < s.size(0); ++k)
+          student.push_back(s[k].item<double>());
+      }
+      for (size_t c = 0; c < n; ++c) {
+        teacher.push_back(q.candidates[c].teacher_score);
+        stored.push_back(q.candidates[c].student_score);
+        positive.push_back(q.candidates[c].label >= job_.relevance_threshold);
+      }
+      sums[0] += kendall_tau_b(student, teacher);
+      sums[1] += ndcg10_against_teacher(student, teacher);
+      sums[2] += mrr10(student, positive);
+      sums[3] += kendall_tau_b(stored, teacher);
+      sums[4] += ndcg10_against_teacher(stored, teacher);
+      sums[5] += mrr10(stored, positive);
+      sums[6] += 1;
+    }
+    bart_->train();
+  }
+  control_.all_reduce(sums, 7, DataType::kFloat64, ReduceOp::kSum);
+  a.queries = static_cast<int64_t>(sums[6]);
+  const double n = std::max(1.0, sums[6]);
+  a.kendall_tau = sums[0] / n;
+  a.ndcg10 = sums[1] / n;
+  a.mrr10 = sums[2] / n;
+  a.stored_kendall_tau = sums[3] / n;
+  a.stored_ndcg10 = sums[4] / n;
+  a.stored_mrr10 = sums[5] / n;
+  return a;
+}
+
+nlohmann::json agreement_json(const DistillAgreement& a) {
+  return {{"step", a.step},
+          {"eval",
+           {{"queries", a.queries},
+            {"kendall_tau", a.kendall_tau},
+            {"ndcg10", a.ndcg10},
+            {"mrr10", a.mrr10},
+            {"stored_kendall_tau", a.stored_kendall_tau},
+            {"stored_ndcg10", a.stored_ndcg10},
+            {"stored_mrr10", a.stored_mrr10}}}};
+}
+
+// The generation loss of some examples: label-smoothed and plain sums, target tokens.
+model::LossSums generation_loss(model::BartModel& bart, const std::vector<data::Stage1Example>& e,
+                                const model::BartConfig& config, const torch::Device& device,
+                                double label_smoothing) {
+  if (e.empty()) return {};
+  const ExampleBatch b = collate_examples(e, config, device);
+  const torch::Tensor logits = bart->forward(b.input_ids, b.attention_mask, b.decoder_input);
+  return model::label_smoothed_cross_entropy(logits, b.labels, label_smoothing, kIgnoreLabel);
+}
+
+double value_of(const torch::Tensor& t) {
+  return t.defined() ? t.item<double>() : 0.0;
+}
+
+DistillTrainReport DistillRun::run() {
+  const auto start = Clock::now();
+  const int64_t ranks = comm_.size();
+  const int64_t rank = comm_.rank();
+  const bool root = rank == 0;
+  const auto rows = static_cast<int64_t>(plan_.training.size());
+  const int64_t steps_per_epoch = rows / job_.global_batch;
+  const int64_t total_steps = job_.max_steps > 0 ? job_.max_steps : steps_per_epoch * job_.epochs;
+  if (job_.decay != "constant" && total_steps <= job_.warmup_steps) {
+    throw ConfigError("train.warmup_steps (" + std::to_string(job_.warmup_steps) +
+                      ") must be smaller than the " + std::to_string(total_steps) +
+                      " training steps when train.decay is " + job_.decay);
+  }
+
+  const NamedParameters parameters = named_parameters(*bart_);
+  const model::LrSchedule schedule = lr_schedule(job_, total_steps);
+  TrainerState state;
+  state.seed = job_.seed;
+  state.global_batch = job_.global_batch;
+  state.config_hash = job_.config_hash;
+  state.world_size = static_cast<int>(ranks);
+  std::optional<LoadedCheckpoint> loaded =
+      resume_training(job_.run_dir, job_.resume, bart_, static_cast<int>(rank), state);
+  GradientReducer reducer(parameters.params, comm_, reducer_options(job_));
+  DataParallelAdamW optimizer(parameters, reducer, comm_, adamw_options(job_));
+  if (loaded) optimizer.load_state(loaded->optimizer_state, loaded->dir);
+  loaded.reset();
+  bart_->train();
+
+  DistillTrainReport report;
+  report.first_step = state.step;
+  report.training_queries = rows;
+  report.heldout_queries = static_cast<int64_t>(plan_.heldout.size());
+  report.unused_queries = plan_.unused;
+  std::FILE* log = nullptr;
+  const std::string log_path = (fs::path(job_.run_dir) / "train_log.jsonl").string();
+  if (root) {
+    ensure_directory(job_.run_dir);
+    log = std::fopen(log_path.c_str(), state.step > 0 ? "a" : "w");
+    if (!log) throw IoError(log_path + ": cannot open for writing");
+  }
+  auto write_log = [&](const nlohmann::json& line) {
+    if (!log) return;
+    std::fprintf(log, "%s\n", line.dump().c_str());
+    std::fflush(log);
+  };
+  auto record_agreement = [&](int64_t step) {
+    if (plan_.heldout.empty()) return;
+    const DistillAgreement a = evaluate(step);
+    report.agreement.push_back(a);
+    write_log(agreement_json(a));
+    LOG_IF(INFO, root) << "held-out agreement with the teacher at step " << step << " ("
+                       << a.queries << " queries): Kendall tau " << a.kendall_tau << ", nDCG@10 "
+                       << a.ndcg10 << ", MRR@10 " << a.mrr10;
+  };
+  LOG_IF(INFO, root) << "distilling on " << rows << " training queries of " << job_.set_path << " ("
+                     << plan_.heldout.size() << " held out, " << plan_.unused
+                     << " with too few positives or negatives), " << total_steps << " steps, loss "
+                     << loss_->name();
+  if (state.step == 0) record_agreement(0);
+
+  const int64_t per_rank = job_.global_batch / ranks;
+  const int64_t micro = job_.micro_batch > 0 ? job_.micro_batch : per_rank;
+  std::vector<uint64_t> order = epoch_order(static_cast<uint64_t>(rows), job_.seed, state.epoch);
+  double total_step_seconds = 0, total_exposed = 0, window_seconds = 0;
+  int64_t total_queries = 0, window_queries = 0;
+  ProgressOptions progress_options;
+  progress_options.log_interval_s = job_.progress_interval_s;
+  Progress progress("distill", total_steps, root, progress_options);
+  progress.add(state.step);
+
+  while (state.step < total_steps) {
+    if (state.cursor + job_.global_batch > rows) {
+      ++state.epoch;
+      state.cursor = 0;
+      order = epoch_order(static_cast<uint64_t>(rows), job_.seed, state.epoch);
+    }
+    const auto step_start = Clock::now();
+    std::vector<uint64_t> mine;
+    for (int64_t i = 0; i < per_rank; ++i) {
+      mine.push_back(
+          plan_.training[order[static_cast<size_t>(state.cursor + rank * per_rank + i)]]);
+    }
+    const std::vector<StepQuery> queries = prepare(mine, state.epoch);
+
+    // The global counts that normalise each term, known before forward.
+    int64_t counts[3] = {0, 0, 0};  // lists, title target tokens, body target tokens
+    for (const StepQuery& q : queries) {
+      counts[0] += static_cast<int64_t>(q.lists.size());
+      if (q.title) counts[1] += static_cast<int64_t>(q.title->target.size());
+      if (q.body) counts[2] += static_cast<int64_t>(q.body->target.size());
+    }
+    control_.all_reduce(counts, 3, DataType::kInt64, ReduceOp::kSum);
+    auto scale = [&](int64_t count) {
+      return count > 0 ? static_cast<double>(ranks) / static_cast<double>(count) : 0.0;
+    };
+    const double rank_scale = job_.lambda_rank * scale(counts[0]);
+    const double title_scale = job_.lambda_gen * 0.5 * scale(counts[1]);
+    const double body_scale = job_.lambda_gen * 0.5 * scale(counts[2]);
+
+    double forward_s = 0, backward_s = 0;
+    double sums[5] = {0, 0, 0, 0, 0};  // list losses, title loss, title nll, body loss, body nll
+    for (int64_t first = 0; first < per_rank; first += micro) {
+      reducer.begin_step(/*sync=*/first + micro >= per_rank);
+      auto t0 = Clock::now();
+      // Each query's sampled candidates are scored once, then gathered into its lists.
+      std::vector<const data::DistillQuery*> batch_queries;
+      std::vector<std::vector<uint32_t>> which;
+      std::vector<uint64_t> batch_rows;
+      std::vector<std::vector<int64_t>> list_slots;  // per list: positions in the score vector
+      std::vector<std::vector<float>> list_teacher;
+      std::vector<data::Stage1Example> titles, bodies;
+      int64_t scored = 0;
+      for (int64_t i = first; i < first + micro; ++i) {
+        const StepQuery& q = queries[static_cast<size_t>(i)];
+        if (q.title) titles.push_back(*q.title);
+        if (q.body) bodies.push_back(*q.body);
+        if (q.lists.empty()) continue;
+        std::vector<uint32_t> unique;
+        for (const auto& list : q.lists)
+          unique.insert(unique.end(), list.begin(), list.end());
+        std::sort(unique.begin(), unique.end());
+        unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+        for (const auto& list : q.lists) {
+          std::vector<int64_t> slots;
+          std::vector<float> teacher;
+          for (uint32_t c : list) {
+            const auto at = std::lower_bound(unique.begin(), unique.end(), c) - unique.begin();
+            slots.push_back(scored + at);
+            teacher.push_back(q.query.candidates[c].teacher_score);
+          }
+          list_slots.push_back(std::move(slots));
+          list_teacher.push_back(std::move(teacher));
+        }
+        scored += static_cast<int64_t>(unique.size());
+        batch_queries.push_back(&q.query);
+        which.push_back(std::move(unique));
+        batch_rows.push_back(q.row);
+      }
+      torch::Tensor total;
+      auto add = [&](const torch::Tensor& term) { total = total.defined() ? total + term : term; };
+      if (!list_slots.empty()) {
+        const torch::Tensor scores = score(batch_queries, which, batch_rows);  // [C]
+        size_t m = 0;
+        for (const auto& slots : list_slots)
+          m = std::max(m, slots.size());
+        const auto l = static_cast<int64_t>(list_slots.size());
+        const auto width = static_cast<int64_t>(m);
+        auto index = torch::zeros({l, width}, torch::kInt64);
+        auto valid = torch::zeros({l, width}, torch::kBool);
+        auto teacher = torch::zeros({l, width}, torch::kFloat32);
+        for (int64_t r = 0; r < l; ++r) {
+          const auto& slots = list_slots[static_cast<size_t>(r)];
+          for (size_t j = 0; j < slots.size(); ++j) {
+            const auto c = static_cast<int64_t>(j);
+            index[r][c] = slots[j];
+            valid[r][c] = true;
+            teacher[r][c] = list_teacher[static_cast<size_t>(r)][j];
+          }
+        }
+        rank::RankingBatch lists;
+        lists.student =
+            scores.index_select(0, index.flatten().to(scores.device())).view({l, width});
+        lists.teacher = teacher.to(scores.device());
+        lists.mask = valid.to(scores.device());
+        const torch::Tensor list_sum = loss_->list_losses(lists).sum();
+        sums[0] += list_sum.item<double>();
+        add(list_sum * rank_scale);
+      }
+      const model::LossSums title =
+          generation_loss(bart_, titles, config_, device_, job_.label_smoothing);
+      const model::LossSums body =
+          generation_loss(bart_, bodies, config_, device_, job_.label_smoothing);
+      sums[1] += value_of(title.loss);
+      sums[2] += value_of(title.nll);
+      sums[3] += value_of(body.loss);
+      sums[4] += value_of(body.nll);
+      if (title.loss.defined()) add(title.loss * title_scale);
+      if (body.loss.defined()) add(body.loss * body_scale);
+      forward_s += seconds_since(t0);
+      t0 = Clock::now();
+      if (total.defined() && total.requires_grad()) total.backward();
+      backward_s += seconds_since(t0);
+    }
+    auto t0 = Clock::now();
+    reducer.finish();
+    const double grad_norm = reducer.clip_grad_norm(
+        job_.clip_norm > 0 ? job_.clip_norm : std::numeric_limits<double>::infinity());
+    const double sync_s = seconds_since(t0);
+    // Every rank sees the same sums and norm, so every rank decides alike.
+    control_.all_reduce(sums, 5, DataType::kFloat64, ReduceOp::kSum);
+    auto mean = [](double sum, int64_t count) {
+      return count > 0 ? sum / static_cast<double>(count) : 0.0;
+    };
+    const double rank_loss = mean(sums[0], counts[0]);
+    const double ce_title = mean(sums[1], counts[1]);
+    const double ce_body = mean(sums[3], counts[2]);
+    const double loss = job_.lambda_rank * rank_loss + job_.lambda_gen * 0.5 * (ce_title + ce_body);
+    const double lr = schedule.lr(state.step);
+    const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
+    double optimizer_s = 0;
+    if (finite) {
+      t0 = Clock::now();
+      optimizer.step(lr);
+      optimizer_s = seconds_since(t0);
+    } else {
+      const std::string what = "distill: the loss is " + std::to_string(loss) +
+                               " and the gradient norm " + std::to_string(grad_norm) + " at step " +
+                               std::to_string(state.step + 1);
+      if (job_.on_nonfinite == "abort") throw DataError(what + " (distill.on_nonfinite: abort)");
+      ++report.skipped_steps;
+      LOG_IF(WARNING, root) << what << ": step skipped (" << report.skipped_steps << " so far)";
+      if (report.skipped_steps >= job_.max_nonfinite_steps) {
+        throw DataError(what + ": " + std::to_string(report.skipped_steps) +
+                        " steps skipped, distill.max_nonfinite_steps is " +
+                        std::to_string(job_.max_nonfinite_steps) + " (lower train.lr?)");
+      }
+    }
+    state.cursor += job_.global_batch;
+    ++state.step;
+    const double step_s = seconds_since(step_start);
+    const double exposed = reducer.last_exposed_seconds();
+    total_step_seconds += step_s;
+    total_exposed += exposed;
+    total_queries += job_.global_batch;
+    window_seconds += step_s;
+    window_queries += job_.global_batch;
+    if (finite) {
+      if (report.steps == 0 && state.step == report.first_step + 1) {
+        report.first_loss = loss;
+        report.first_rank_loss = rank_loss;
+      }
+      report.final_loss = loss;
+      report.final_rank_loss = rank_loss;
+    }
+    report.steps = state.step;
+
+    if (state.step % job_.log_every == 0 || state.step == total_steps ||
+        state.step == report.first_step + 1 || !finite) {
+      write_log({{"step", state.step},
+                 {"epoch", state.epoch},
+                 {"loss", finite ? nlohmann::json(loss) : nlohmann::json(nullptr)},
+                 {"rank_loss", std::isfinite(rank_loss) ? nlohmann::json(rank_loss) : nullptr},
+                 {"ce_title", std::isfinite(ce_title) ? nlohmann::json(ce_title) : nullptr},
+                 {"ce_body", std::isfinite(ce_body) ? nlohmann::json(ce_body) : nullptr},
+                 {"nll_title", mean(sums[2], counts[1])},
+                 {"nll_body", mean(sums[4], counts[2])},
+                 {"lists", counts[0]},
+                 {"lr", lr},
+                 {"grad_norm", std::isfinite(grad_norm) ? nlohmann::json(grad_norm) : nullptr},
+                 {"skipped", !finite},
+                 {"skipped_steps", report.skipped_steps},
+                 {"queries_per_s", window_queries / std::max(1e-9, window_seconds)},
+                 {"seconds",
+                  {{"step", step_s},
+                   {"forward", forward_s},
+                   {"backward", backward_s},
+                   {"communication_exposed", exposed},
+                   {"synchronise", sync_s},
+                   {"optimizer", optimizer_s}}},
+                 {"ranks", ranks}});
+      window_seconds = 0;
+      window_queries = 0;
+    }
+    progress.add(1);
+    if (job_.eval_every > 0 && state.step % job_.eval_every == 0 && state.step < total_steps) {
+      record_agreement(state.step);
+    }
+    if (state.step % job_.checkpoint_every == 0 || state.step == total_steps) {
+      save_training_checkpoint(control_, job_.run_dir, bart_, loaded_.saved_config, optimizer,
+                               state, job_.config_yaml, loaded_.tokenizer_dir, job_.keep_last,
+                               loss);
+    }
+  }
+  progress.finish();
+  record_agreement(state.step);
+  if (log) std::fclose(log);
+
+  report.export_dir = export_trained_model(control_, bart_, loaded_, job_.run_dir, job_.export_dir);
+  report.seconds = seconds_since(start);
+  report.queries_per_second = total_queries / std::max(1e-9, total_step_seconds);
+  report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
+  report.optimizer_state_bytes = optimizer.state_bytes();
+  report.peak_rss_bytes = peak_rss_bytes();
+  return report;
+}
+
+}  // namespace
+
+void check_distill_job(const DistillTrainJob& job, int world_size) {
+  check_data_parallel_job(job, world_size, "train");
+  if (job.label_smoothing < 0 || job.label_smoothing >= 1) {
+    throw ConfigError("train.label_smoothing must be in [0, 1)");
+  }
+  if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
+  auto at_least = [](int64_t value, int64_t low, const std::string& key) {
+    if (value < low) {
+      throw ConfigError(key + " must be at least " + std::to_string(low) + ", got " +
+                        std::to_string(value));
+    }
+  };
+  auto finite_non_negative = [](double value, const std::string& key) {
+    if (!std::isfinite(value) || value < 0) {
+      throw ConfigError(key + " must be a finite number >= 0, got " + std::to_string(value));
+    }
+  };
+  finite_non_negative(job.lambda_rank, "distill.lambda_rank");
+  finite_non_negative(job.lambda_gen, "distill.lambda_gen");
+  if (job.lambda_rank == 0 && job.lambda_gen == 0) {
+    throw ConfigError("distill.lambda_rank and distill.lambda_gen are both 0: nothing to train");
+  }
+  at_least(job.relevance_threshold, 1, "distill.relevance_threshold");
+  at_least(job.min_positives, 1, "distill.min_positives");
+  at_least(job.min_negatives, 1, "distill.min_negatives");
+  at_least(job.max_nonfinite_steps, 1, "distill.max_nonfinite_steps");
+  at_least(job.holdout, 0, "distill.holdout");
+  at_least(job.eval_candidates, 2, "distill.eval_candidates");
+  at_least(job.eval_every, 0, "distill.eval_every");
+  at_least(job.max_query_length, 1, "search.max_query_length");
+  if (job.on_nonfinite != "skip" && job.on_nonfinite != "abort") {
+    throw ConfigError("distill.on_nonfinite must be skip or abort, got '" + job.on_nonfinite + "'");
+  }
+  if (job.corpus_tokens == 0) {
+    throw ConfigError("distill: the index's corpus token count is 0 (index.dir not loaded?)");
+  }
+  // The sampling and loss options are checked by their own functions, with their keys.
+  const rank::ListSamplingOptions& s = job.sampling;
+  at_least(s.top_positives, 0, "distill.top_positives");
+  at_least(s.random_positives, 0, "distill.random_positives");
+  at_least(s.top_negatives, 0, "distill.top_negatives");
+  at_least(s.random_negatives, 0, "distill.random_negatives");
+  if (s.top_positives + s.random_positives < 1) {
+    throw ConfigError("distill.top_positives + distill.random_positives must be at least 1");
+  }
+  if (s.top_negatives + s.random_negatives < 1) {
+    throw ConfigError("distill.top_negatives + distill.random_negatives must be at least 1");
+  }
+  rank::make_ranking_loss(job.loss, loss_options(job));
+  if (job.lambda_gen > 0 && job.examples_path.empty()) {
+    throw ConfigError(
+        "distill.lambda_gen > 0 needs the stage-1 example store (examples.path) for the "
+        "generation loss");
+  }
+}
+
+DistillTrainReport train_distill(Communicator& comm, Communicator& control,
+                                 const DistillTrainJob& job) {
+  check_distill_job(job, comm.size());
+  DistillRun run(comm, control, job);
+  return run.run();
+}
+
+DistillTrainReport train_distill(MpiContext& mpi, const std::string& backend,
+                                 const DistillTrainJob& job) {
+  std::unique_ptr<Communicator> comm = make_communicator(backend, mpi);
+  std::unique_ptr<Communicator> host_comm;
+  if (std::string(comm->backend()) != "mpi") host_comm = make_communicator("mpi", mpi);
+  return train_distill(*comm, host_comm ? *host_comm : *comm, job);
+}
+
+}  // namespace dgr::distributed

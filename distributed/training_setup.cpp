@@ -1,0 +1,89 @@
+#include "distributed/training_setup.h"
+
+#include <glog/logging.h>
+
+#include <filesystem>
+
+#include "core/util/files.h"
+
+namespace dgr::distributed {
+
+namespace fs = std::filesystem;
+
+TrainingModel load_training_model(const std::string& init_from, const std::string& device,
+                                  double dropout) {
+  TrainingModel out{model::load_pretrained(init_from, device), {}, {}};
+  out.saved_config = out.pretrained.config;
+  if (dropout >= 0) {
+    model::BartConfig& config = out.pretrained.config;
+    config.dropout = dropout;
+    config.attention_dropout = dropout;
+    config.activation_dropout = dropout;
+    out.pretrained.model = model::BartModel(config);
+    model::load_bart_weights(out.pretrained.model,
+                             (fs::path(init_from) / "model.safetensors").string());
+    out.pretrained.model->to(model::parse_device(device));
+  }
+  if (file_exists(init_from + "/vocab.json") && file_exists(init_from + "/merges.txt")) {
+    out.tokenizer_dir = init_from;
+  }
+  return out;
+}
+
+std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
+                                                model::BartModel& bart, int rank,
+                                                TrainerState& state) {
+  const auto offset = static_cast<uint64_t>(rank);
+  torch::manual_seed(state.seed + offset);
+  std::optional<LoadedCheckpoint> loaded;
+  if (resume) loaded = load_latest_checkpoint(run_dir, bart);
+  if (!loaded) return loaded;
+  if (loaded->state.global_batch != state.global_batch) {
+    throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
+                      std::to_string(loaded->state.global_batch) + ", the config says " +
+                      std::to_string(state.global_batch));
+  }
+  const int world_size = state.world_size;
+  state = loaded->state;
+  state.world_size = world_size;
+  // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
+  if (rank == 0) {
+    model::restore_rng_state(state.torch_rng);
+  } else {
+    torch::manual_seed(state.seed + offset + 1000003ull * static_cast<uint64_t>(state.step));
+  }
+  LOG_IF(INFO, rank == 0) << "resuming from " << loaded->dir << " at step " << state.step
+                          << " (epoch " << state.epoch << ", row " << state.cursor << "; saved by "
+                          << loaded->state.world_size << " rank(s))";
+  return loaded;
+}
+
+void save_training_checkpoint(Communicator& control, const std::string& run_dir,
+                              const model::BartModel& bart, const model::BartConfig& saved_config,
+                              DataParallelAdamW& optimizer, TrainerState& state,
+                              const std::string& config_yaml, const std::string& tokenizer_dir,
+                              int keep_last, double loss) {
+  // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
+  const model::NamedTensors optimizer_state = optimizer.state();
+  if (control.rank() == 0) {
+    state.torch_rng = model::serialize_rng_state();
+    const std::string dir = save_checkpoint(run_dir, bart, saved_config, optimizer_state, state,
+                                            config_yaml, tokenizer_dir, keep_last);
+    LOG(INFO) << "step " << state.step << ": loss " << loss << ", checkpoint " << dir;
+  }
+  control.barrier();
+}
+
+std::string export_trained_model(Communicator& control, const model::BartModel& bart,
+                                 const TrainingModel& loaded, const std::string& run_dir,
+                                 const std::string& export_dir) {
+  const std::string out = export_dir.empty() ? (fs::path(run_dir) / "model").string() : export_dir;
+  if (control.rank() == 0) {
+    model::save_pretrained(bart, loaded.saved_config, out, loaded.tokenizer_dir);
+    LOG(INFO) << "wrote the trained model to " << out;
+  }
+  control.barrier();
+  return out;
+}
+
+}  // namespace dgr::distributed

@@ -1,0 +1,348 @@
+// The distillation trainer (distributed/distill_trainer.h) under mpirun -np 2, on a distillation
+// set and a stage-1 store written here for a tiny BART: a few steps with global batch B on the
+// two ranks (B/2 each) end with the same weights as the same job on one rank (in the same
+// process, through a one-rank communicator), with both loss terms at work; a resumed run equals
+// an uninterrupted one; a model that yields NaN has its steps skipped and counted, or aborts the
+// run, as distill.on_nonfinite says; bad jobs are ConfigErrors naming the key.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/model/bart.h"
+#include "core/model/pretrained.h"
+#include "core/model/safetensors.h"
+#include "core/util/error.h"
+#include "data/distill_set.h"
+#include "data/stage1_examples.h"
+#include "distributed/communicator.h"
+#include "distributed/distill_trainer.h"
+#include "tests/distributed/mpi_test_env.h"
+#include "tests/distributed/solo_communicator.h"
+
+namespace dgr::distributed {
+namespace {
+
+namespace fs = std::filesystem;
+using test_env::context;
+
+// Every rank works in its own directory (the pid differs per rank); rank 0's are compared.
+std::string tmp(const std::string& name) {
+  return std::string(DGR_TEST_TMP_DIR) + "/distill-trainer-" + name + "-" +
+         std::to_string(::getpid());
+}
+
+const std::string kTokenizer = std::string(DGR_SHARED_DATA_DIR) + "/tokenizer/bart";
+constexpr int kQueries = 12;
+constexpr int kCandidates = 10;
+constexpr int32_t kTitleStart = 2;  // </s>
+const std::vector<int32_t> kTitleEnd = {1039, 1039};
+
+std::vector<int32_t> random_tokens(std::mt19937_64& rng, size_t n) {
+  std::vector<int32_t> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(static_cast<int32_t>(1000 + rng() % 3000));
+  return out;
+}
+
+// 12 queries of 10 candidates: two positives each (one for the last queries), teacher scores
+// that disagree with the stored order, and 1-3 keys per candidate of both views.
+void write_set(const std::string& path) {
+  std::mt19937_64 rng(5);
+  std::vector<data::DistillQuery> queries;
+  const std::vector<std::string> words = {"shock", "wing",  "flow",   "plate", "heat",
+                                          "mach",  "layer", "vortex", "drag",  "lift"};
+  for (int q = 0; q < kQueries; ++q) {
+    data::DistillQuery query;
+    query.query_id = "q" + std::to_string(q);
+    query.query = words[q % 10] + " " + words[(q * 3 + 1) % 10] + " at high speed";
+    for (int c = 0; c < kCandidates; ++c) {
+      data::DistillCandidate cand;
+      cand.passage = q * 100 + c;
+      cand.teacher_score = static_cast<float>((c * 7 + q) % kCandidates) + 0.5f;
+      cand.student_score = static_cast<float>(kCandidates - c);
+      cand.label = c < (q < 9 ? 2 : 1) ? 1 : (c % 3 == 0 ? 0 : -1);
+      const size_t keys = 1 + rng() % 3;
+      for (size_t k = 0; k < keys; ++k) {
+        data::DistillKey key;
+        key.view = k == 0 && c % 2 == 0 ? data::ExampleView::kTitle : data::ExampleView::kBody;
+        key.tokens = random_tokens(rng, 1 + rng() % 2);
+        if (key.view == data::ExampleView::kTitle) {
+          key.tokens.insert(key.tokens.end(), kTitleEnd.begin(), kTitleEnd.end());
+        }
+        key.count = static_cast<int64_t>(rng() % 50);
+        key.log_prob = -5;
+        cand.keys.push_back(key);
+      }
+      query.candidates.push_back(cand);
+    }
+    queries.push_back(query);
+  }
+  data::DistillSetMeta meta;
+  meta.teacher = "test";
+  meta.created = "2026-01-01T00:00:00Z";
+  meta.candidates_per_query = kCandidates;
+  data::write_distill_set(path, meta, queries);
+}
+
+// Per query: 3 title examples and 4 body examples (supervised), plus unsupervised rows.
+void write_examples(const std::string& path) {
+  std::mt19937_64 rng(7);
+  std::vector<data::Stage1Example> examples;
+  for (int q = 0; q < kQueries; ++q) {
+    for (int k = 0; k < 7; ++k) {
+      data::Stage1Example e;
+      e.source_id = "q" + std::to_string(q);
+      e.view = k < 3 ? data::ExampleView::kTitle : data::ExampleView::kBody;
+      e.source = random_tokens(rng, 6);
+      if (k < 3) e.prompt = {kTitleStart};
+      e.target = random_tokens(rng, 3 + rng() % 4);
+      examples.push_back(e);
+    }
+    data::Stage1Example u;
+    u.source_id = "d" + std::to_string(q);
+    u.supervised = false;
+    u.source = random_tokens(rng, 8);
+    u.target = random_tokens(rng, 4);
+    examples.push_back(u);
+  }
+  data::write_stage1_examples(path, examples, {});
+}
+
+void write_model(const std::string& dir, bool poisoned) {
+  torch::manual_seed(3);
+  const model::BartConfig config = model::BartConfig::preset("tiny");
+  model::BartModel bart(config);
+  if (poisoned) {
+    torch::NoGradGuard no_grad;
+    bart->final_logits_bias.fill_(std::nan(""));
+  }
+  model::save_pretrained(bart, config, dir, kTokenizer);
+}
+
+class DistillTrainer : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    write_set(tmp("set.h5"));
+    write_examples(tmp("examples.h5"));
+    write_model(tmp("init"), false);
+    write_model(tmp("nan"), true);
+  }
+  static void TearDownTestSuite() {
+    for (const char* name :
+         {"set.h5", "examples.h5", "init", "nan", "one", "two", "full", "resumed", "skip", "abort"})
+      fs::remove_all(tmp(name));
+  }
+
+  static DistillTrainJob job(const std::string& run) {
+    DistillTrainJob j;
+    j.set_path = tmp("set.h5");
+    j.examples_path = tmp("examples.h5");
+    j.tokenizer_dir = kTokenizer;
+    j.init_from = tmp("init");
+    j.run_dir = tmp(run);
+    j.corpus_tokens = uint64_t{1} << 40;  // rare keys: positive log-odds for a random model
+    j.title_prefix = {kTitleStart};
+    j.title_end = kTitleEnd;
+    j.max_query_length = 16;
+    j.margin = 3;
+    j.margin_step = 1;
+    j.lambda_gen = 0.5;
+    j.min_negatives = 4;
+    j.holdout = 2;
+    j.eval_candidates = 8;
+    j.seed = 11;
+    j.global_batch = 4;
+    j.micro_batch = 1;
+    j.max_steps = 4;  // 10 training queries: crosses into a second epoch
+    j.lr = 1e-3;
+    j.warmup_steps = 1;
+    j.dropout = 0;
+    j.bucket_mb = 0.05;  // several buckets
+    j.checkpoint_every = 2;
+    j.keep_last = 0;
+    j.progress_interval_s = 1e9;
+    return j;
+  }
+
+  static double max_difference(const std::string& a, const std::string& b) {
+    const model::NamedTensors ta = model::read_safetensors(a + "/model.safetensors");
+    const model::NamedTensors tb = model::read_safetensors(b + "/model.safetensors");
+    EXPECT_EQ(ta.size(), tb.size());
+    double worst = 0;
+    for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
+      EXPECT_EQ(ta[i].first, tb[i].first);
+      worst = std::max(worst, (ta[i].second - tb[i].second).abs().max().item<double>());
+    }
+    return worst;
+  }
+};
+
+TEST_F(DistillTrainer, TwoRanksWithHalfBatchesEqualOneRank) {
+  SoloCommunicator solo;
+  const DistillTrainReport one = train_distill(solo, solo, job("one"));
+  auto comm = make_communicator("mpi", context());
+  const DistillTrainReport two = train_distill(*comm, *comm, job("two"));
+  EXPECT_EQ(one.steps, 4);
+  EXPECT_EQ(two.steps, 4);
+  EXPECT_EQ(two.training_queries, kQueries - 2);
+  EXPECT_EQ(two.heldout_queries, 2);
+  EXPECT_EQ(two.skipped_steps, 0);
+  // Both terms are at work: the lists are not all satisfied at the start.
+  EXPECT_GT(one.first_rank_loss, 0);
+  EXPECT_GT(one.first_loss, one.first_rank_loss);
+  EXPECT_NEAR(one.first_loss, two.first_loss, 1e-5 * std::max(1.0, one.first_loss));
+  EXPECT_NEAR(one.final_loss, two.final_loss, 1e-4 * std::max(1.0, one.final_loss));
+  // Held-out agreement measured before and after, on both held-out queries.
+  ASSERT_EQ(two.agreement.size(), 2u);
+  EXPECT_EQ(two.agreement.front().step, 0);
+  EXPECT_EQ(two.agreement.back().step, 4);
+  EXPECT_EQ(two.agreement.back().queries, 2);
+  for (const DistillAgreement& a : two.agreement) {
+    EXPECT_GE(a.kendall_tau, -1);
+    EXPECT_LE(a.kendall_tau, 1);
+    EXPECT_GT(a.ndcg10, 0);
+    EXPECT_LE(a.ndcg10, 1 + 1e-12);
+  }
+  // The stored scores' agreement does not depend on the model.
+  EXPECT_EQ(two.agreement.front().stored_kendall_tau, two.agreement.back().stored_kendall_tau);
+  if (context().is_root()) {
+    EXPECT_LE(max_difference(tmp("one") + "/model", tmp("two") + "/model"), 1e-5);
+    EXPECT_GT(max_difference(tmp("init"), tmp("two") + "/model"), 1e-4) << "nothing was trained";
+    // The log has the loss terms separately.
+    std::ifstream log(tmp("two") + "/train_log.jsonl");
+    std::string line, text;
+    while (std::getline(log, line))
+      text += line + "\n";
+    for (const char* key : {"\"rank_loss\"", "\"ce_title\"", "\"ce_body\"", "\"lists\"",
+                            "\"kendall_tau\"", "\"skipped_steps\""})
+      EXPECT_NE(text.find(key), std::string::npos) << key;
+  }
+  context().barrier();
+}
+
+TEST_F(DistillTrainer, ResumedRunEqualsUninterruptedRun) {
+  auto comm = make_communicator("mpi", context());
+  train_distill(*comm, *comm, job("full"));
+  train_distill(*comm, *comm, job("resumed"));
+  // "Interrupted" after step 2: only the step-2 checkpoint survives.
+  if (context().is_root()) {
+    const fs::path checkpoints = fs::path(tmp("resumed")) / "checkpoints";
+    fs::remove_all(checkpoints / "step-0000004");
+    fs::remove_all(fs::path(tmp("resumed")) / "model");
+    std::ofstream(checkpoints / "latest", std::ios::trunc) << "step-0000002\n";
+  }
+  context().barrier();
+  // Every rank reads rank 0's run directory.
+  DistillTrainJob resumed = job("resumed");
+  std::string dir = resumed.run_dir;
+  context().broadcast_string(dir);
+  resumed.run_dir = dir;
+  const DistillTrainReport report = train_distill(*comm, *comm, resumed);
+  EXPECT_EQ(report.first_step, 2);
+  EXPECT_EQ(report.steps, 4);
+  if (context().is_root()) {
+    EXPECT_LE(max_difference(tmp("full") + "/model", tmp("resumed") + "/model"), 1e-6);
+  }
+  context().barrier();
+}
+
+TEST_F(DistillTrainer, NonFiniteStepsAreSkippedAndCountedOrAbort) {
+  auto comm = make_communicator("mpi", context());
+  DistillTrainJob skip = job("skip");
+  skip.init_from = tmp("nan");
+  skip.holdout = 0;
+  skip.max_steps = 3;
+  skip.max_nonfinite_steps = 5;
+  const DistillTrainReport report = train_distill(*comm, *comm, skip);
+  EXPECT_EQ(report.steps, 3);
+  EXPECT_EQ(report.skipped_steps, 3);
+  if (context().is_root()) {
+    // No update was made: the weights are the initial ones (NaN where they were NaN).
+    const model::NamedTensors init = model::read_safetensors(tmp("nan") + "/model.safetensors");
+    const model::NamedTensors out =
+        model::read_safetensors(tmp("skip") + "/model/model.safetensors");
+    ASSERT_EQ(init.size(), out.size());
+    for (size_t i = 0; i < init.size(); ++i) {
+      EXPECT_TRUE(torch::equal(init[i].second.nan_to_num(7), out[i].second.nan_to_num(7)))
+          << init[i].first;
+    }
+  }
+  // Too many skipped steps end the run, naming the key.
+  skip.run_dir = tmp("abort");
+  skip.max_nonfinite_steps = 2;
+  try {
+    train_distill(*comm, *comm, skip);
+    ADD_FAILURE() << "expected a DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("distill.max_nonfinite_steps"), std::string::npos)
+        << e.what();
+  }
+  DistillTrainJob abort = job("abort");
+  abort.init_from = tmp("nan");
+  abort.holdout = 0;
+  abort.resume = false;
+  abort.on_nonfinite = "abort";
+  try {
+    train_distill(*comm, *comm, abort);
+    ADD_FAILURE() << "expected a DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("at step 1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("on_nonfinite: abort"), std::string::npos) << e.what();
+  }
+  context().barrier();
+}
+
+TEST_F(DistillTrainer, BadJobsNameTheirKey) {
+  auto expect_key = [](DistillTrainJob j, const std::string& key) {
+    try {
+      check_distill_job(j, 2);
+      ADD_FAILURE() << "expected a ConfigError naming " << key;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
+  DistillTrainJob j = job("bad");
+  j.loss = "pointwise";
+  expect_key(j, "distill.loss");
+  j = job("bad");
+  j.lambda_rank = 0;
+  j.lambda_gen = 0;
+  expect_key(j, "distill.lambda_gen");
+  j = job("bad");
+  j.lambda_gen = -1;
+  expect_key(j, "distill.lambda_gen");
+  j = job("bad");
+  j.on_nonfinite = "ignore";
+  expect_key(j, "distill.on_nonfinite");
+  j = job("bad");
+  j.sampling.top_negatives = 0;
+  j.sampling.random_negatives = 0;
+  expect_key(j, "distill.random_negatives");
+  j = job("bad");
+  j.global_batch = 3;
+  expect_key(j, "train.global_batch");
+  j = job("bad");
+  j.min_negatives = 0;
+  expect_key(j, "distill.min_negatives");
+  // More queries per step than the set holds for training.
+  j = job("bad");
+  j.global_batch = 12;
+  j.micro_batch = 0;
+  SoloCommunicator solo;
+  try {
+    train_distill(solo, solo, j);
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.global_batch (12)"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace dgr::distributed
