@@ -35,13 +35,6 @@ constexpr const char* kFormatVersion = "1";
 // Deterministic randomness: one SplitMix64 stream per (kind, query, passage), so an example
 // depends only on the seed and its own query and passage (not on what was generated before).
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 class Rng {
  public:
   Rng(uint64_t seed, uint64_t kind, uint64_t a, uint64_t b)

@@ -368,9 +368,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
       backward_s += seconds_since(t0);
     }
     auto t0 = Clock::now();
-    reducer.finish();
-    const double grad_norm = reducer.clip_grad_norm(
-        job.clip_norm > 0 ? job.clip_norm : std::numeric_limits<double>::infinity());
+    const double grad_norm = synchronise_gradients(reducer, job.clip_norm);
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
     const double lr = schedule.lr(step);
@@ -507,10 +505,8 @@ CrossEncoderTrainReport train_cross_encoder(MpiContext& mpi, const std::string& 
                                             const CrossEncoderTrainJob& job) {
   // Gradients travel on the configured backend; the few scalars of a step stay in host memory
   // on MPI, whatever the backend.
-  std::unique_ptr<Communicator> comm = make_communicator(backend, mpi);
-  std::unique_ptr<Communicator> host;
-  if (std::string(comm->backend()) != "mpi") host = make_communicator("mpi", mpi);
-  return train_cross_encoder(*comm, host ? *host : *comm, corpus, groups, job);
+  TrainingCommunicators comms = make_training_communicators(backend, mpi);
+  return train_cross_encoder(*comms.gradients, comms.control(), corpus, groups, job);
 }
 
 }  // namespace dgr::distributed

@@ -612,9 +612,7 @@ DistillTrainReport DistillRun::run() {
       backward_s += seconds_since(t0);
     }
     auto t0 = Clock::now();
-    reducer.finish();
-    const double grad_norm = reducer.clip_grad_norm(
-        job_.clip_norm > 0 ? job_.clip_norm : std::numeric_limits<double>::infinity());
+    const double grad_norm = synchronise_gradients(reducer, job_.clip_norm);
     const double sync_s = seconds_since(t0);
     // Every rank sees the same sums and norm, so every rank decides alike.
     control_.all_reduce(sums, 5, DataType::kFloat64, ReduceOp::kSum);
@@ -781,10 +779,8 @@ DistillTrainReport train_distill(Communicator& comm, Communicator& control,
 
 DistillTrainReport train_distill(MpiContext& mpi, const std::string& backend,
                                  const DistillTrainJob& job) {
-  std::unique_ptr<Communicator> comm = make_communicator(backend, mpi);
-  std::unique_ptr<Communicator> host_comm;
-  if (std::string(comm->backend()) != "mpi") host_comm = make_communicator("mpi", mpi);
-  return train_distill(*comm, host_comm ? *host_comm : *comm, job);
+  TrainingCommunicators comms = make_training_communicators(backend, mpi);
+  return train_distill(*comms.gradients, comms.control(), job);
 }
 
 }  // namespace dgr::distributed

@@ -87,12 +87,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   std::optional<LoadedCheckpoint> loaded =
       resume_training(job.run_dir, job.resume, bart, mpi.rank(), state);
 
-  // Gradients travel on the configured backend; the few scalars of a step (token counts, loss
-  // sums) stay in host memory on MPI, whatever the backend.
-  std::unique_ptr<Communicator> comm = make_communicator(job.backend, mpi);
-  std::unique_ptr<Communicator> host_comm;
-  if (std::string(comm->backend()) != "mpi") host_comm = make_communicator("mpi", mpi);
-  Communicator& control = host_comm ? *host_comm : *comm;
+  TrainingCommunicators comms = make_training_communicators(job.backend, mpi);
+  Communicator& control = comms.control();
+  Communicator* comm = comms.gradients.get();
   GradientReducer reducer(parameters.params, *comm, reducer_options(job));
   // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
   DataParallelAdamW optimizer(parameters, reducer, *comm, adamw_options(job));
@@ -164,10 +161,8 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
       backward_s += seconds_since(t0);
     }
     auto t0 = Clock::now();
-    reducer.finish();
     // clip_norm 0: the norm is still measured (and logged), nothing is scaled.
-    const double grad_norm = reducer.clip_grad_norm(
-        job.clip_norm > 0 ? job.clip_norm : std::numeric_limits<double>::infinity());
+    const double grad_norm = synchronise_gradients(reducer, job.clip_norm);
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
     const double lr = schedule.lr(state.step);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
 #include "distributed/gradient_reducer.h"
+#include "distributed/mpi_context.h"
 #include "distributed/sharded_optimizer.h"
 
 namespace dgr::distributed {
@@ -149,6 +151,31 @@ class DataParallelAdamW {
   std::unique_ptr<ShardedAdamW> sharded_;
   int64_t replicated_elements_ = 0;
 };
+
+// Gradients travel on the configured backend; the few scalars of a step (counts, loss sums)
+// stay in host memory on MPI, whatever the backend.
+struct TrainingCommunicators {
+  std::unique_ptr<Communicator> gradients;
+  std::unique_ptr<Communicator> host;  // only when `gradients` is not MPI
+  Communicator& control() { return host ? *host : *gradients; }
+};
+
+inline TrainingCommunicators make_training_communicators(const std::string& backend,
+                                                         MpiContext& mpi) {
+  TrainingCommunicators out;
+  out.gradients = make_communicator(backend, mpi);
+  if (std::string(out.gradients->backend()) != "mpi") out.host = make_communicator("mpi", mpi);
+  return out;
+}
+
+// After the last backward of a step: the gradients averaged over the ranks and clipped to a
+// global norm of clip_norm (0: measured, nothing scaled). Returns the norm before clipping, the
+// same on every rank.
+inline double synchronise_gradients(GradientReducer& reducer, double clip_norm) {
+  reducer.finish();
+  return reducer.clip_grad_norm(clip_norm > 0 ? clip_norm
+                                              : std::numeric_limits<double>::infinity());
+}
 
 // The BART model a seq2seq trainer starts from (stage 1, distillation).
 struct TrainingModel {

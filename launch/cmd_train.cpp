@@ -119,6 +119,26 @@ int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   return 0;
 }
 
+// The keys both stages of `dgr train` copy alike into their job.
+template <class Job>
+void copy_train_options(const ResolvedConfig& config, Job& job) {
+  const ExperimentConfig& o = config.options;
+  const TrainOptions& t = o.train;
+  job.init_from = o.model.init_from;
+  job.run_dir = o.run.out;
+  job.export_dir = t.export_dir;
+  job.device = o.model.device;
+  job.config_yaml = config.yaml;
+  job.config_hash = config.hash;
+  job.seed = static_cast<uint64_t>(o.run.seed);
+  copy_data_parallel_options(t, job);
+  job.label_smoothing = t.label_smoothing;
+  job.checkpoint_every = t.checkpoint_every;
+  job.keep_last = t.keep_last;
+  job.resume = t.resume;
+  job.progress_interval_s = o.run.progress_interval_s;
+}
+
 // `dgr train` with train.stage distill: DGR stage 2 on the distillation set.
 int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
             const GlobalOptions& global) {
@@ -181,19 +201,7 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   job.eval_candidates = d.eval_candidates;
   job.eval_every = d.eval_every;
 
-  job.init_from = o.model.init_from;
-  job.run_dir = o.run.out;
-  job.export_dir = t.export_dir;
-  job.device = o.model.device;
-  job.config_yaml = config.yaml;
-  job.config_hash = config.hash;
-  job.seed = static_cast<uint64_t>(o.run.seed);
-  copy_data_parallel_options(t, job);
-  job.label_smoothing = t.label_smoothing;
-  job.checkpoint_every = t.checkpoint_every;
-  job.keep_last = t.keep_last;
-  job.resume = t.resume;
-  job.progress_interval_s = o.run.progress_interval_s;
+  copy_train_options(config, job);
   distributed::check_distill_job(job, mpi.size());
 
   if (mpi.is_root()) ensure_directory(o.run.out);
@@ -240,20 +248,8 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   const TrainOptions& t = o.train;
   distributed::TrainJob job;
   job.examples_path = examples_path(o);
-  job.init_from = o.model.init_from;
-  job.run_dir = o.run.out;
-  job.export_dir = t.export_dir;
-  job.device = o.model.device;
-  job.config_yaml = config.yaml;
-  job.config_hash = config.hash;
-  job.seed = static_cast<uint64_t>(o.run.seed);
-  copy_data_parallel_options(t, job);
-  job.label_smoothing = t.label_smoothing;
-  job.checkpoint_every = t.checkpoint_every;
-  job.keep_last = t.keep_last;
+  copy_train_options(config, job);
   job.backend = t.backend;
-  job.resume = t.resume;
-  job.progress_interval_s = o.run.progress_interval_s;
   if (!file_exists(job.examples_path)) {
     throw IoError(job.examples_path +
                   ": no stage-1 example store (run `dgr examples build` with this config first, "

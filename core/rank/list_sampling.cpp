@@ -6,16 +6,10 @@
 #include <utility>
 
 #include "core/util/error.h"
+#include "core/util/hash.h"
 
 namespace dgr::rank {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // A SplitMix64 stream with an unbiased bounded draw of our own: std's distributions are
 // implementation-defined, and the lists must be the same on every platform.

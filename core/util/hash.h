@@ -1,6 +1,6 @@
 // Content hashes for provenance: the resolved config, corpora, tokenizers and indexes are
 // identified by the SHA-256 of their canonical bytes, so artifacts can be matched to the inputs
-// that made them.
+// that made them. Also the SplitMix64 mixer that seeded draws derive their seeds with.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,15 @@
 #include <string_view>
 
 namespace dgr {
+
+// SplitMix64's finaliser of x + golden ratio: nearby inputs give unrelated outputs, the same on
+// every platform (what every seeded draw of dgr derives its seeds and streams from).
+inline uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
 
 // Incremental SHA-256 (FIPS 180-4).
 class Sha256 {

@@ -21,6 +21,7 @@
 #include "core/util/error.h"
 #include "distributed/communicator.h"
 #include "distributed/cross_encoder_trainer.h"
+#include "tests/common/weights.h"
 #include "tests/distributed/mpi_test_env.h"
 #include "tests/distributed/solo_communicator.h"
 
@@ -102,16 +103,9 @@ class CrossEncoderTrainer : public ::testing::Test {
     return j;
   }
 
+  // Of the model.safetensors of two model directories.
   static double max_difference(const std::string& a, const std::string& b) {
-    const model::NamedTensors ta = model::read_safetensors(a + "/model.safetensors");
-    const model::NamedTensors tb = model::read_safetensors(b + "/model.safetensors");
-    EXPECT_EQ(ta.size(), tb.size());
-    double worst = 0;
-    for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
-      EXPECT_EQ(ta[i].first, tb[i].first);
-      worst = std::max(worst, (ta[i].second - tb[i].second).abs().max().item<double>());
-    }
-    return worst;
+    return testing::max_weight_difference(a + "/model.safetensors", b + "/model.safetensors");
   }
 
   static inline data::Corpus* corpus_ = nullptr;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "core/model/safetensors.h"
+#include "tests/common/weights.h"
 #include "tests/integration/command.h"
 
 namespace dgr {
@@ -21,30 +21,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::dgr;
+using testing::max_weight_difference;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 const std::string kTokenizer = std::string(DGR_SHARED_DATA_DIR) + "/tokenizer/bart";
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/distill-" + name + "-" + std::to_string(::getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-double max_difference(const std::string& a, const std::string& b) {
-  const model::NamedTensors ta = model::read_safetensors(a);
-  const model::NamedTensors tb = model::read_safetensors(b);
-  EXPECT_EQ(ta.size(), tb.size());
-  double worst = 0;
-  for (size_t i = 0; i < ta.size() && i < tb.size(); ++i)
-    worst = std::max(worst, (ta[i].second - tb[i].second).abs().max().item<double>());
-  return worst;
 }
 
 // Six topics of five passages; each topic's query judges two of them relevant (grades 2 and 1)
@@ -149,12 +134,12 @@ TEST_F(Distill, OneAndTwoRanksTrainTheSameStudentAndLogEveryTerm) {
   EXPECT_NE(two.output.find("held-out agreement with the teacher (2 queries)"), std::string::npos)
       << two.output;
   const std::string out = tmp("out");
-  EXPECT_LE(
-      max_difference(out + "/one/model/model.safetensors", out + "/two/model/model.safetensors"),
-      1e-5);
-  EXPECT_GT(
-      max_difference(out + "/stage1/model/model.safetensors", out + "/two/model/model.safetensors"),
-      1e-5)
+  EXPECT_LE(max_weight_difference(out + "/one/model/model.safetensors",
+                                  out + "/two/model/model.safetensors"),
+            1e-5);
+  EXPECT_GT(max_weight_difference(out + "/stage1/model/model.safetensors",
+                                  out + "/two/model/model.safetensors"),
+            1e-5)
       << "nothing was trained";
 
   std::istringstream log(slurp(out + "/two/train_log.jsonl"));

@@ -23,16 +23,10 @@ namespace fs = std::filesystem;
 using testing::dgr;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/retrieve-" + name + "-" + std::to_string(::getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 const std::string kData = DGR_SHARED_DATA_DIR;

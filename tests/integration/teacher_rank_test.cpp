@@ -31,6 +31,7 @@ namespace fs = std::filesystem;
 using testing::dgr;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 const std::string kData = std::string(DGR_SHARED_DATA_DIR) + "/cranfield";
 constexpr size_t kTrainingQueries = 6;
@@ -38,13 +39,6 @@ constexpr int kCandidates = 20;
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/teacher-rank-" + std::to_string(::getpid()) + "-" + name;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 // query -> passage -> grade of a BEIR qrels file.

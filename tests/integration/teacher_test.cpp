@@ -24,18 +24,12 @@ namespace fs = std::filesystem;
 using testing::dgr;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 const std::string kData = std::string(DGR_SHARED_DATA_DIR) + "/msmarco-dl19";
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/teacher-" + name + "-" + std::to_string(::getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 struct Line {

@@ -26,19 +26,13 @@ namespace fs = std::filesystem;
 using testing::dgr;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 const std::string kData = DGR_SHARED_DATA_DIR;
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/teacher-train-" + name + "-" +
          std::to_string(::getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
 }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/model/safetensors.h"
+#include "tests/common/weights.h"
 #include "tests/integration/command.h"
 
 namespace dgr {
@@ -18,33 +18,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::dgr;
+using testing::max_weight_difference;
 using testing::mpirun;
 using testing::run_command;
+using testing::slurp;
 
 const std::string kData = DGR_SHARED_DATA_DIR;
 
 std::string tmp(const std::string& name) {
   return std::string(DGR_TEST_TMP_DIR) + "/train-" + name + "-" + std::to_string(::getpid());
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
-// Largest absolute difference between two safetensors files' tensors (same names).
-double max_difference(const std::string& a, const std::string& b) {
-  const model::NamedTensors ta = model::read_safetensors(a);
-  const model::NamedTensors tb = model::read_safetensors(b);
-  EXPECT_EQ(ta.size(), tb.size());
-  double worst = 0;
-  for (size_t i = 0; i < ta.size() && i < tb.size(); ++i) {
-    EXPECT_EQ(ta[i].first, tb[i].first);
-    worst = std::max(worst, (ta[i].second - tb[i].second).abs().max().item<double>());
-  }
-  return worst;
 }
 
 std::string train_command(const std::string& out, const std::string& extra = "") {
@@ -83,8 +65,8 @@ TEST_F(Train, TwoRanksWithHalfBatchesEqualOneRank) {
   auto two = run_command("timeout 600 " + mpirun(2) +
                          train_command(tmp("two"), "--set train.max_steps=20"));
   ASSERT_EQ(two.exit_code, 0) << two.output;
-  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
-                           tmp("two") + "/model/model.safetensors"),
+  EXPECT_LE(max_weight_difference(tmp("one") + "/model/model.safetensors",
+                                  tmp("two") + "/model/model.safetensors"),
             1e-5);
   // The log has a line per logged step with the loss terms and timings.
   std::istringstream log(slurp(tmp("two") + "/train_log.jsonl"));
@@ -114,8 +96,8 @@ TEST_F(Train, ResumedRunEqualsUninterruptedRun) {
                              train_command(tmp("resumed"), "--set train.max_steps=20"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming from"), std::string::npos) << resumed.output;
-  EXPECT_LE(max_difference(tmp("full") + "/model/model.safetensors",
-                           tmp("resumed") + "/model/model.safetensors"),
+  EXPECT_LE(max_weight_difference(tmp("full") + "/model/model.safetensors",
+                                  tmp("resumed") + "/model/model.safetensors"),
             1e-5);
 }
 
@@ -127,15 +109,16 @@ TEST_F(Train, ShardedOptimizerStateOnTwoRanksEqualsOneRankAndResumesWithout) {
                   train_command(tmp("zero"), "--set train.max_steps=20 --set train.zero_stage=1"));
   ASSERT_EQ(zero.exit_code, 0) << zero.output;
   EXPECT_NE(zero.output.find("(sharded)"), std::string::npos) << zero.output;
-  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
-                           tmp("zero") + "/model/model.safetensors"),
+  EXPECT_LE(max_weight_difference(tmp("one") + "/model/model.safetensors",
+                                  tmp("zero") + "/model/model.safetensors"),
             1e-5);
   // The sharded run's step-10 checkpoint holds the whole AdamW state: one rank without ZeRO
   // resumes from it and ends where the uninterrupted run ended.
   const fs::path checkpoints = fs::path(tmp("zero")) / "checkpoints";
-  EXPECT_LE(max_difference(tmp("one") + "/checkpoints/step-0000010/optimizer.safetensors",
-                           (checkpoints / "step-0000010" / "optimizer.safetensors").string()),
-            1e-5);
+  EXPECT_LE(
+      max_weight_difference(tmp("one") + "/checkpoints/step-0000010/optimizer.safetensors",
+                            (checkpoints / "step-0000010" / "optimizer.safetensors").string()),
+      1e-5);
   fs::remove_all(checkpoints / "step-0000020");
   fs::remove_all(fs::path(tmp("zero")) / "model");
   std::ofstream(checkpoints / "latest", std::ios::trunc) << "step-0000010\n";
@@ -143,8 +126,8 @@ TEST_F(Train, ShardedOptimizerStateOnTwoRanksEqualsOneRankAndResumesWithout) {
       run_command("timeout 600 " + train_command(tmp("zero"), "--set train.max_steps=20"));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_NE(resumed.output.find("resuming from"), std::string::npos) << resumed.output;
-  EXPECT_LE(max_difference(tmp("one") + "/model/model.safetensors",
-                           tmp("zero") + "/model/model.safetensors"),
+  EXPECT_LE(max_weight_difference(tmp("one") + "/model/model.safetensors",
+                                  tmp("zero") + "/model/model.safetensors"),
             1e-5);
 }
 
