@@ -14,7 +14,8 @@ export DGR_DATA="${DGR_DATA:-$ROOT/../shared/data}"
 DGR="${DGR:-$ROOT/build/release/bin/dgr}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-MPIRUN=(mpirun -np 2 --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none)
+# Threads per rank, binding and the root flags (launch/dgr-mpirun).
+MPIRUN=("$ROOT/launch/dgr-mpirun" -np 2)
 CONFIG=configs/cranfield.yaml
 OUT=runs/cranfield
 DATA="$DGR_DATA/cranfield"
