@@ -103,4 +103,16 @@ torch::Tensor masked_log_softmax(const torch::Tensor& x, const torch::Tensor& ma
   return (z - log_sum).masked_fill(invalid, 0);
 }
 
+ListDistributions list_distributions(const RankingBatch& batch, double temperature,
+                                     double teacher_temperature) {
+  const torch::Tensor s = valid_or_zero(batch.student, batch.mask);  // [L, m]
+  const torch::Tensor t = valid_or_zero(batch.teacher, batch.mask);  // [L, m]
+  ListDistributions d;
+  d.log_p = masked_log_softmax(t / teacher_temperature, batch.mask);
+  d.log_q = masked_log_softmax(s / temperature, batch.mask);
+  // p_i underflowing to 0 leaves a finite log p_i, so 0 · (log p_i − log q_i) stays 0.
+  d.p = d.log_p.exp().masked_fill(~batch.mask, 0);
+  return d;
+}
+
 }  // namespace dgr::rank::losses

@@ -40,6 +40,14 @@ torch::Tensor pair_differences(const torch::Tensor& x);
 // be finite where `mask` is false (valid_or_zero).
 torch::Tensor masked_log_softmax(const torch::Tensor& x, const torch::Tensor& mask);
 
+// The teacher's and the student's distributions over each list's valid entries (listnet, kl):
+// log p = log softmax(t / τ_t), log q = log softmax(s / τ_s), and p itself, 0 on padding.
+struct ListDistributions {
+  torch::Tensor log_p, log_q, p;  // [L, m] each
+};
+ListDistributions list_distributions(const RankingBatch& batch, double temperature,
+                                     double teacher_temperature);
+
 // The losses, one file each (the formula in the file's first comment).
 std::unique_ptr<RankingLoss> make_distilled_ranknet(const RankingLossOptions& options);
 std::unique_ptr<RankingLoss> make_ranknet_logistic(const RankingLossOptions& options);

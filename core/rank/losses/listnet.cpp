@@ -17,12 +17,8 @@ class ListNet final : public RankingLoss {
 
   torch::Tensor list_losses(const RankingBatch& batch) const override {
     check_batch(batch, name());
-    const torch::Tensor s = valid_or_zero(batch.student, batch.mask);  // [L, m]
-    const torch::Tensor t = valid_or_zero(batch.teacher, batch.mask);  // [L, m]
-    const torch::Tensor log_p = masked_log_softmax(t / teacher_temperature_, batch.mask);
-    const torch::Tensor log_q = masked_log_softmax(s / temperature_, batch.mask);  // [L, m]
-    const torch::Tensor p = log_p.exp().masked_fill(~batch.mask, 0);               // [L, m]
-    return -(p * log_q).sum(1);                                                    // [L]
+    const ListDistributions d = list_distributions(batch, temperature_, teacher_temperature_);
+    return -(d.p * d.log_q).sum(1);  // [L]
   }
 
  private:
