@@ -77,7 +77,7 @@ void save_training_checkpoint(Communicator& control, const std::string& run_dir,
 std::string export_trained_model(Communicator& control, const model::BartModel& bart,
                                  const TrainingModel& loaded, const std::string& run_dir,
                                  const std::string& export_dir) {
-  const std::string out = export_dir.empty() ? (fs::path(run_dir) / "model").string() : export_dir;
+  std::string out = export_dir.empty() ? (fs::path(run_dir) / "model").string() : export_dir;
   if (control.rank() == 0) {
     model::save_pretrained(bart, loaded.saved_config, out, loaded.tokenizer_dir);
     LOG(INFO) << "wrote the trained model to " << out;
