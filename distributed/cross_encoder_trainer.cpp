@@ -307,19 +307,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   DataParallelAdamW optimizer(parameters, reducer, comm, adamw_options(job));
   bert->train();
 
-  const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
-  std::FILE* log = nullptr;
-  if (root) {
-    ensure_directory(job.run_dir);
-    log = std::fopen(log_path.c_str(), "w");
-    if (!log) throw IoError(log_path + ": cannot open for writing");
-  }
-  struct LogCloser {
-    std::FILE*& file;
-    ~LogCloser() {
-      if (file) std::fclose(file);
-    }
-  } closer{log};
+  TrainLog log(job.run_dir, root, /*append=*/false);
 
   const int64_t per_rank = job.global_batch / ranks;
   const int64_t micro = job.micro_batch > 0 ? job.micro_batch : per_rank;
@@ -408,15 +396,9 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
           {"grad_norm", grad_norm},
           {"groups_per_s", static_cast<double>(window_groups) / std::max(1e-9, window_seconds)},
           {"seconds",
-           {{"step", step_s},
-            {"forward", forward_s},
-            {"backward", backward_s},
-            {"communication_exposed", exposed},
-            {"synchronise", sync_s},
-            {"optimizer", optimizer_s}}},
+           StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
           {"ranks", ranks}};
-      std::fprintf(log, "%s\n", line.dump().c_str());
-      std::fflush(log);
+      log.write(line);
       window_seconds = 0;
       window_groups = 0;
     }

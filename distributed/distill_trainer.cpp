@@ -82,8 +82,7 @@ RowPlan plan_rows(const data::DistillSetFile& set, const DistillTrainJob& job) {
   const auto summaries = set.summaries(job.relevance_threshold);
   for (uint64_t r = 0; r < summaries.size(); ++r) {
     const int32_t negatives = summaries[r].candidates - summaries[r].positives;
-    if (summaries[r].positives >= job.min_positives && negatives >= job.min_negatives &&
-        summaries[r].positives > 0 && negatives > 0) {
+    if (summaries[r].positives >= job.min_positives && negatives >= job.min_negatives) {
       eligible.push_back(r);
     } else {
       ++plan.unused;
@@ -264,8 +263,13 @@ class DistillRun {
  private:
   // This rank's queries of a global batch, with their lists and generation examples.
   std::vector<StepQuery> prepare(const std::vector<uint64_t>& rows, int64_t epoch) const;
-  // The student's scores of candidates `which` of each query (one query per entry).
-  torch::Tensor score(const std::vector<const data::DistillQuery*>& queries,
+  // The queries through the encoder: output [Q, S, D] and mask [Q, S].
+  std::pair<torch::Tensor, torch::Tensor> encode(
+      const std::vector<const data::DistillQuery*>& queries);
+  // The student's scores of candidates `which` of each query (one query per entry, encoded by
+  // encode()).
+  torch::Tensor score(const std::pair<torch::Tensor, torch::Tensor>& encoded,
+                      const std::vector<const data::DistillQuery*>& queries,
                       const std::vector<std::vector<uint32_t>>& which,
                       const std::vector<uint64_t>& rows);
   // Collective: the held-out agreement with the current weights.
@@ -330,23 +334,30 @@ std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, in
   return out;
 }
 
-torch::Tensor DistillRun::score(const std::vector<const data::DistillQuery*>& queries,
+std::pair<torch::Tensor, torch::Tensor> DistillRun::encode(
+    const std::vector<const data::DistillQuery*>& queries) {
+  std::vector<std::string> texts;
+  for (const data::DistillQuery* q : queries)
+    texts.push_back(q->query);
+  auto [ids, mask] = encode_queries(tokenizer_, texts, job_.max_query_length, config_, device_);
+  torch::Tensor out = bart_->encode(ids, mask);  // [Q, S, D]
+  return {std::move(out), std::move(mask)};
+}
+
+torch::Tensor DistillRun::score(const std::pair<torch::Tensor, torch::Tensor>& encoded,
+                                const std::vector<const data::DistillQuery*>& queries,
                                 const std::vector<std::vector<uint32_t>>& which,
                                 const std::vector<uint64_t>& rows) {
-  std::vector<std::string> texts;
   std::vector<rank::CandidateKeys> candidates;
   for (size_t i = 0; i < queries.size(); ++i) {
-    texts.push_back(queries[i]->query);
     const std::string where = where_in_set(set_.path(), *queries[i], rows[i]);
     for (uint32_t c : which[i]) {
       candidates.push_back(candidate_keys(queries[i]->candidates[c], static_cast<int64_t>(i),
                                           config_.vocab_size, where));
     }
   }
-  const auto [ids, mask] =
-      encode_queries(tokenizer_, texts, job_.max_query_length, config_, device_);
-  const torch::Tensor encoder_out = bart_->encode(ids, mask);  // [Q, S, D]
-  return rank::score_candidates(bart_, encoder_out, mask, candidates, prompts_, scoring_);
+  return rank::score_candidates(bart_, encoded.first, encoded.second, candidates, prompts_,
+                                scoring_);
 }
 
 DistillAgreement DistillRun::evaluate(int64_t step) {
@@ -366,13 +377,15 @@ DistillAgreement DistillRun::evaluate(int64_t step) {
       const size_t n = std::min(q.candidates.size(), static_cast<size_t>(job_.eval_candidates));
       std::vector<double> student, teacher, stored;
       std::vector<bool> positive;
+      // The query is encoded once; its candidates go through the decoder chunk by chunk.
+      const auto encoded = encode({&q});
       for (size_t begin = 0; begin < n; begin += kEvalChunk) {
         std::vector<uint32_t> chunk;
         for (size_t c = begin; c < std::min(n, begin + kEvalChunk); ++c)
           chunk.push_back(static_cast<uint32_t>(c));
-        const torch::Tensor s = score({&q}, {chunk}, {row}).to(torch::kCPU, torch::kDouble);
-        for (int64_t k = 0; k < s.size(0); ++k)
-          student.push_back(s[k].item<double>());
+        const torch::Tensor s =
+            score(encoded, {&q}, {chunk}, {row}).to(torch::kCPU, torch::kDouble).contiguous();
+        student.insert(student.end(), s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
       }
       for (size_t c = 0; c < n; ++c) {
         teacher.push_back(q.candidates[c].teacher_score);
@@ -461,23 +474,12 @@ DistillTrainReport DistillRun::run() {
   report.training_queries = rows;
   report.heldout_queries = static_cast<int64_t>(plan_.heldout.size());
   report.unused_queries = plan_.unused;
-  std::FILE* log = nullptr;
-  const std::string log_path = (fs::path(job_.run_dir) / "train_log.jsonl").string();
-  if (root) {
-    ensure_directory(job_.run_dir);
-    log = std::fopen(log_path.c_str(), state.step > 0 ? "a" : "w");
-    if (!log) throw IoError(log_path + ": cannot open for writing");
-  }
-  auto write_log = [&](const nlohmann::json& line) {
-    if (!log) return;
-    std::fprintf(log, "%s\n", line.dump().c_str());
-    std::fflush(log);
-  };
+  TrainLog log(job_.run_dir, root, /*append=*/state.step > 0);
   auto record_agreement = [&](int64_t step) {
     if (plan_.heldout.empty()) return;
     const DistillAgreement a = evaluate(step);
     report.agreement.push_back(a);
-    write_log(agreement_json(a));
+    log.write(agreement_json(a));
     LOG_IF(INFO, root) << "held-out agreement with the teacher at step " << step << " ("
                        << a.queries << " queries): Kendall tau " << a.kendall_tau << ", nDCG@10 "
                        << a.ndcg10 << ", MRR@10 " << a.mrr10;
@@ -569,7 +571,8 @@ DistillTrainReport DistillRun::run() {
       torch::Tensor total;
       auto add = [&](const torch::Tensor& term) { total = total.defined() ? total + term : term; };
       if (!list_slots.empty()) {
-        const torch::Tensor scores = score(batch_queries, which, batch_rows);  // [C]
+        const torch::Tensor scores =
+            score(encode(batch_queries), batch_queries, which, batch_rows);  // [C]
         size_t m = 0;
         for (const auto& slots : list_slots)
           m = std::max(m, slots.size());
@@ -664,7 +667,7 @@ DistillTrainReport DistillRun::run() {
 
     if (state.step % job_.log_every == 0 || state.step == total_steps ||
         state.step == report.first_step + 1 || !finite) {
-      write_log({{"step", state.step},
+      log.write({{"step", state.step},
                  {"epoch", state.epoch},
                  {"loss", finite ? nlohmann::json(loss) : nlohmann::json(nullptr)},
                  {"rank_loss", std::isfinite(rank_loss) ? nlohmann::json(rank_loss) : nullptr},
@@ -679,12 +682,7 @@ DistillTrainReport DistillRun::run() {
                  {"skipped_steps", report.skipped_steps},
                  {"queries_per_s", window_queries / std::max(1e-9, window_seconds)},
                  {"seconds",
-                  {{"step", step_s},
-                   {"forward", forward_s},
-                   {"backward", backward_s},
-                   {"communication_exposed", exposed},
-                   {"synchronise", sync_s},
-                   {"optimizer", optimizer_s}}},
+                  StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
                  {"ranks", ranks}});
       window_seconds = 0;
       window_queries = 0;
@@ -701,7 +699,6 @@ DistillTrainReport DistillRun::run() {
   }
   progress.finish();
   record_agreement(state.step);
-  if (log) std::fclose(log);
 
   report.export_dir = export_trained_model(control_, bart_, loaded_, job_.run_dir, job_.export_dir);
   report.seconds = seconds_since(start);

@@ -97,13 +97,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   loaded.reset();  // the optimizer tensors of the checkpoint are copied; free them
   bart->train();
 
-  const std::string log_path = (fs::path(job.run_dir) / "train_log.jsonl").string();
-  std::FILE* log = nullptr;
-  if (mpi.is_root()) {
-    ensure_directory(job.run_dir);
-    log = std::fopen(log_path.c_str(), state.step > 0 ? "a" : "w");
-    if (!log) throw IoError(log_path + ": cannot open for writing");
-  }
+  TrainLog log(job.run_dir, mpi.is_root(), /*append=*/state.step > 0);
 
   TrainReport report;
   report.first_step = state.step;
@@ -205,15 +199,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
           {"samples_per_s", window_samples / std::max(1e-9, window_seconds)},
           {"tokens_per_s", window_tokens / std::max(1e-9, window_seconds)},
           {"seconds",
-           {{"step", step_s},
-            {"forward", forward_s},
-            {"backward", backward_s},
-            {"communication_exposed", exposed},
-            {"synchronise", sync_s},
-            {"optimizer", optimizer_s}}},
+           StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
           {"ranks", ranks}};
-      std::fprintf(log, "%s\n", line.dump().c_str());
-      std::fflush(log);
+      log.write(line);
       window_seconds = window_comm = 0;
       window_samples = window_tokens = window_steps = 0;
     }
@@ -226,7 +214,6 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     }
   }
   progress.finish();
-  if (log) std::fclose(log);
 
   export_trained_model(control, bart, loaded_model, job.run_dir, job.export_dir);
   report.seconds = seconds_since(start);

@@ -4,11 +4,30 @@
 
 #include <filesystem>
 
+#include "core/util/error.h"
 #include "core/util/files.h"
 
 namespace dgr::distributed {
 
 namespace fs = std::filesystem;
+
+TrainLog::TrainLog(const std::string& run_dir, bool writer, bool append) {
+  if (!writer) return;
+  ensure_directory(run_dir);
+  const std::string path = (fs::path(run_dir) / "train_log.jsonl").string();
+  file_ = std::fopen(path.c_str(), append ? "a" : "w");
+  if (!file_) throw IoError(path + ": cannot open for writing");
+}
+
+TrainLog::~TrainLog() {
+  if (file_) std::fclose(file_);
+}
+
+void TrainLog::write(const nlohmann::json& line) {
+  if (!file_) return;
+  std::fprintf(file_, "%s\n", line.dump().c_str());
+  std::fflush(file_);
+}
 
 TrainingModel load_training_model(const std::string& init_from, const std::string& device,
                                   double dropout) {

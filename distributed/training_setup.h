@@ -10,8 +10,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -176,6 +178,40 @@ inline double synchronise_gradients(GradientReducer& reducer, double clip_norm) 
   return reducer.clip_grad_norm(clip_norm > 0 ? clip_norm
                                               : std::numeric_limits<double>::infinity());
 }
+
+// A run's train_log.jsonl: one JSON object per line, flushed at once. Only the writer (rank 0)
+// opens the file (creating run_dir), appending when the run resumes; on the other ranks write()
+// does nothing. IoError naming the file when it cannot be opened.
+class TrainLog {
+ public:
+  TrainLog(const std::string& run_dir, bool writer, bool append);
+  ~TrainLog();
+  TrainLog(const TrainLog&) = delete;
+  TrainLog& operator=(const TrainLog&) = delete;
+  void write(const nlohmann::json& line);
+
+ private:
+  std::FILE* file_ = nullptr;
+};
+
+// Where a step's time went, as every trainer logs it under "seconds".
+struct StepSeconds {
+  double step = 0;
+  double forward = 0;
+  double backward = 0;
+  double communication_exposed = 0;
+  double synchronise = 0;
+  double optimizer = 0;
+
+  nlohmann::json json() const {
+    return {{"step", step},
+            {"forward", forward},
+            {"backward", backward},
+            {"communication_exposed", communication_exposed},
+            {"synchronise", synchronise},
+            {"optimizer", optimizer}};
+  }
+};
 
 // The BART model a seq2seq trainer starts from (stage 1, distillation).
 struct TrainingModel {

@@ -23,6 +23,7 @@
 #include "core/util/error.h"
 #include "core/util/hash.h"
 #include "data/dataset.h"
+#include "tests/data/test_files.h"
 
 namespace dgr::teacher {
 namespace {
@@ -43,23 +44,7 @@ std::string write(const fs::path& path, const std::string& content) {
   return path.string();
 }
 
-template <typename E>
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string message = e.what();
-    for (const std::string& part : parts) {
-      EXPECT_NE(message.find(part), std::string::npos)
-          << "message: " << message << "\nexpected to contain: " << part;
-    }
-    return;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "exception of another type: " << e.what();
-    return;
-  }
-  ADD_FAILURE() << "no exception thrown";
-}
+using data::test::expect_error;
 
 constexpr const char* kCorpus =
     R"({"_id": "p0", "title": "Wings", "text": "lift of swept wings at high speed"}
