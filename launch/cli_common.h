@@ -120,6 +120,8 @@ void add_retrieve_command(CLI::App& app, Command& selected, const GlobalOptions&
 void add_examples_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_report_command(CLI::App& app, Command& selected, const GlobalOptions& global);
+void add_pipeline_command(CLI::App& app, Command& selected, const GlobalOptions& global);
 void add_teacher_train_commands(CLI::App& teacher_app, Command& selected,
                                 const GlobalOptions& global);
 

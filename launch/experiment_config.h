@@ -238,6 +238,26 @@ struct DistillOptions {
   int eval_every = 0;
 };
 
+struct SyntheticQueriesOptions {
+  int passages = 0;
+  int queries_per_passage = 2;
+  std::vector<std::string> kinds{"terms", "span"};
+  int min_words = 3;
+  int max_words = 8;
+};
+
+struct PipelineOptions {
+  std::string tokenizer = "train";
+  std::string train_queries = "dataset";
+  SyntheticQueriesOptions synthetic;
+  std::vector<std::string> stage1;
+  std::vector<std::string> candidates;
+  std::vector<std::string> teacher;
+  std::vector<std::string> distill;
+  std::vector<std::string> ltrgr;
+  std::vector<std::string> evaluate;
+};
+
 struct ExperimentConfig {
   std::string name = "dgr";
   RunOptions run;
@@ -253,6 +273,7 @@ struct ExperimentConfig {
   TeacherOptions teacher;
   DistillOptions distill;
   EvalOptions eval;
+  PipelineOptions pipeline;
 };
 
 template <class V>
@@ -636,6 +657,42 @@ void visit(V& v, DistillOptions& o) {
 }
 
 template <class V>
+void visit(V& v, SyntheticQueriesOptions& o) {
+  v.field("passages", o.passages,
+          "Passages that get synthetic queries, drawn by run.seed without replacement; 0 = all.");
+  v.field("queries_per_passage", o.queries_per_passage,
+          "Queries made from each drawn passage, cycling through `kinds`.");
+  v.field("kinds", o.kinds,
+          "terms: the passage's N highest-idf words in their order; span: N consecutive words of "
+          "one sentence.");
+  v.field("min_words", o.min_words, "Fewest words of a synthetic query.");
+  v.field("max_words", o.max_words, "Most words of a synthetic query.");
+}
+
+template <class V>
+void visit(V& v, PipelineOptions& o) {
+  v.field("tokenizer", config::Choice{o.tokenizer, {"train", "given"}},
+          "train: learn a vocabulary on the corpus into <run.out>/tokenizer; given: use "
+          "tokenizer.dir as it is (e.g. BART's).");
+  v.field("train_queries", config::Choice{o.train_queries, {"dataset", "synthetic"}},
+          "Training queries: the data set's train split, or queries made from the corpus "
+          "(pipeline.synthetic) when the data set has none.");
+  v.section("synthetic", o.synthetic,
+            "Synthetic training queries (pipeline.train_queries: synthetic), each with its "
+            "passage as the one positive.");
+  v.field("stage1", o.stage1,
+          "Overrides (\"key=value\", as --set takes them) for stage-1 training only.");
+  v.field("candidates", o.candidates,
+          "Overrides for the retrieval of the training queries' candidates.");
+  v.field("teacher", o.teacher, "Overrides for the teacher stage.");
+  v.field("distill", o.distill, "Overrides for DGR distillation (and the LTRGR baseline).");
+  v.field("ltrgr", o.ltrgr,
+          "Overrides for the LTRGR baseline, after pipeline.distill's and distill.loss=margin.");
+  v.field("evaluate", o.evaluate,
+          "Overrides for the evaluation of every system on the test split.");
+}
+
+template <class V>
 void visit(V& v, ExperimentConfig& o) {
   v.field("name", o.name, "Name of the experiment, used in tables and logs.");
   v.section("run", o.run, "Output, seeds, threads and logging.");
@@ -652,6 +709,8 @@ void visit(V& v, ExperimentConfig& o) {
   v.section("distill", o.distill,
             "DGR stage 2 (`dgr train` with train.stage distill): lists, losses, weights.");
   v.section("eval", o.eval, "Metrics and their cut-offs.");
+  v.section("pipeline", o.pipeline,
+            "`dgr pipeline`: how the stages get their inputs, and per-stage overrides.");
 }
 
 // A configuration after loading, overriding, binding and deriving defaults.

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   dgr::cli::add_examples_command(app, selected, global);
   dgr::cli::add_train_command(app, selected, global);
   dgr::cli::add_teacher_command(app, selected, global);
+  dgr::cli::add_report_command(app, selected, global);
+  dgr::cli::add_pipeline_command(app, selected, global);
 
   CLI11_PARSE(app, argc, argv);
   if (!selected.run) {

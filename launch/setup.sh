@@ -31,6 +31,9 @@ PACKAGES=(
   libsdsl-dev libdivsufsort-dev libutf8proc-dev libstemmer-dev
   libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The SLURM test's one-node cluster (tests/integration/slurm_test.sh; it skips without them).
+  # Their services stay down without /etc/slurm/slurm.conf; the test starts its own daemons.
+  slurmctld slurmd slurm-client munge
 )
 
 log() { echo "[setup] $*" >&2; }

@@ -2,8 +2,10 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <sched.h>
 #include <torch/version.h>
 
+#include <cstdlib>
 #include <thread>
 
 namespace dgr::model {
@@ -55,8 +57,20 @@ TorchRuntimeInfo torch_runtime_info() {
 
 int configure_threads(int threads, int ranks_on_node) {
   if (threads <= 0) {
-    int cores = static_cast<int>(std::thread::hardware_concurrency());
-    threads = std::max(1, cores / std::max(1, ranks_on_node));
+    const char* omp = std::getenv("OMP_NUM_THREADS");
+    const int from_launcher = omp != nullptr ? std::atoi(omp) : 0;
+    if (from_launcher > 0) {
+      threads = from_launcher;
+    } else {
+      cpu_set_t mask;
+      CPU_ZERO(&mask);
+      const int machine = static_cast<int>(std::thread::hardware_concurrency());
+      const int allowed =
+          sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : machine;
+      // A rank bound to its own cores uses them all; unbound ranks share the machine.
+      threads = allowed < machine ? allowed : machine / std::max(1, ranks_on_node);
+      threads = std::max(1, threads);
+    }
   }
   at::set_num_threads(threads);
   if (auto set_threads = blas_symbol<SetThreadsFn>("openblas_set_num_threads")) {

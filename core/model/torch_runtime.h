@@ -19,8 +19,10 @@ struct TorchRuntimeInfo {
 
 TorchRuntimeInfo torch_runtime_info();
 
-// Sets the intra-op threads of torch and of the BLAS. `threads` 0 means the machine's cores
-// divided by `ranks_on_node` (at least 1): ranks that share cores must not oversubscribe them.
+// Sets the intra-op threads of torch and of the BLAS. `threads` 0 means OMP_NUM_THREADS when the
+// launcher set it (launch/dgr-mpirun, the SLURM stage scripts), else the cores of this process's
+// affinity mask when a binding narrowed it, else the machine's cores divided by `ranks_on_node`;
+// at least 1. Ranks that share cores must not oversubscribe them.
 // Returns the thread count applied. Call before the first tensor operation.
 int configure_threads(int threads, int ranks_on_node);
 
