@@ -176,7 +176,8 @@ void collect_results(const Plan& plan) {
   const nlohmann::json results = {{"name", plan.name},
                                   {"config_hash", plan.evaluation.hash},
                                   {"split", o.data.test_split},
-                                  {"qrels", o.data.qrels},
+                                  // Absolute, so `dgr report R` finds it from anywhere.
+                                  {"qrels", fs::absolute(o.data.qrels).lexically_normal().string()},
                                   {"relevance_threshold", o.eval.relevance_threshold},
                                   {"systems", systems},
                                   {"aggregate", means},
@@ -275,17 +276,32 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
   auto is_selected = [&selected](const std::string& name) {
     return std::find(selected.begin(), selected.end(), name) != selected.end();
   };
-  // A stage run alone needs its inputs finished under this very configuration.
-  for (const Stage& stage : plan.stages) {
-    if (!is_selected(stage.name)) continue;
-    for (const std::string& input : stage.inputs) {
-      const Stage* upstream = plan.find(input);
-      if (is_selected(input) || done_with(plan, *upstream)) continue;
-      throw ConfigError("pipeline: stage " + stage.name + " reads the outputs of stage " + input +
-                        ", which is not done under this configuration (see `dgr pipeline " +
-                        args.config + " --list`); run it first: dgr pipeline " + args.config +
-                        " --stages " + input);
+  // A stage run alone needs its inputs finished under this very configuration, and so on up the
+  // chain: name every stage that has to run first.
+  std::vector<std::string> missing;
+  std::vector<std::string> pending(selected);
+  while (!pending.empty()) {
+    const std::string name = pending.back();
+    pending.pop_back();
+    for (const std::string& input : plan.find(name)->inputs) {
+      if (is_selected(input) || done_with(plan, *plan.find(input))) continue;
+      if (std::find(missing.begin(), missing.end(), input) != missing.end()) continue;
+      missing.push_back(input);
+      pending.push_back(input);
     }
+  }
+  if (!missing.empty()) {
+    std::string named;
+    std::string list;
+    for (const Stage& stage : plan.stages) {
+      if (std::find(missing.begin(), missing.end(), stage.name) == missing.end()) continue;
+      named += (named.empty() ? "" : ", ") + stage.name;
+      list += (list.empty() ? "" : ",") + stage.name;
+    }
+    throw ConfigError("pipeline: --stages " + args.stages + " needs the outputs of " + named +
+                      ", not done under this configuration (see `dgr pipeline " + args.config +
+                      " --list`); run them first, with the same --set options: dgr pipeline " +
+                      args.config + " --stages " + list);
   }
 
   if (mpi.is_root()) {
