@@ -35,16 +35,7 @@ constexpr const char* kFormatVersion = "1";
 // Deterministic randomness: one SplitMix64 stream per (kind, query, passage), so an example
 // depends only on the seed and its own query and passage (not on what was generated before).
 
-class Rng {
- public:
-  Rng(uint64_t seed, uint64_t kind, uint64_t a, uint64_t b)
-      : state_(splitmix64(splitmix64(splitmix64(seed) ^ kind) ^ a) ^ b) {}
-  uint64_t next() { return splitmix64(state_++); }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-
- private:
-  uint64_t state_;
-};
+using Rng = SplitMixStream;
 
 enum StreamKind : uint64_t { kSupervisedStream = 1, kUnsupervisedStream = 2 };
 

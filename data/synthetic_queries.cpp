@@ -23,17 +23,7 @@ constexpr int kAttemptsPerSlot = 8;
 // Deterministic randomness: one SplitMix64 stream per (purpose, a, b), so a passage's queries
 // depend only on the seed, the passage and the slot.
 
-class Rng {
- public:
-  Rng(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
-      : state_(splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ a) ^ b) {}
-  uint64_t next() { return splitmix64(state_++); }
-  // Uniform enough in [0, n) for the small n drawn here (modulo bias below 2^-40).
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-
- private:
-  uint64_t state_;
-};
+using Rng = SplitMixStream;
 
 enum Stream : uint64_t { kSampleStream = 1, kQueryStream = 2 };
 

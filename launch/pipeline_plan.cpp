@@ -194,6 +194,7 @@ Plan make_plan(const std::string& config_path, const std::vector<std::string>& u
   // Where the training queries and their judgments come from.
   std::vector<std::string> train_data;
   std::string train_qrels;
+  std::vector<std::string> train_evaluation;  // how the candidates are scored against train_qrels
   if (p.train_queries == "synthetic") {
     train_qrels = at("queries/qrels/train.tsv");
     train_data = {"data.dataset=" + at("queries"),
@@ -202,6 +203,8 @@ Plan make_plan(const std::string& config_path, const std::vector<std::string>& u
                   "data.queries=" + at("queries/queries.jsonl"),
                   "data.train_split=train",
                   "data.qrels=" + train_qrels};
+    // Synthetic judgments have grade 1, whatever threshold the test split's metrics use.
+    train_evaluation = {"eval.relevance_threshold=1"};
   } else {
     if (o.data.dataset.empty()) {
       throw ConfigError(
@@ -305,9 +308,11 @@ Plan make_plan(const std::string& config_path, const std::vector<std::string>& u
     s.name = "candidates";
     s.inputs = {"index", "stage1"};
     s.dirs = {at("candidates")};
+    std::vector<std::string> candidate_sets = p.candidates;
+    candidate_sets.insert(candidate_sets.end(), train_evaluation.begin(), train_evaluation.end());
     s.steps.push_back(command_step(
         {"retrieve"},
-        b.sets(p.candidates,
+        b.sets(candidate_sets,
                with_train_data({"model.init_from=" + stage1_model, "index.dir=" + index_dir,
                                 "run.out=" + at("candidates"),
                                 "retrieve.run=" + at("candidates/run.trec"),

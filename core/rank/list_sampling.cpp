@@ -11,36 +11,16 @@
 namespace dgr::rank {
 namespace {
 
-// A SplitMix64 stream with an unbiased bounded draw of our own: std's distributions are
-// implementation-defined, and the lists must be the same on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-
-  uint64_t next() { return splitmix64(state_++); }
-
-  // Uniform in [0, n), n > 0: rejection of the lowest 2^64 mod n values keeps it unbiased.
-  uint64_t below(uint64_t n) {
-    const uint64_t threshold = (0 - n) % n;
-    for (;;) {
-      const uint64_t x = next();
-      if (x >= threshold) return x % n;
-    }
-  }
-
- private:
-  uint64_t state_;
-};
-
 // The first `top` of `ranked` (teacher order), then up to `random` more drawn uniformly without
 // replacement from the rest, in draw order (a partial Fisher-Yates shuffle of the rest).
-std::vector<uint32_t> take(const std::vector<uint32_t>& ranked, int top, int random, Rng& rng) {
+std::vector<uint32_t> take(const std::vector<uint32_t>& ranked, int top, int random,
+                           SplitMixStream& rng) {
   const size_t n_top = std::min(ranked.size(), static_cast<size_t>(top));
   std::vector<uint32_t> taken(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n_top));
   std::vector<uint32_t> rest(ranked.begin() + static_cast<std::ptrdiff_t>(n_top), ranked.end());
   const size_t n_random = std::min(rest.size(), static_cast<size_t>(random));
   for (size_t i = 0; i < n_random; ++i) {
-    const size_t j = i + static_cast<size_t>(rng.below(rest.size() - i));
+    const size_t j = i + static_cast<size_t>(rng.uniform(rest.size() - i));
     std::swap(rest[i], rest[j]);
     taken.push_back(rest[i]);
   }
@@ -107,7 +87,7 @@ std::vector<std::vector<uint32_t>> sample_lists(const std::vector<float>& teache
   }
   if (positives.empty() || negatives.empty()) return {};
 
-  Rng rng(seed);
+  SplitMixStream rng(seed);
   const std::vector<uint32_t> heads =
       take(positives, options.top_positives, options.random_positives, rng);
   std::vector<uint32_t> sampled =

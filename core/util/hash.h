@@ -18,6 +18,31 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A stream of SplitMix64 draws: the i-th draw is splitmix64(state + i). Keyed by (seed, stream,
+// a, b), e.g. (run.seed, purpose, query, passage), a draw depends only on its own key, not on
+// what was drawn before. Ours rather than std's distributions, which are implementation-defined.
+class SplitMixStream {
+ public:
+  explicit SplitMixStream(uint64_t state) : state_(state) {}
+  SplitMixStream(uint64_t seed, uint64_t stream, uint64_t a, uint64_t b)
+      : state_(splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ a) ^ b) {}
+
+  uint64_t next() { return splitmix64(state_++); }
+  // In [0, n) by modulo (0 when n is 0): bias below n / 2^64, fine for small n.
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+  // Exactly uniform in [0, n), n > 0: rejects the lowest 2^64 mod n values.
+  uint64_t uniform(uint64_t n) {
+    const uint64_t threshold = (0 - n) % n;
+    for (;;) {
+      const uint64_t x = next();
+      if (x >= threshold) return x % n;
+    }
+  }
+
+ private:
+  uint64_t state_;
+};
+
 // Incremental SHA-256 (FIPS 180-4).
 class Sha256 {
  public:

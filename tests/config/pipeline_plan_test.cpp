@@ -185,6 +185,9 @@ TEST_F(PipelinePlanTest, SyntheticQueriesTrainWhileTheTestSplitEvaluates) {
   EXPECT_GE(position(train, "data.corpus=" + (dir_ / "data/corpus.jsonl").string()), 0);
   const Step& teacher = only_command(*plan.find("teacher"), {"teacher", "rank"});
   EXPECT_GE(position(teacher, "teacher.qrels=" + run("queries/qrels/train.tsv")), 0);
+  // Synthetic judgments are grade 1: the candidates count them whatever the test threshold.
+  const Step& candidates = only_command(*plan.find("candidates"), {"retrieve"});
+  EXPECT_GE(position(candidates, "eval.relevance_threshold=1"), 0);
   for (const Step& step : plan.find("evaluate")->steps) {
     for (const std::string& set : step.sets)
       EXPECT_EQ(set.find("queries/"), std::string::npos) << set;
