@@ -49,9 +49,42 @@ YAML::Node lookup(const YAML::Node& root, const std::string& dotted) {
   return node;
 }
 
-// The resolved tree without the operational keys.
+// Keys that name files or directories: hashed as absolute, normalised paths, so that
+// `../shared/data/x` and `/repo/../shared/data/x` (DGR_DATA set or not) are the same input.
+const std::vector<std::string> kPathKeys = {"data.dataset",
+                                            "data.corpus",
+                                            "data.queries",
+                                            "data.qrels",
+                                            "data.answers",
+                                            "data.pseudo_queries",
+                                            "tokenizer.dir",
+                                            "index.dir",
+                                            "model.init_from",
+                                            "examples.path",
+                                            "teacher.qrels",
+                                            "teacher.run",
+                                            "teacher.candidates_dir",
+                                            "teacher.out",
+                                            "teacher.cross_encoder.checkpoint",
+                                            "distill.set",
+                                            "train.export_dir",
+                                            "retrieve.run",
+                                            "teacher.bm25.run"};
+
+// The resolved tree without the operational keys, with paths made absolute.
 YAML::Node hashable(const ResolvedConfig& config) {
   YAML::Node copy = YAML::Clone(config.resolved);
+  for (const std::string& key : kPathKeys) {
+    const size_t dot = key.rfind('.');
+    YAML::Node parent = lookup(copy, key.substr(0, dot));
+    if (!parent.IsDefined() || !parent.IsMap()) continue;
+    const YAML::Node value = parent[key.substr(dot + 1)];
+    if (!value.IsDefined() || !value.IsScalar() || value.Scalar().empty()) continue;
+    std::error_code error;
+    fs::path path = fs::weakly_canonical(fs::absolute(value.Scalar()), error);
+    if (error) path = fs::absolute(value.Scalar()).lexically_normal();
+    parent[key.substr(dot + 1)] = path.string();
+  }
   for (const std::string& key : kOperationalKeys) {
     const size_t dot = key.rfind('.');
     YAML::Node parent = lookup(copy, key.substr(0, dot));

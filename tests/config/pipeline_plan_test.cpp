@@ -174,6 +174,11 @@ TEST_F(PipelinePlanTest, AnEditRerunsTheFirstStageThatUsesItAndEverythingAfter) 
                   .empty());
   // The same inputs give the same hashes.
   EXPECT_EQ(hashes({"train.lr=1e-2"}), hashes({"train.lr=1e-2"}));
+  // The same data set named by another spelling of its path is the same input.
+  fs::create_directories(dir_ / "data");
+  const std::string other = (dir_ / "sub" / ".." / "data").string();
+  EXPECT_EQ(hashes({}), hashes({"data.dataset=" + other}));
+  EXPECT_NE(hashes({}), hashes({"data.dataset=" + (dir_ / "other").string()}));
 }
 
 TEST_F(PipelinePlanTest, SyntheticQueriesTrainWhileTheTestSplitEvaluates) {
