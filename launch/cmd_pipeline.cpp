@@ -50,11 +50,6 @@ std::string utc_now() {
   return buffer;
 }
 
-bool path_exists(const std::string& path) {
-  std::error_code error;
-  return fs::exists(path, error);
-}
-
 // Runs one subcommand in this process, as `dgr <command> CONFIG --set ...` would.
 void run_subcommand(distributed::MpiContext& mpi, const GlobalOptions& global,
                     const std::string& config, const Step& step) {
@@ -199,7 +194,7 @@ void check_data(const Plan& plan) {
   }
   std::string missing;
   for (const std::string& path : needed) {
-    if (!path_exists(path)) missing += "\n  " + path;
+    if (!file_exists(path)) missing += "\n  " + path;
   }
   if (missing.empty()) return;
   throw IoError(
@@ -381,7 +376,7 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - pipeline_start).count();
     const std::string results = (fs::path(plan.run_dir) / "results.json").string();
     const Stage* evaluate = plan.find("evaluate");
-    if (is_selected("evaluate") && path_exists(results) && done_with(plan, *evaluate)) {
+    if (is_selected("evaluate") && file_exists(results) && done_with(plan, *evaluate)) {
       const nlohmann::json json = eval::read_metrics_json(results);
       std::cout << "\n"
                 << plan.name << ": test split " << json.value("split", "") << " ("

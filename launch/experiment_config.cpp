@@ -36,23 +36,24 @@ ResolvedConfig resolve_config(const std::string& config_path, const std::vector<
   return out;
 }
 
+YAML::Node find_key(const YAML::Node& root, const std::string& dotted) {
+  YAML::Node node = root;
+  std::stringstream parts(dotted);
+  std::string part;
+  while (std::getline(parts, part, '.')) {
+    YAML::Node next = node[part];
+    if (!next.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    node.reset(next);
+  }
+  return node;
+}
+
 void require_keys(const ResolvedConfig& config,
                   const std::vector<std::pair<std::string, std::string>>& keys) {
   std::string missing;
   for (const auto& [key, flag] : keys) {
-    YAML::Node node = config.resolved;
-    std::stringstream parts(key);
-    std::string part;
-    bool found = true;
-    while (std::getline(parts, part, '.')) {
-      YAML::Node next = node[part];
-      if (!next.IsDefined()) {
-        found = false;
-        break;
-      }
-      node.reset(next);
-    }
-    if (found && node.IsScalar() && !node.Scalar().empty()) continue;
+    const YAML::Node node = find_key(config.resolved, key);
+    if (node.IsDefined() && node.IsScalar() && !node.Scalar().empty()) continue;
     if (!missing.empty()) missing += "; ";
     missing += "missing required key '" + key + "' (set it in the config";
     if (!flag.empty()) missing += " or pass " + flag;

@@ -733,6 +733,9 @@ ResolvedConfig resolve_config(const std::string& config_path, const std::vector<
 // Fills empty data paths from `data.dataset` (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 void derive_dataset_paths(DataOptions& data);
 
+// The node at a dotted key ("train.lr") of a resolved tree; undefined when absent.
+YAML::Node find_key(const YAML::Node& root, const std::string& dotted);
+
 // Throws ConfigError listing every key of `keys` whose string value is empty, with the flag
 // that sets it, e.g. "missing required key 'eval.run' (set it in the config or pass --run)".
 void require_keys(const ResolvedConfig& config,

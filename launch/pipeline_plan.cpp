@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "core/util/error.h"
@@ -37,18 +36,6 @@ std::string join_path(const std::string& dir, const std::string& rel) {
   return (fs::path(dir) / rel).lexically_normal().string();
 }
 
-YAML::Node lookup(const YAML::Node& root, const std::string& dotted) {
-  YAML::Node node = root;
-  std::stringstream parts(dotted);
-  std::string part;
-  while (std::getline(parts, part, '.')) {
-    YAML::Node next = node[part];
-    if (!next.IsDefined()) return YAML::Node();
-    node.reset(next);
-  }
-  return node;
-}
-
 // Keys that name files or directories: hashed as absolute, normalised paths, so that
 // `../shared/data/x` and `/repo/../shared/data/x` (DGR_DATA set or not) are the same input.
 const std::vector<std::string> kPathKeys = {"data.dataset",
@@ -76,7 +63,7 @@ YAML::Node hashable(const ResolvedConfig& config) {
   YAML::Node copy = YAML::Clone(config.resolved);
   for (const std::string& key : kPathKeys) {
     const size_t dot = key.rfind('.');
-    YAML::Node parent = lookup(copy, key.substr(0, dot));
+    YAML::Node parent = find_key(copy, key.substr(0, dot));
     if (!parent.IsDefined() || !parent.IsMap()) continue;
     const YAML::Node value = parent[key.substr(dot + 1)];
     if (!value.IsDefined() || !value.IsScalar() || value.Scalar().empty()) continue;
@@ -87,7 +74,7 @@ YAML::Node hashable(const ResolvedConfig& config) {
   }
   for (const std::string& key : kOperationalKeys) {
     const size_t dot = key.rfind('.');
-    YAML::Node parent = lookup(copy, key.substr(0, dot));
+    YAML::Node parent = find_key(copy, key.substr(0, dot));
     if (parent.IsDefined() && parent.IsMap()) parent.remove(key.substr(dot + 1));
   }
   return copy;
@@ -126,24 +113,19 @@ class Builder {
       const Stage* upstream = plan.find(input);
       text << "input " << input << " " << (upstream ? upstream->hash : "-") << "\n";
     }
-    if (stage.steps.empty()) {
-      const YAML::Node tree = hashable(base_);
+    auto append = [&text, &spec](const YAML::Node& tree) {
       for (const std::string& key : spec.keys) {
-        const YAML::Node node = lookup(tree, key);
+        const YAML::Node node = find_key(tree, key);
         text << key << ": " << (node.IsDefined() ? config::to_flow(node) : "~") << "\n";
       }
-    }
+    };
+    if (stage.steps.empty()) append(hashable(base_));
     for (const Step& step : stage.steps) {
       text << "step " << static_cast<int>(step.kind);
       for (const std::string& word : step.command)
         text << " " << word;
       text << "\n";
-      const YAML::Node tree =
-          hashable(step.kind == Step::Kind::kCommand ? resolve(step.sets) : base_);
-      for (const std::string& key : spec.keys) {
-        const YAML::Node node = lookup(tree, key);
-        text << key << ": " << (node.IsDefined() ? config::to_flow(node) : "~") << "\n";
-      }
+      append(hashable(step.kind == Step::Kind::kCommand ? resolve(step.sets) : base_));
     }
     return sha256_hex(text.str()).substr(0, 16);
   }
@@ -173,11 +155,6 @@ std::vector<std::string> training_keys(std::vector<std::string> more) {
       "data.train_split", "data.pseudo_queries", "pipeline.train_queries"};
   keys.insert(keys.end(), more.begin(), more.end());
   return keys;
-}
-
-bool exists(const std::string& path) {
-  std::error_code error;
-  return fs::exists(path, error);
 }
 
 }  // namespace
@@ -438,7 +415,7 @@ Plan make_plan(const std::string& config_path, const std::vector<std::string>& u
 }
 
 std::optional<Marker> read_marker(const std::string& path) {
-  if (!exists(path)) return std::nullopt;
+  if (!file_exists(path)) return std::nullopt;
   const std::string text = read_file(path);
   Marker m;
   try {
