@@ -729,8 +729,10 @@ std::optional<uint64_t> DistillSetFile::row(const std::string& query_id) const {
     for (uint64_t r = 0; r < ids.size(); ++r) {
       const auto [it, inserted] = f.rows_by_id.emplace(ids[r], r);
       if (!inserted) {
+        // Read the first row before clear() frees the node `it` points to.
+        const uint64_t first = it->second;
         f.rows_by_id.clear();
-        f.query_id.fail("holds '" + ids[r] + "' at rows " + std::to_string(it->second) + " and " +
+        f.query_id.fail("holds '" + ids[r] + "' at rows " + std::to_string(first) + " and " +
                         std::to_string(r));
       }
     }

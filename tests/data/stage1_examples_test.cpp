@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -452,11 +451,7 @@ TEST_F(Stage1Examples, CranfieldTrainingSplit) {
   in.qrels = &qrels;
   in.tokenizer = tokenizer_.get();
   Stage1Stats stats;
-  const auto start = std::chrono::steady_clock::now();
   const auto examples = make_stage1_examples(in, Stage1Options{}, &stats);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 5.0);
   EXPECT_EQ(stats.queries_used, 150u);
   EXPECT_EQ(stats.queries_not_in_qrels, 75u);
   EXPECT_EQ(stats.queries_without_positive, 0u);
@@ -514,8 +509,7 @@ TEST_F(Stage1Examples, CranfieldTrainingSplit) {
   EXPECT_EQ(describe(file.read(rows)), describe(examples));
   EXPECT_EQ(file.attributes().at("tokenizer_hash"), tokenizer_->hash());
   std::cout << "[ cranfield ] " << examples.size() << " examples (" << stats.supervised
-            << " supervised) in " << seconds << " s; store "
-            << std::filesystem::file_size(path) / 1024 << " KiB\n";
+            << " supervised); store " << std::filesystem::file_size(path) / 1024 << " KiB\n";
 }
 
 }  // namespace
