@@ -34,8 +34,13 @@ std::vector<std::string_view> split_whitespace(std::string_view line) {
 }
 
 std::optional<int> parse_int(std::string_view field) {
-  if (!field.empty() && field.front() == '+') field.remove_prefix(1);
-  if (field.empty() || field.front() == '+' || field.front() == ' ') return std::nullopt;
+  const bool plus = !field.empty() && field.front() == '+';
+  if (plus) field.remove_prefix(1);
+  // from_chars takes a '-' of its own: "+-1" must not read as -1.
+  if (field.empty() || field.front() == '+' || field.front() == ' ' ||
+      (plus && field.front() == '-')) {
+    return std::nullopt;
+  }
   int value = 0;
   const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
   if (ec != std::errc() || end != field.data() + field.size()) return std::nullopt;
@@ -43,8 +48,9 @@ std::optional<int> parse_int(std::string_view field) {
 }
 
 std::optional<double> parse_double(std::string_view field) {
-  if (!field.empty() && field.front() == '+') field.remove_prefix(1);
-  if (field.empty() || field.front() == '+') return std::nullopt;
+  const bool plus = !field.empty() && field.front() == '+';
+  if (plus) field.remove_prefix(1);
+  if (field.empty() || field.front() == '+' || (plus && field.front() == '-')) return std::nullopt;
   double value = 0;
   const auto [end, ec] = std::from_chars(field.data(), field.data() + field.size(), value);
   if (ec != std::errc() || end != field.data() + field.size()) return std::nullopt;
@@ -56,6 +62,10 @@ void check_id(const LineReader& reader, std::string_view id, const char* what) {
   if (id.find_first_of(" \t\n\r\v\f") != std::string_view::npos) {
     throw reader.error(std::string(what) + " " + quote_field(id) +
                        " contains whitespace, which TREC run files cannot hold");
+  }
+  // A JSON "\u0000" in an id: C strings, HDF5 string datasets and run files would cut it short.
+  if (id.find('\0') != std::string_view::npos) {
+    throw reader.error(std::string(what) + " contains a NUL byte");
   }
 }
 

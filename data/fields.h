@@ -24,8 +24,8 @@ std::optional<int> parse_int(std::string_view field);
 // decide whether non-finite values are allowed); out-of-range values do not.
 std::optional<double> parse_double(std::string_view field);
 
-// A passage or query id must be non-empty and free of whitespace: ids are written to
-// whitespace-separated TREC run files, where an id with a space would break the columns.
+// A passage or query id must be non-empty and free of whitespace and NUL bytes: ids are written
+// to whitespace-separated TREC run files, where an id with a space would break the columns.
 // Throws DataError at the reader's current line naming `what` ("passage id", "query id").
 void check_id(const LineReader& reader, std::string_view id, const char* what);
 

@@ -14,6 +14,14 @@ nlohmann::json parse_json_object(const LineReader& reader, const std::string& li
     std::string detail = e.what();
     const size_t colon = detail.find(": ");
     if (colon != std::string::npos) detail = detail.substr(colon + 2);
+    // nlohmann quotes the token it was reading ("last read: '...'"), which for an unterminated
+    // string is the rest of the line: megabytes on one line of a corpus.
+    if (detail.size() > 300) {
+      size_t cut = 300;
+      while (cut > 0 && (static_cast<unsigned char>(detail[cut]) & 0xC0) == 0x80)
+        --cut;  // not inside a multi-byte character
+      detail = detail.substr(0, cut) + "...";
+    }
     throw reader.error("bad JSON at byte column " + std::to_string(e.byte) + " (" + detail +
                        "), expected one JSON object per line");
   }

@@ -30,6 +30,10 @@ struct ShardHeader {
 
 template <class T>
 T required(const YAML::Node& node, const char* key, const std::string& path) {
+  if (!node.IsMap()) {
+    throw DataError(located(path, node.Mark().line + 1,
+                            std::string("manifest: expected a map with the key '") + key + "'"));
+  }
   YAML::Node value = node[key];
   if (!value.IsDefined() || value.IsNull()) {
     throw DataError(path + ": manifest lacks key '" + key + "'");
@@ -40,6 +44,13 @@ T required(const YAML::Node& node, const char* key, const std::string& path) {
     throw DataError(located(path, value.Mark().line + 1,
                             std::string("manifest key '") + key + "' has the wrong type"));
   }
+}
+
+// An optional string key: "" when absent or null.
+std::string optional_string(const YAML::Node& node, const char* key, const std::string& path) {
+  YAML::Node value = node[key];
+  if (!value.IsDefined() || value.IsNull()) return "";
+  return required<std::string>(node, key, path);
 }
 
 std::string utc_now() {
@@ -74,13 +85,20 @@ Manifest Manifest::read(const std::string& path) {
   m.tokenizer_hash = required<std::string>(root, "tokenizer_hash", path);
   m.corpus = required<std::string>(root, "corpus", path);
   m.corpus_hash = required<std::string>(root, "corpus_hash", path);
-  m.pseudo_queries_hash =
-      root["pseudo_queries_hash"] ? root["pseudo_queries_hash"].as<std::string>() : "";
+  m.pseudo_queries_hash = optional_string(root, "pseudo_queries_hash", path);
   m.config_hash = required<std::string>(root, "config_hash", path);
-  m.created = root["created"] ? root["created"].as<std::string>() : "";
+  m.created = optional_string(root, "created", path);
   YAML::Node views = root["views"];
   if (!views.IsSequence()) throw DataError(path + ": manifest key 'views' must be a list");
-  set_views(m.views, views.as<std::vector<std::string>>(), path);
+  try {
+    set_views(m.views, views.as<std::vector<std::string>>(), path);
+  } catch (const YAML::Exception&) {
+    throw DataError(
+        located(path, views.Mark().line + 1, "manifest key 'views' must be a list of view names"));
+  } catch (const ConfigError& e) {
+    // A bad view here is a damaged file, not a bad setting.
+    throw DataError(std::string(e.what()) + " (manifest key 'views')");
+  }
   YAML::Node markers = root["markers"];
   if (!markers.IsMap()) throw DataError(path + ": manifest lacks the map 'markers'");
   m.views.title_start = required<std::string>(markers, "title_start", path);

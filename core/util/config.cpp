@@ -1,12 +1,17 @@
 #include "core/util/config.h"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 
 namespace dgr::config {
 namespace {
@@ -40,6 +45,115 @@ std::vector<std::string> split_path(const std::string& dotted, const std::string
     start = dot + 1;
   }
   return parts;
+}
+
+// Offset of the first byte of `text` that is not part of well-formed UTF-8 (no overlong forms,
+// surrogates or code points above U+10FFFF), or npos. yaml-cpp passes such bytes through, so a
+// config in Latin-1 would otherwise give keys and paths that silently match nothing.
+size_t first_invalid_utf8(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // bounds of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;
+      if (c == 0xED) high = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;
+      if (c == 0xF4) high = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + length > text.size()) return i;
+    for (size_t k = 1; k < length; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if (b < (k == 1 ? low : 0x80) || b > (k == 1 ? high : 0xBF)) return i;
+    }
+    i += length;
+  }
+  return std::string::npos;
+}
+
+// The documents of a YAML stream, counted without building them. yaml-cpp 0.7's LoadAll never
+// returns on some malformed streams (a lone ","): the parser reports an empty document again
+// and again without consuming the token. Here a document that starts where the previous one
+// did is that case, and is reported as `stuck` at its mark.
+struct DocumentCount {
+  int documents = 0;
+  int second_line = 0;  // 0-based line of the second document's start
+  bool stuck = false;
+  YAML::Mark stuck_at;
+};
+
+DocumentCount count_documents(const std::string& text) {
+  struct Starts : YAML::EventHandler {
+    YAML::Mark start;
+    void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentCount count;
+  int previous = -1;
+  while (parser.HandleNextDocument(starts)) {
+    if (starts.start.pos == previous) {
+      count.stuck = true;
+      count.stuck_at = starts.start;
+      return count;
+    }
+    previous = starts.start.pos;
+    if (++count.documents == 2) count.second_line = starts.start.line;
+  }
+  return count;
+}
+
+// Bounds on a YAML value as merge() and Clone walk it, aliases expanded: an alias inside the
+// value it names ("a: &x {b: *x}") makes it infinite, aliases of aliases make it grow
+// exponentially, and either would end in a stack overflow or exhausted memory. Real configs
+// stay far below both.
+constexpr int kMaxYamlDepth = 32;
+constexpr size_t kMaxYamlValues = 100000;
+constexpr const char* kYamlLimits =
+    "more than 100000 values or nesting deeper than 32 levels once YAML aliases are expanded "
+    "(an alias inside the value it names?)";
+
+// Whether `node` stays within the bounds above; `at` gets the mark where it does not.
+bool within_yaml_limits(const YAML::Node& node, int depth, size_t& values, YAML::Mark& at) {
+  if (++values > kMaxYamlValues || depth > kMaxYamlDepth) {
+    at = node.Mark();
+    return false;
+  }
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!within_yaml_limits(it->first, depth + 1, values, at) ||
+          !within_yaml_limits(it->second, depth + 1, values, at)) {
+        return false;
+      }
+    }
+  } else if (node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!within_yaml_limits(*it, depth + 1, values, at)) return false;
+    }
+  }
+  return true;
 }
 
 bool parse_int64(const std::string& text, int64_t& out) {
@@ -83,18 +197,47 @@ void ConfigTree::load_into(ConfigTree& tree, const std::string& path,
       chain += p + " -> ";
     throw ConfigError(path + ": 'extends' cycle: " + chain + canonical);
   }
+  std::string text;
+  {
+    std::ifstream in(path, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.is_open() || in.bad()) throw IoError(path + ": cannot read config file");
+  }
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const size_t newline = text.rfind('\n', bad);  // text[bad] is not '\n' (ASCII is valid)
+    const size_t column = newline == std::string::npos ? bad + 1 : bad - newline;
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw ConfigError(located(path, line,
+                              "invalid UTF-8 at byte column " + std::to_string(column) +
+                                  "; a config file must be UTF-8"));
+  }
   YAML::Node doc;
   try {
-    doc = YAML::LoadFile(path);
+    const DocumentCount documents = count_documents(text);
+    if (documents.stuck) {
+      throw ConfigError(located(path, documents.stuck_at.line + 1,
+                                "malformed YAML: no value can start at byte column " +
+                                    std::to_string(documents.stuck_at.column + 1)));
+    }
+    // A second document would be dropped without a word by a single-document load.
+    if (documents.documents > 1) {
+      throw ConfigError(located(path, documents.second_line + 1,
+                                "a config file holds one YAML document, this one holds " +
+                                    std::to_string(documents.documents) + " ('---' separators)"));
+    }
+    doc = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(located(path, e.mark.line + 1, "malformed YAML: " + e.msg));
-  } catch (const YAML::BadFile&) {
-    throw IoError(path + ": cannot read config file");
   }
-  if (doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
+  if (!doc.IsDefined() || doc.IsNull()) doc = YAML::Node(YAML::NodeType::Map);
   if (!doc.IsMap()) {
     throw ConfigError(located(path, doc.Mark().line + 1,
                               "a config file must be a map of sections, got " + node_kind(doc)));
+  }
+  size_t values = 0;
+  if (YAML::Mark at; !within_yaml_limits(doc, 0, values, at)) {
+    throw ConfigError(located(path, at.line + 1, kYamlLimits));
   }
   stack.push_back(canonical);
   const YAML::Node& cdoc = doc;
@@ -133,14 +276,21 @@ void ConfigTree::load_into(ConfigTree& tree, const std::string& path,
 
 void ConfigTree::merge(YAML::Node& into, const YAML::Node& from, const std::string& prefix,
                        const std::string& file) {
+  std::map<std::string, int> lines;  // key -> its line in this map: YAML keeps duplicates
   for (auto it = from.begin(); it != from.end(); ++it) {
     if (!it->first.IsScalar()) {
       throw ConfigError(located(file, it->first.Mark().line + 1, "keys must be plain names"));
     }
     const std::string key = it->first.Scalar();
-    if (prefix.empty() && key == "extends") continue;
     const std::string path = prefix.empty() ? key : prefix + "." + key;
-    origins_[path] = Origin{file, it->first.Mark().line + 1, ""};
+    const int line = it->first.Mark().line + 1;
+    if (auto [first, inserted] = lines.emplace(key, line); !inserted) {
+      throw ConfigError(located(
+          file, line,
+          "duplicate key '" + path + "' (first at line " + std::to_string(first->second) + ")"));
+    }
+    if (prefix.empty() && key == "extends") continue;
+    origins_[path] = Origin{file, line, ""};
     if (it->second.IsMap()) {
       // A map merges key by key into what is there (a fresh map when there is none or a value),
       // which also records the origin of every nested key.
@@ -194,14 +344,24 @@ void ConfigTree::apply_override(const std::string& assignment) {
   } catch (const YAML::Exception&) {
     value = YAML::Node(text);  // not YAML: take it as a plain string
   }
+  size_t values = 0;
+  if (YAML::Mark at; !within_yaml_limits(value, 0, values, at)) {
+    throw ConfigError(origin + ": " + kYamlLimits);
+  }
   set(key, value, origin);
 }
 
 Origin ConfigTree::origin(const std::string& dotted_path) const {
   auto it = origins_.find(dotted_path);
   if (it != origins_.end()) return it->second;
-  // A key inside a list or a generated default: report its nearest known ancestor.
+  // A key inside a list or a generated default: report its nearest known ancestor ("a.b[2]"
+  // is in the list "a.b").
   std::string path = dotted_path;
+  while (!path.empty() && path.back() == ']') {
+    path = path.substr(0, path.rfind('['));
+    it = origins_.find(path);
+    if (it != origins_.end()) return it->second;
+  }
   while (true) {
     size_t dot = path.rfind('.');
     if (dot == std::string::npos) break;
@@ -309,7 +469,12 @@ void Reader::parse(const YAML::Node& node, double& out, const std::string& path)
     char* end = nullptr;
     errno = 0;
     double value = std::strtod(s.c_str(), &end);
-    if (!s.empty() && end == s.c_str() + s.size() && errno == 0) {
+    // ERANGE with a finite value is an underflow (1e-400 reads as 0, as in Python); overflow,
+    // "nan" and "inf" are refused: no option has a meaning for them.
+    if (!s.empty() && end == s.c_str() + s.size() && !std::isfinite(value)) {
+      fail(path, "expects a finite float, got " + node_kind(node));
+    }
+    if (!s.empty() && end == s.c_str() + s.size() && (errno == 0 || errno == ERANGE)) {
       out = value;
       return;
     }

@@ -3,6 +3,7 @@
 // leaves a half-written artifact under its final name.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -25,5 +26,14 @@ std::string read_file(const std::string& path);
 
 // True when `path` names an existing regular file.
 bool file_exists(const std::string& path);
+
+// The pre-flight check of a long job's output directory, so that a full or unwritable disk
+// fails the job before its first step instead of at its first save: creates `dir` (and its
+// parents), writes, fsyncs and removes a probe file in it, and checks that the file system
+// holding it has at least `required_bytes` free for unprivileged writers (statvfs: f_bavail x
+// f_frsize). IoError naming `dir` and the OS's reason when it cannot be created or written, or
+// "<dir>: N MiB free, <needed_for> needs about M MiB" when the space is short.
+void check_output_directory(const std::string& dir, uint64_t required_bytes,
+                            const std::string& needed_for = "a checkpoint");
 
 }  // namespace dgr
