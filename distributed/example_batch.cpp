@@ -16,6 +16,18 @@ ExampleBatch collate_examples(const std::vector<data::Stage1Example>& examples,
   std::vector<std::vector<int64_t>> sources, decoder, labels;
   size_t max_s = 1, max_t = 1;
   for (const data::Stage1Example& e : examples) {
+    // An id past the embedding table is an indexing crash inside torch; here it names the
+    // example (a store made with another tokenizer than the model's).
+    for (const std::vector<int32_t>* tokens : {&e.source, &e.prompt, &e.target}) {
+      for (int32_t t : *tokens) {
+        if (t < 0 || t >= config.vocab_size) {
+          throw DataError(
+              "stage-1 example of '" + e.source_id + "' (" + data::example_view_name(e.view) +
+              "): token " + std::to_string(t) + " is outside the model's vocabulary of " +
+              std::to_string(config.vocab_size) + " (was the store made with another tokenizer?)");
+        }
+      }
+    }
     sources.push_back(model::bart_encoder_input(e.source, config));
     std::vector<int64_t> in{config.decoder_start_token_id};
     std::vector<int64_t> out;

@@ -26,7 +26,8 @@ struct ExampleBatch {
   int64_t target_tokens = 0;
 };
 
-// DataError naming the example's source when prompt + target exceed the model's positions.
+// DataError naming the example's source when prompt + target exceed the model's positions or
+// a token is outside the model's vocabulary.
 ExampleBatch collate_examples(const std::vector<data::Stage1Example>& examples,
                               const model::BartConfig& config, const torch::Device& device);
 

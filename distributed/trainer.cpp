@@ -130,7 +130,11 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     for (int a = 0; a < accumulation; ++a) {
       std::vector<data::Stage1Example> part(local.begin() + a * micro,
                                             local.begin() + (a + 1) * micro);
-      batches.push_back(collate_examples(part, config, device));
+      try {
+        batches.push_back(collate_examples(part, config, device));
+      } catch (const DataError& e) {
+        throw DataError(job.examples_path + ": " + e.what());
+      }
       local_tokens += batches.back().target_tokens;
     }
     // The loss is normalised by the global batch's target tokens, known before forward.

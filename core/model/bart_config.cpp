@@ -1,6 +1,7 @@
 #include "core/model/bart_config.h"
 
 #include <algorithm>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/util/error.h"
@@ -30,6 +31,10 @@ void read_int(const Json& root, const std::string& source, const std::string& ke
   if (!it->is_number_integer()) {
     throw key_error(source, key,
                     std::string("expected an integer, got ") + json_type(*it) + " " + it->dump());
+  }
+  if (it->is_number_unsigned() &&
+      it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    throw key_error(source, key, it->dump() + " is out of range");
   }
   out = it->get<int64_t>();
 }
@@ -107,8 +112,17 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
 }
 
 void validate(const BartConfig& c, const std::string& source) {
+  // The upper bound keeps a corrupt size from reaching the allocator (an overflowing or
+  // terabyte-sized tensor is a crash there, not an error naming the key); no real model comes
+  // near it.
+  constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
   auto positive = [&](const char* key, int64_t value) {
     if (value <= 0) throw key_error(source, key, "must be positive, got " + std::to_string(value));
+    if (value > kMaxSize) {
+      throw key_error(
+          source, key,
+          std::to_string(value) + " is too large (at most " + std::to_string(kMaxSize) + ")");
+    }
   };
   positive("vocab_size", c.vocab_size);
   positive("d_model", c.d_model);

@@ -1,5 +1,6 @@
 #include "core/model/bert_config.h"
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "core/util/error.h"
@@ -28,6 +29,10 @@ void read_int(const Json& root, const std::string& source, const char* key, int6
   }
   if (!it->is_number_integer()) {
     throw key_error(source, key, "expected an integer, got " + describe(*it));
+  }
+  if (it->is_number_unsigned() &&
+      it->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    throw key_error(source, key, it->dump() + " is out of range");
   }
   out = it->get<int64_t>();
 }
@@ -92,8 +97,17 @@ BertConfig BertConfig::preset(const std::string& name, int64_t vocab_size, int64
 }
 
 void validate(const BertConfig& c, const std::string& source) {
+  // The upper bound keeps a corrupt size from reaching the allocator (an overflowing or
+  // terabyte-sized tensor is a crash there, not an error naming the key); no real model comes
+  // near it.
+  constexpr int64_t kMaxSize = (int64_t{1} << 31) - 1;
   auto positive = [&](const char* key, int64_t value) {
     if (value <= 0) throw key_error(source, key, "must be positive, got " + std::to_string(value));
+    if (value > kMaxSize) {
+      throw key_error(
+          source, key,
+          std::to_string(value) + " is too large (at most " + std::to_string(kMaxSize) + ")");
+    }
   };
   positive("vocab_size", c.vocab_size);
   positive("hidden_size", c.hidden_size);

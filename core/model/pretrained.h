@@ -6,8 +6,8 @@
 // the untied tensors, which HF re-ties on load.
 //
 // Guarantees: save_pretrained then load_pretrained gives a model with identical tensors (and so
-// identical logits); a missing file is an IoError naming it, a tensor that is unknown, missing
-// or mis-shaped a DataError naming it, an unusable device a ConfigError; a new directory
+// identical logits); a missing file is an IoError naming it, a tensor that is unknown, missing,
+// mis-shaped or not finite a DataError naming it, an unusable device a ConfigError; a new directory
 // appears complete or not at all (written under a temporary name, then renamed).
 #pragma once
 

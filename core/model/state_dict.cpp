@@ -123,6 +123,16 @@ StateLoadReport load_state(torch::nn::Module& module, const NamedTensors& tensor
                                        shape_string(target.sizes()));
     return false;
   };
+  // NaN or infinite weights load without complaint and only show as NaN scores or losses much
+  // later, far from the file that caused them: refused here, naming the tensor.
+  auto check_finite = [&](const std::string& file_name, const torch::Tensor& src) {
+    if (!src.is_floating_point() || src.numel() == 0) return true;
+    const int64_t bad = src.numel() - torch::isfinite(src).sum().item<int64_t>();
+    if (bad == 0) return true;
+    problems.add_tensor(file_name, std::to_string(bad) + " of its " + std::to_string(src.numel()) +
+                                       " values are not finite (NaN or infinite)");
+    return false;
+  };
 
   // Pass 1: direct names (as is, then with each prefix). Aliases wait for pass 2, since they
   // only fill what no direct name filled.
@@ -167,7 +177,7 @@ StateLoadReport load_state(torch::nn::Module& module, const NamedTensors& tensor
                                          direct_source[module_name] + "'");
       continue;
     }
-    if (!check_shape(file_name, tensor, module_name)) continue;
+    if (!check_shape(file_name, tensor, module_name) || !check_finite(file_name, tensor)) continue;
     direct[module_name] = &tensor;
     direct_source[module_name] = file_name;
   }
@@ -183,7 +193,9 @@ StateLoadReport load_state(torch::nn::Module& module, const NamedTensors& tensor
       continue;
     }
     claimed.insert(module_name);
-    if (!check_shape(file_name, *tensor, module_name)) continue;
+    if (!check_shape(file_name, *tensor, module_name) || !check_finite(file_name, *tensor)) {
+      continue;
+    }
     report.aliased.push_back(file_name);
     if (plan.count(module_name) == 0) plan[module_name] = tensor;
   }

@@ -34,9 +34,10 @@ struct StateLoadReport {
 // Copies every tensor of `tensors` into the module's parameter or buffer of the same name
 // (converted to the module tensor's dtype and device, without autograd). Throws DataError
 // naming `source` and the tensor for: a tensor the module does not have (with the closest
-// module name as a hint), a module tensor the file lacks (all missing names listed), and a
-// shape mismatch (both shapes given). Nothing is modified when any error is found: every
-// problem is collected first (the first 10 listed in one message), then the copies are made.
+// module name as a hint), a module tensor the file lacks (all missing names listed), a
+// shape mismatch (both shapes given), and floating values that are NaN or infinite. Nothing is
+// modified when any error is found: every problem is collected first (the first 10 listed in
+// one message), then the copies are made.
 // A module tensor that shares its storage with one that is filled (weights tied by registering
 // one tensor under two names) counts as filled. `loaded` lists module names in registration
 // order; `aliased` lists every alias file name present, whether it filled its target or not.

@@ -121,8 +121,12 @@ void write_model(const std::string& dir, bool poisoned) {
   const model::BartConfig config = model::BartConfig::preset("tiny");
   model::BartModel bart(config);
   if (poisoned) {
+    // Finite weights (a model with NaN weights is refused when it loads) whose forward pass
+    // overflows: half the vocabulary gets log-probability -inf, so every loss is non-finite.
     torch::NoGradGuard no_grad;
-    bart->final_logits_bias.fill_(std::nan(""));
+    torch::Tensor bias = bart->final_logits_bias.view(-1);
+    bias.fill_(3e38);
+    bias.slice(0, 1, bias.numel(), 2).fill_(-3e38);
   }
   model::save_pretrained(bart, config, dir, kTokenizer);
 }
@@ -258,14 +262,13 @@ TEST_F(DistillTrainer, NonFiniteStepsAreSkippedAndCountedOrAbort) {
   EXPECT_EQ(report.steps, 3);
   EXPECT_EQ(report.skipped_steps, 3);
   if (context().is_root()) {
-    // No update was made: the weights are the initial ones (NaN where they were NaN).
+    // No update was made: the weights are the initial ones.
     const model::NamedTensors init = model::read_safetensors(tmp("nan") + "/model.safetensors");
     const model::NamedTensors out =
         model::read_safetensors(tmp("skip") + "/model/model.safetensors");
     ASSERT_EQ(init.size(), out.size());
     for (size_t i = 0; i < init.size(); ++i) {
-      EXPECT_TRUE(torch::equal(init[i].second.nan_to_num(7), out[i].second.nan_to_num(7)))
-          << init[i].first;
+      EXPECT_TRUE(torch::equal(init[i].second, out[i].second)) << init[i].first;
     }
   }
   // Too many skipped steps end the run, naming the key.
