@@ -2,12 +2,14 @@
 
 #include <fcntl.h>
 #include <glog/logging.h>
+#include <signal.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -100,6 +102,16 @@ void remove_stale_temporaries(const std::string& root) {
   }
 }
 
+// The test hook DGR_FAULT_KILL_DURING_SAVE (see checkpoint.h): SIGKILL this process when it
+// saves step `step` and the variable names that step.
+void maybe_kill_during_save(int64_t step) {
+  const char* value = std::getenv("DGR_FAULT_KILL_DURING_SAVE");
+  if (value == nullptr || std::to_string(step) != value) return;
+  LOG(WARNING) << "DGR_FAULT_KILL_DURING_SAVE=" << value << ": killing this process mid-save";
+  google::FlushLogFiles(google::GLOG_INFO);
+  ::raise(SIGKILL);
+}
+
 std::string trainer_state_yaml(const TrainerState& state) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -128,6 +140,11 @@ YAML::Node load_yaml(const std::string& path) {
 
 template <class T>
 T required(const YAML::Node& node, const char* key, const std::string& path) {
+  // yaml-cpp throws its own exception for a subscript of a scalar or a sequence.
+  if (!node.IsMap()) {
+    throw DataError(located(path, node.Mark().line + 1,
+                            "expected a map with the key '" + std::string(key) + "'"));
+  }
   const YAML::Node value = node[key];
   if (!value.IsDefined() || value.IsNull()) {
     throw DataError(path + ": key '" + std::string(key) + "' is missing");
@@ -138,6 +155,18 @@ T required(const YAML::Node& node, const char* key, const std::string& path) {
     throw DataError(
         located(path, value.Mark().line + 1, "key '" + std::string(key) + "' has the wrong type"));
   }
+}
+
+// An optional string key: "" when absent; a map or a sequence is a DataError, not a
+// yaml-cpp exception.
+std::string optional_string(const YAML::Node& root, const char* key, const std::string& path) {
+  const YAML::Node value = root[key];
+  if (!value.IsDefined() || value.IsNull()) return "";
+  if (!value.IsScalar()) {
+    throw DataError(
+        located(path, value.Mark().line + 1, "key '" + std::string(key) + "' has the wrong type"));
+  }
+  return value.as<std::string>();
 }
 
 void check_format_version(const YAML::Node& root, const std::string& path) {
@@ -160,8 +189,8 @@ TrainerState read_trainer_state(const std::string& path) {
   state.seed = required<uint64_t>(root, "seed", path);
   state.world_size = required<int>(root, "world_size", path);
   state.global_batch = required<int64_t>(root, "global_batch", path);
-  state.config_hash = root["config_hash"] ? root["config_hash"].as<std::string>() : "";
-  state.torch_rng = root["torch_rng"] ? root["torch_rng"].as<std::string>() : "";
+  state.config_hash = optional_string(root, "config_hash", path);
+  state.torch_rng = optional_string(root, "torch_rng", path);
   if (state.step < 0 || state.epoch < 0 || state.cursor < 0 || state.world_size < 1 ||
       state.global_batch < 0) {
     throw DataError(path +
@@ -209,6 +238,9 @@ void verify_checksums(const std::string& dir) {
   if (!files.IsMap()) throw DataError(path + ": key 'files' is missing or not a map");
   std::vector<std::string> listed;
   for (const auto& entry : files) {
+    if (!entry.first.IsScalar()) {
+      throw DataError(located(path, entry.first.Mark().line + 1, "a file name is not a string"));
+    }
     const std::string name = entry.first.as<std::string>();
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
       throw DataError(path + ": file name \"" + name + "\" is not a plain name");
@@ -238,6 +270,16 @@ void verify_checksums(const std::string& dir) {
                       ", so the checkpoint is incomplete");
     }
   }
+}
+
+// The checkpoint in `dir`, whose checksums were verified.
+LoadedCheckpoint load_verified_checkpoint(const std::string& dir, model::BartModel& model) {
+  LoadedCheckpoint out;
+  out.dir = dir;
+  out.state = read_trainer_state(join(dir, kTrainerStateFile));
+  model::load_bart_weights(model, join(dir, "model.safetensors"));
+  out.optimizer_state = model::read_safetensors(join(dir, kOptimizerFile));
+  return out;
 }
 
 }  // namespace
@@ -273,6 +315,7 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
   try {
     // Every writer below goes through write_file_atomic, which fsyncs each file.
     model::save_pretrained(model, config, tmp, tokenizer_dir);
+    maybe_kill_during_save(state.step);
     model::write_safetensors(join(tmp, kOptimizerFile), optimizer_state, {{"format", "dgr-adamw"}});
     write_file_atomic(join(tmp, kTrainerStateFile), trainer_state_yaml(state));
     write_file_atomic(join(tmp, kConfigYamlFile), config_yaml);
@@ -324,12 +367,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw DataError(dir + ": no checkpoint directory here");
   verify_checksums(dir);
-  LoadedCheckpoint out;
-  out.dir = dir;
-  out.state = read_trainer_state(join(dir, kTrainerStateFile));
-  model::load_bart_weights(model, join(dir, "model.safetensors"));
-  out.optimizer_state = model::read_safetensors(join(dir, kOptimizerFile));
-  return out;
+  return load_verified_checkpoint(dir, model);
 }
 
 std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
@@ -352,13 +390,30 @@ std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_di
     }
     return load_checkpoint(dir, model);
   }
-  // No pointer: a first save may have crashed between its rename and writing `latest`; its
-  // directory is complete (renamed only when it was).
+  // No pointer: a first save may have crashed between its rename and writing `latest` (its
+  // directory is complete, renamed only when it was), or the directory was copied or pruned by
+  // hand. Without `latest` vouching for one, the newest checkpoint that verifies is used; the
+  // ones that do not are named, so nothing is skipped silently.
   const auto dirs = checkpoint_dirs(root);
   if (dirs.empty()) return std::nullopt;
-  const std::string dir = join(root, dirs.back().second);
-  LOG(WARNING) << latest << " is missing; resuming from the newest checkpoint, " << dir;
-  return load_checkpoint(dir, model);
+  std::string newest_error;
+  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
+    const std::string dir = join(root, it->second);
+    try {
+      verify_checksums(dir);
+    } catch (const DataError& e) {
+      if (newest_error.empty()) newest_error = e.what();
+      LOG(WARNING) << latest << " is missing and " << dir
+                   << " is not a complete checkpoint, so it is skipped: " << e.what();
+      continue;
+    }
+    LOG(WARNING) << latest << " is missing; resuming from the newest complete checkpoint, " << dir;
+    return load_verified_checkpoint(dir, model);
+  }
+  throw DataError(root + ": " + std::to_string(dirs.size()) + " checkpoint director" +
+                  (dirs.size() == 1 ? "y" : "ies") +
+                  " but none is complete and `latest` is missing (the newest: " + newest_error +
+                  "); remove them to start afresh, or set train.resume: false");
 }
 
 std::string checkpoint_config_yaml(const std::string& dir) {

@@ -10,6 +10,12 @@
 // so it always names a complete checkpoint; loading verifies every checksum first, so a missing,
 // truncated or altered file is a DataError naming it, never a silently different run.
 // Temporary directories left by a crash are ignored by loading and removed by the next save.
+//
+// Test hook (fault tests only, never set in production): with the environment variable
+// DGR_FAULT_KILL_DURING_SAVE=<step>, save_checkpoint of that step sends its own process SIGKILL
+// after the model files are written into the temporary directory and before the optimizer state,
+// the trainer state and the checksums are, leaving the half-written checkpoint that a crash or
+// an external kill mid-save leaves (tests/faults/kill_during_save_test.sh).
 #pragma once
 
 #include <cstdint>
@@ -65,9 +71,10 @@ struct LoadedCheckpoint {
   model::NamedTensors optimizer_state;  // for AdamW::load_state
 };
 
-// The checkpoint run_dir/checkpoints/latest names (when `latest` is absent but complete step-*
-// directories exist, the newest of them), loaded as load_checkpoint does; std::nullopt when the
-// run has no checkpoint. DataError when `latest` names a directory that does not exist.
+// The checkpoint run_dir/checkpoints/latest names, loaded as load_checkpoint does; when `latest`
+// is absent, the newest step-* directory whose checksums verify (incomplete ones are skipped with
+// a warning naming them); std::nullopt when the run has no checkpoint. DataError when `latest`
+// names a directory that does not exist, or when step-* directories exist but none is complete.
 std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
                                                        model::BartModel& model);
 

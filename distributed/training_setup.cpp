@@ -49,6 +49,17 @@ TrainingModel load_training_model(const std::string& init_from, const std::strin
   return out;
 }
 
+namespace {
+
+// The dropout stream of a rank other than 0 from step `step` on. Ranks > 0 switch to it after
+// every checkpoint and when resuming from one, so that a resumed run draws the same masks as an
+// uninterrupted one (only rank 0's stream is saved in the checkpoint).
+void reseed_rank_stream(uint64_t seed, int rank, int64_t step) {
+  torch::manual_seed(seed + static_cast<uint64_t>(rank) + 1000003ull * static_cast<uint64_t>(step));
+}
+
+}  // namespace
+
 std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
                                                 model::BartModel& bart, int rank,
                                                 TrainerState& state) {
@@ -69,7 +80,7 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
   if (rank == 0) {
     model::restore_rng_state(state.torch_rng);
   } else {
-    torch::manual_seed(state.seed + offset + 1000003ull * static_cast<uint64_t>(state.step));
+    reseed_rank_stream(state.seed, rank, state.step);
   }
   LOG_IF(INFO, rank == 0) << "resuming from " << loaded->dir << " at step " << state.step
                           << " (epoch " << state.epoch << ", row " << state.cursor << "; saved by "
@@ -89,6 +100,8 @@ void save_training_checkpoint(Communicator& control, const std::string& run_dir,
     const std::string dir = save_checkpoint(run_dir, bart, saved_config, optimizer_state, state,
                                             config_yaml, tokenizer_dir, keep_last);
     LOG(INFO) << "step " << state.step << ": loss " << loss << ", checkpoint " << dir;
+  } else {
+    reseed_rank_stream(state.seed, control.rank(), state.step);
   }
   control.barrier();
 }

@@ -235,7 +235,9 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
                                                 TrainerState& state);
 
 // A checkpoint of step state.step: the optimizer state is assembled on every rank (collective
-// when sharded), rank 0 saves (and logs `loss`), then every rank waits on `control`.
+// when sharded), rank 0 saves (and logs `loss`), the other ranks reseed their dropout stream as
+// resume_training does (so resuming here draws what the uninterrupted run draws), then every
+// rank waits on `control`.
 void save_training_checkpoint(Communicator& control, const std::string& run_dir,
                               const model::BartModel& bart, const model::BartConfig& saved_config,
                               DataParallelAdamW& optimizer, TrainerState& state,

@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/eval/qrels.h"
+#include "core/model/safetensors.h"
 #include "core/model/torch_runtime.h"
 #include "core/text/wordpiece_vocab.h"
 #include "core/util/error.h"
@@ -217,6 +218,24 @@ std::vector<distributed::CrossEncoderGroup> make_groups(
   return groups;
 }
 
+// About the disk the trained cross-encoder takes, for the pre-flight check of the output
+// directory (training keeps no checkpoints): its weights in float32 (4 bytes per parameter of
+// init_from's model.safetensors, whatever dtype that stores) and 16 MiB for the vocabulary,
+// configs, report and logs. Without init_from's weights only the margin (the model's loader
+// then names the missing file).
+uint64_t trained_model_bytes(const std::string& init_from) {
+  const std::string weights = (fs::path(init_from) / "model.safetensors").string();
+  uint64_t bytes = 16ull << 20;
+  if (!file_exists(weights)) return bytes;
+  for (const auto& entry : model::read_safetensors_header(weights).entries) {
+    uint64_t values = 1;
+    for (const int64_t extent : entry.shape)
+      values *= static_cast<uint64_t>(extent);
+    bytes += sizeof(float) * values;
+  }
+  return bytes;
+}
+
 int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
                   const GlobalOptions& global) {
   require_keys(config, {{"model.init_from", "--init-from"},
@@ -248,7 +267,11 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   distributed::check_cross_encoder_job(job, mpi.size());
   const teacher::Bm25Options bm25 = bm25_options(o.teacher.bm25);
 
-  if (mpi.is_root()) ensure_directory(o.run.out);
+  // Pre-flight: an output directory that cannot take the model fails now, not after training;
+  // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
+  if (mpi.is_root()) {
+    check_output_directory(o.run.out, trained_model_bytes(o.model.init_from), "the trained model");
+  }
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));

@@ -10,6 +10,7 @@
 #include "core/eval/qrels.h"
 #include "core/index/manifest.h"
 #include "core/index/views.h"
+#include "core/model/safetensors.h"
 #include "core/model/torch_runtime.h"
 #include "core/text/bpe_tokenizer.h"
 #include "core/util/error.h"
@@ -119,6 +120,34 @@ int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   return 0;
 }
 
+// About the disk one checkpoint of a model trained from `init_from` takes, for the pre-flight
+// check of the run directory: the weights and AdamW's two moments, all float32 whatever dtype
+// init_from stores (3 x 4 bytes per parameter), the tokenizer files a checkpoint copies, and
+// 16 MiB for the small files (configs, trainer state, checksums) and the run's logs. Not counted:
+// the final export and the older checkpoints train.keep_last keeps, so this is a floor, enough
+// to catch a disk that cannot hold even one save. Without init_from's weights only the margin
+// (the model's loader then names the missing file).
+uint64_t checkpoint_bytes(const std::string& init_from) {
+  const fs::path dir(init_from);
+  uint64_t bytes = 16ull << 20;
+  if (!file_exists((dir / "model.safetensors").string())) return bytes;
+  uint64_t parameters = 0;
+  for (const auto& entry :
+       model::read_safetensors_header((dir / "model.safetensors").string()).entries) {
+    uint64_t values = 1;
+    for (const int64_t extent : entry.shape)
+      values *= static_cast<uint64_t>(extent);
+    parameters += values;
+  }
+  bytes += 3 * sizeof(float) * parameters;
+  for (const char* name : {"vocab.json", "merges.txt"}) {
+    std::error_code ec;
+    const uintmax_t size = fs::file_size(dir / name, ec);
+    if (!ec) bytes += size;
+  }
+  return bytes;
+}
+
 // The keys both stages of `dgr train` copy alike into their job.
 template <class Job>
 void copy_train_options(const ResolvedConfig& config, Job& job) {
@@ -204,7 +233,9 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   copy_train_options(config, job);
   distributed::check_distill_job(job, mpi.size());
 
-  if (mpi.is_root()) ensure_directory(o.run.out);
+  // Pre-flight: a run directory that cannot take a checkpoint fails now, not at the first save;
+  // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
+  if (mpi.is_root()) check_output_directory(o.run.out, checkpoint_bytes(o.model.init_from));
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
@@ -256,7 +287,9 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
                   "or set examples.path)");
   }
 
-  if (mpi.is_root()) ensure_directory(o.run.out);
+  // Pre-flight: a run directory that cannot take a checkpoint fails now, not at the first save;
+  // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
+  if (mpi.is_root()) check_output_directory(o.run.out, checkpoint_bytes(o.model.init_from));
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
