@@ -19,6 +19,17 @@ if(DGR_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(DGR_FUZZ)
+  # Coverage feedback for libFuzzer in every target (only tests/fuzz links the fuzzer's main),
+  # and the sanitizers that turn silent memory errors and UB into findings.
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "DGR_FUZZ needs clang (libFuzzer): use the fuzz preset")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # dgr_add_library(NAME SOURCES... [TORCH]) — one static library per folder; TORCH targets reuse
 # the precompiled torch header built once for dgr_model.
 function(dgr_add_library name)

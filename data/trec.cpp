@@ -55,6 +55,8 @@ void for_each_trec_run_line(const std::string& path,
     }
     check_id(reader, fields[0], "query id");
     check_id(reader, fields[2], "passage id");
+    // The tag is written back by every tool that copies a run: the same rules as ids.
+    check_id(reader, fields[5], "run tag");
     const auto rank = parse_int(fields[3]);
     if (!rank) {
       throw reader.error("non-integer rank " + quote_field(fields[3]) + " in column 4");

@@ -27,8 +27,9 @@ struct TrecRunLine {
 };
 
 // Calls `fn(entry, line)` for every line of a run, in file order, holding one line in memory.
-// Checks each line (6 columns, integer rank, finite numeric score: "nan"/"inf" are DataErrors,
-// since metrics and teachers order by score) but not duplicates across lines.
+// Checks each line (6 columns, ids and tag without whitespace or NUL bytes, integer rank, finite
+// numeric score: "nan"/"inf" are DataErrors, since metrics and teachers order by score) but not
+// duplicates across lines.
 void for_each_trec_run_line(const std::string& path,
                             const std::function<void(TrecRunLine&& entry, int64_t line)>& fn);
 

@@ -34,6 +34,8 @@ PACKAGES=(
   # The SLURM test's one-node cluster (tests/integration/slurm_test.sh; it skips without them).
   # Their services stay down without /etc/slurm/slurm.conf; the test starts its own daemons.
   slurmctld slurmd slurm-client munge
+  # launch/fuzz.sh: clang and its libFuzzer runtime (the fuzz preset).
+  clang libclang-rt-14-dev
 )
 
 log() { echo "[setup] $*" >&2; }

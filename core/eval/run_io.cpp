@@ -14,14 +14,22 @@ namespace {
 bool is_field(const std::string& s) {
   if (s.empty()) return false;
   for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') return false;
+    // A NUL byte would silently cut the field short in the "%s" of fprintf.
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == '\0') {
+      return false;
+    }
   }
   return true;
 }
 
 void check_field(const std::string& path, const std::string& value, const std::string& what) {
   if (!is_field(value)) {
-    throw DataError(located(path, 0, what + " '" + value + "' is empty or contains whitespace"));
+    // Shown with NUL bytes spelled out: what() is read as a C string.
+    std::string shown;
+    for (char c : value)
+      shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+    throw DataError(
+        located(path, 0, what + " '" + shown + "' is empty or contains whitespace or a NUL byte"));
   }
 }
 

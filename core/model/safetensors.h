@@ -14,24 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/util/safetensors_header.h"
+
 namespace dgr::model {
 
-struct SafetensorsEntry {
-  std::string name;
-  std::string dtype;  // "F32", "F16", "BF16", "I64", ...
-  std::vector<int64_t> shape;
-  uint64_t begin = 0;  // byte offsets into the data section
-  uint64_t end = 0;
-};
-
-struct SafetensorsHeader {
-  std::map<std::string, std::string> metadata;
-  // In data-section order (by `begin`); for files written by write_safetensors that is the
-  // order the tensors were given in. Offsets are validated: inside the data section, no two
-  // tensors share bytes, byte count == shape product x element size, names unique.
-  std::vector<SafetensorsEntry> entries;
-  uint64_t data_start = 0;  // file offset of the data section: 8 + the JSON header's length
-};
+// The header types and their validation live in the torch-free core/util/safetensors_header.h.
+using dgr::SafetensorsEntry;
+using dgr::SafetensorsHeader;
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 

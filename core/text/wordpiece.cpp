@@ -289,8 +289,9 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
   for (const auto& [token, id] :
        {std::pair{s.pad, pad_id_}, std::pair{s.unk, unk_id_}, std::pair{s.cls, cls_id_},
         std::pair{s.sep, sep_id_}, std::pair{s.mask, mask_id_}}) {
-    const bool known = std::any_of(specials_.begin(), specials_.end(),
-                                   [&](const auto& entry) { return entry.first == token; });
+    const bool known =
+        std::any_of(specials_.begin(), specials_.end(),
+                    [&wanted = token](const auto& entry) { return entry.first == wanted; });
     if (!known) specials_.emplace_back(token, id);
   }
   // Longest first: where two special tokens start at one position, the longer one is cut out.
