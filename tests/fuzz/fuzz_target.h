@@ -54,6 +54,11 @@ inline std::string write_scratch(const std::string& name, std::string_view bytes
   return path;
 }
 
+// What every reader promises of an id it accepts: non-empty, without whitespace.
+inline bool valid_id(const std::string& id) {
+  return !id.empty() && id.find_first_of(" \t\n\r\v\f") == std::string::npos;
+}
+
 // Runs `read` and swallows a dgr::Error (the documented rejection of bad input); returns whether
 // the input was accepted. Any other exception escapes and ends the run as a finding.
 template <class Read>

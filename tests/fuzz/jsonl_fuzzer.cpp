@@ -8,14 +8,6 @@
 #include "data/beir.h"
 #include "tests/fuzz/fuzz_target.h"
 
-namespace {
-
-bool valid_id(const std::string& id) {
-  return !id.empty() && id.find_first_of(" \t\n\r\v\f") == std::string::npos;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = dgr::fuzz::write_scratch(
       "records.jsonl", std::string_view(reinterpret_cast<const char*>(data), size));
@@ -24,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const dgr::data::Corpus corpus = dgr::data::read_beir_corpus(path);
     std::set<std::string> ids;
     for (const dgr::data::Passage& passage : corpus) {
-      FUZZ_CHECK(valid_id(passage.id));
+      FUZZ_CHECK(dgr::fuzz::valid_id(passage.id));
       FUZZ_CHECK(ids.insert(passage.id).second);
     }
     FUZZ_CHECK(corpus.size() > 0);
@@ -35,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   });
   dgr::fuzz::accepts([&] {
     for (const auto& [id, answers] : dgr::data::read_answers(path))
-      FUZZ_CHECK(valid_id(id));
+      FUZZ_CHECK(dgr::fuzz::valid_id(id));
   });
   dgr::fuzz::accepts([&] { dgr::data::read_pseudo_queries(path); });
   return 0;

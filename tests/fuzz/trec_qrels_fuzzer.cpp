@@ -6,14 +6,6 @@
 #include "data/trec.h"
 #include "tests/fuzz/fuzz_target.h"
 
-namespace {
-
-bool valid_id(const std::string& id) {
-  return !id.empty() && id.find_first_of(" \t\n\r\v\f") == std::string::npos;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = dgr::fuzz::write_scratch(
       "qrels.txt", std::string_view(reinterpret_cast<const char*>(data), size));
@@ -22,9 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const dgr::eval::Qrels qrels = dgr::data::read_trec_qrels(path);
     size_t judgments = 0;
     for (const auto& [query, judged] : qrels.by_query) {
-      FUZZ_CHECK(valid_id(query));
+      FUZZ_CHECK(dgr::fuzz::valid_id(query));
       for (const auto& [passage, grade] : judged) {
-        FUZZ_CHECK(valid_id(passage));
+        FUZZ_CHECK(dgr::fuzz::valid_id(passage));
         FUZZ_CHECK(qrels.grade(query, passage, -12345) == grade);
         ++judgments;
       }

@@ -8,29 +8,21 @@
 #include "data/tsv_corpus.h"
 #include "tests/fuzz/fuzz_target.h"
 
-namespace {
-
-bool valid_id(const std::string& id) {
-  return !id.empty() && id.find_first_of(" \t\n\r\v\f") == std::string::npos;
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = dgr::fuzz::write_scratch(
       "records.tsv", std::string_view(reinterpret_cast<const char*>(data), size));
 
   dgr::fuzz::accepts([&] {
     for (const auto& [query, judged] : dgr::data::read_beir_qrels(path).by_query) {
-      FUZZ_CHECK(valid_id(query));
+      FUZZ_CHECK(dgr::fuzz::valid_id(query));
       for (const auto& [passage, grade] : judged)
-        FUZZ_CHECK(valid_id(passage));
+        FUZZ_CHECK(dgr::fuzz::valid_id(passage));
     }
   });
   for (auto format : {dgr::data::TsvCorpusFormat::kDpr, dgr::data::TsvCorpusFormat::kMsMarco}) {
     dgr::fuzz::accepts([&] {
       for (const dgr::data::Passage& passage : dgr::data::read_tsv_corpus(path, format)) {
-        FUZZ_CHECK(valid_id(passage.id));
+        FUZZ_CHECK(dgr::fuzz::valid_id(passage.id));
       }
     });
   }
