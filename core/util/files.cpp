@@ -119,7 +119,7 @@ void check_output_directory(const std::string& dir, uint64_t required_bytes,
   const uint64_t free_bytes =
       static_cast<uint64_t>(vfs.f_bavail) * static_cast<uint64_t>(vfs.f_frsize);
   if (free_bytes < required_bytes) {
-    constexpr uint64_t kMiB = 1024 * 1024;
+    constexpr uint64_t kMiB = uint64_t{1} << 20;
     throw IoError(dir + ": " + std::to_string(free_bytes / kMiB) + " MiB free, " + needed_for +
                   " needs about " + std::to_string((required_bytes + kMiB - 1) / kMiB) + " MiB");
   }
