@@ -227,13 +227,7 @@ uint64_t trained_model_bytes(const std::string& init_from) {
   const std::string weights = (fs::path(init_from) / "model.safetensors").string();
   uint64_t bytes = 16ull << 20;
   if (!file_exists(weights)) return bytes;
-  for (const auto& entry : model::read_safetensors_header(weights).entries) {
-    uint64_t values = 1;
-    for (const int64_t extent : entry.shape)
-      values *= static_cast<uint64_t>(extent);
-    bytes += sizeof(float) * values;
-  }
-  return bytes;
+  return bytes + sizeof(float) * safetensors_value_count(model::read_safetensors_header(weights));
 }
 
 int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,

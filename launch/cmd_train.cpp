@@ -131,15 +131,9 @@ uint64_t checkpoint_bytes(const std::string& init_from) {
   const fs::path dir(init_from);
   uint64_t bytes = 16ull << 20;
   if (!file_exists((dir / "model.safetensors").string())) return bytes;
-  uint64_t parameters = 0;
-  for (const auto& entry :
-       model::read_safetensors_header((dir / "model.safetensors").string()).entries) {
-    uint64_t values = 1;
-    for (const int64_t extent : entry.shape)
-      values *= static_cast<uint64_t>(extent);
-    parameters += values;
-  }
-  bytes += 3 * sizeof(float) * parameters;
+  bytes +=
+      3 * sizeof(float) *
+      safetensors_value_count(model::read_safetensors_header((dir / "model.safetensors").string()));
   for (const char* name : {"vocab.json", "merges.txt"}) {
     std::error_code ec;
     const uintmax_t size = fs::file_size(dir / name, ec);

@@ -107,6 +107,13 @@ uint64_t safetensors_dtype_bytes(std::string_view dtype) {
   return 0;
 }
 
+uint64_t safetensors_value_count(const SafetensorsHeader& header) {
+  uint64_t values = 0;
+  for (const SafetensorsEntry& entry : header.entries)
+    values += (entry.end - entry.begin) / safetensors_dtype_bytes(entry.dtype);
+  return values;
+}
+
 uint64_t decode_safetensors_header_length(const std::string& path, std::string_view first_bytes,
                                           uint64_t file_size) {
   if (file_size < kSafetensorsLengthBytes || first_bytes.size() < kSafetensorsLengthBytes) {

@@ -41,6 +41,11 @@ struct SafetensorsHeader {
 // BOOL), or 0 for a name outside that list.
 uint64_t safetensors_dtype_bytes(std::string_view dtype);
 
+// The number of values (elements) of every tensor the header lists, summed: a model's
+// parameter count when the file holds its weights. Exact for a validated header (each span is
+// its shape's product times the element size).
+uint64_t safetensors_value_count(const SafetensorsHeader& header);
+
 // The JSON header's length from the file's first bytes (`first_bytes` holds the first
 // min(8, file_size) bytes). DataError when the file is shorter than 8 bytes or the length runs
 // past `file_size`.

@@ -53,6 +53,8 @@ TEST(SafetensorsHeaderTest, ParsesEntriesInDataOrderWithMetadata) {
   EXPECT_EQ(header.entries[1].dtype, "BF16");
   EXPECT_EQ(header.entries[1].begin, 16u);
   EXPECT_EQ(header.data_start, 8 + json.size());
+  // 2 x 2 F32 values and 3 BF16 values, whatever their element sizes.
+  EXPECT_EQ(safetensors_value_count(header), 7u);
 }
 
 TEST(SafetensorsHeaderTest, KnowsTheElementSizeOfEveryDtype) {
