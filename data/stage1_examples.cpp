@@ -19,6 +19,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "core/text/token_words.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "core/util/hash.h"
@@ -47,7 +48,6 @@ struct PassageViews {
   std::vector<TokenId> title;  // ` title` + title_end (after title_start); empty: no title view
   std::vector<TokenId> body;   // `title @@ text` (the body view's segment); empty: no body view
   std::vector<TokenId> text;   // ` text`: where unsupervised sources come from
-  size_t text_offset = 0;      // position of `text` in `body` (when there is a body view)
   std::vector<std::vector<TokenId>> pseudo_queries;  // ` pq` + pq_end (after pq_start)
 };
 
@@ -101,7 +101,6 @@ class ViewCutter {
       if (inputs_.views.body) {
         views.body.assign(first.begin() + static_cast<ptrdiff_t>(body_start), first.end());
         CHECK_LE(title_part, views.body.size()) << "passage '" << passage.id << "'";
-        views.text_offset = title_part;
         if (with_text) {
           views.text.assign(views.body.begin() + static_cast<ptrdiff_t>(title_part),
                             views.body.end());
@@ -130,47 +129,61 @@ class ViewCutter {
 // ---------------------------------------------------------------------------------------------
 // Choosing spans and pseudo-queries.
 
-// Starts of `count` windows of min(length, size) tokens over a sequence of `size` tokens: higher
-// `scores[start]` first, ties in random order, every distinct window before any repeats.
-std::vector<size_t> choose_windows(size_t size, size_t length, size_t count,
-                                   const std::vector<int64_t>& scores, Rng& rng) {
+// Where body spans may start (MINDER, SEAL: at a passage word that is not a stop word): the
+// tokens that begin content words; failing any, the tokens that begin any word; failing any
+// (no word at all), the first token. Empty for an empty body.
+std::vector<size_t> span_candidates(const std::vector<text::TokenWord>& words, size_t size) {
+  std::vector<size_t> candidates;
+  for (const text::TokenWord& w : words)
+    if (w.content) candidates.push_back(w.position);
+  if (candidates.empty()) {
+    for (const text::TokenWord& w : words)
+      candidates.push_back(w.position);
+  }
+  if (candidates.empty() && size > 0) candidates.push_back(0);
+  return candidates;
+}
+
+// Starts of `count` supervised body spans of `length` tokens. Candidates (span_candidates) that
+// begin a query content word come first, then the others; within each group more distinct query
+// content words among the words beginning inside the span first, ties in seeded random order.
+// `query_words`: sorted, distinct. `*at_query_word` counts the chosen starts at a query word.
+std::vector<size_t> supervised_span_starts(const std::vector<text::TokenWord>& words, size_t size,
+                                           size_t length, size_t count,
+                                           const std::vector<std::string>& query_words, Rng& rng,
+                                           size_t* at_query_word) {
   if (size == 0 || count == 0) return {};
-  const size_t windows = size > length ? size - length + 1 : 1;
-  std::vector<std::tuple<int64_t, uint64_t, size_t>> order(windows);
-  for (size_t s = 0; s < windows; ++s)
-    order[s] = {-scores[s], rng.next(), s};
-  const size_t needed = std::min(count, windows);
+  auto in_query = [&](const text::TokenWord& w) {
+    return w.content && std::binary_search(query_words.begin(), query_words.end(), w.text);
+  };
+  const std::vector<size_t> candidates = span_candidates(words, size);
+  // (not at a query word, -overlap, random, start)
+  std::vector<std::tuple<bool, int64_t, uint64_t, size_t>> order;
+  order.reserve(candidates.size());
+  std::vector<const std::string*> seen;
+  size_t w = 0;  // first word at or after the candidate
+  for (size_t start : candidates) {
+    while (w < words.size() && words[w].position < start)
+      ++w;
+    seen.clear();
+    for (size_t k = w; k < words.size() && words[k].position < start + length; ++k) {
+      if (!in_query(words[k])) continue;
+      const bool repeated = std::any_of(seen.begin(), seen.end(),
+                                        [&](const std::string* s) { return *s == words[k].text; });
+      if (!repeated) seen.push_back(&words[k].text);
+    }
+    const bool at_query = w < words.size() && words[w].position == start && in_query(words[w]);
+    order.emplace_back(!at_query, -static_cast<int64_t>(seen.size()), rng.next(), start);
+  }
+  const size_t needed = std::min(count, order.size());
   std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(needed), order.end());
   std::vector<size_t> starts(count);
-  for (size_t i = 0; i < count; ++i)
-    starts[i] = std::get<2>(order[i % needed]);
+  for (size_t i = 0; i < count; ++i) {
+    const auto& chosen = order[i % needed];
+    starts[i] = std::get<3>(chosen);
+    *at_query_word += std::get<0>(chosen) ? 0 : 1;
+  }
   return starts;
-}
-
-// Number of query tokens in each window of `length` over `body`.
-std::vector<int64_t> overlap_scores(const std::vector<TokenId>& body, size_t length,
-                                    const std::vector<TokenId>& sorted_query) {
-  const size_t windows = body.size() > length ? body.size() - length + 1 : 1;
-  std::vector<int64_t> prefix(body.size() + 1, 0);
-  for (size_t i = 0; i < body.size(); ++i) {
-    prefix[i + 1] =
-        prefix[i] + (std::binary_search(sorted_query.begin(), sorted_query.end(), body[i]) ? 1 : 0);
-  }
-  std::vector<int64_t> scores(windows);
-  for (size_t s = 0; s < windows; ++s)
-    scores[s] = prefix[std::min(body.size(), s + length)] - prefix[s];
-  return scores;
-}
-
-// Minus the overlap of each window of `length` over `size` tokens with [begin, end).
-std::vector<int64_t> disjointness_scores(size_t size, size_t length, size_t begin, size_t end) {
-  const size_t windows = size > length ? size - length + 1 : 1;
-  std::vector<int64_t> scores(windows);
-  for (size_t s = 0; s < windows; ++s) {
-    const size_t lo = std::max(s, begin), hi = std::min(std::min(size, s + length), end);
-    scores[s] = -static_cast<int64_t>(hi > lo ? hi - lo : 0);
-  }
-  return scores;
 }
 
 // `count` indices into `n` items: a random permutation, repeated as needed.
@@ -184,6 +197,17 @@ std::vector<size_t> choose_items(size_t n, size_t count, Rng& rng) {
   for (size_t i = 0; i < count; ++i)
     chosen[i] = order[i % n];
   return chosen;
+}
+
+// Starts of `count` unsupervised body spans: span_candidates in seeded random order, every one
+// before any repeats. Independent of the source segment (a span may overlap it, as SEAL's do).
+std::vector<size_t> unsupervised_span_starts(const std::vector<text::TokenWord>& words, size_t size,
+                                             size_t count, Rng& rng) {
+  const std::vector<size_t> candidates = span_candidates(words, size);
+  std::vector<size_t> starts;
+  for (size_t k : choose_items(candidates.size(), count, rng))
+    starts.push_back(candidates[k]);
+  return starts;
 }
 
 void check_options(const Stage1Options& o) {
@@ -300,6 +324,7 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
   const Corpus& corpus = *inputs.corpus;
   const Queries& queries = *inputs.queries;
   const ViewCutter cutter(inputs);
+  const text::TokenWords token_words(*inputs.tokenizer);
   const size_t span_length = static_cast<size_t>(options.span_length);
 
   Stage1Stats stats;
@@ -344,16 +369,20 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
     if (source.size() > static_cast<size_t>(options.max_query_length)) {
       source.resize(static_cast<size_t>(options.max_query_length));
     }
-    std::vector<TokenId> sorted_query = source;
-    std::sort(sorted_query.begin(), sorted_query.end());
+    std::vector<std::string> query_words;
+    for (text::TokenWord& w : token_words.words(source))
+      if (w.content) query_words.push_back(std::move(w.text));
+    std::sort(query_words.begin(), query_words.end());
+    query_words.erase(std::unique(query_words.begin(), query_words.end()), query_words.end());
     for (size_t p : positives) {
       auto it = cut.find(p);
       if (it == cut.end()) it = cut.emplace(p, cutter.cut(corpus[p], false)).first;
       const PassageViews& views = it->second;
       Rng rng(options.seed, kSupervisedStream, q, p);
-      const std::vector<size_t> starts = choose_windows(
-          views.body.size(), span_length, static_cast<size_t>(options.spans_per_query),
-          overlap_scores(views.body, span_length, sorted_query), rng);
+      const std::vector<size_t> starts =
+          supervised_span_starts(token_words.words(views.body), views.body.size(), span_length,
+                                 static_cast<size_t>(options.spans_per_query), query_words, rng,
+                                 &stats.supervised_spans_at_query_words);
       const std::vector<size_t> pq = choose_items(
           views.pseudo_queries.size(), static_cast<size_t>(options.pseudo_queries_per_query), rng);
       sink.add_all(query.id, true, source, views, options.titles_per_query, starts, span_length,
@@ -384,11 +413,9 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
       const size_t begin =
           views.text.size() > source_length ? rng.below(views.text.size() - source_length + 1) : 0;
       const std::vector<TokenId> source = slice(views.text, begin, source_length);
-      const size_t in_body = views.text_offset + begin;
-      const std::vector<size_t> starts = choose_windows(
-          views.body.size(), span_length, static_cast<size_t>(options.unsup_spans),
-          disjointness_scores(views.body.size(), span_length, in_body, in_body + source.size()),
-          rng);
+      const std::vector<size_t> starts =
+          unsupervised_span_starts(token_words.words(views.body), views.body.size(),
+                                   static_cast<size_t>(options.unsup_spans), rng);
       const std::vector<size_t> pq = choose_items(
           views.pseudo_queries.size(), static_cast<size_t>(options.unsup_pseudo_queries), rng);
       sink.add_all(corpus[p].id, false, source, views, options.unsup_titles, starts, span_length,
@@ -412,7 +439,10 @@ std::map<std::string, std::string> stage1_provenance(const Stage1Inputs& inputs,
        << " unsup_pseudo_queries=" << options.unsup_pseudo_queries
        << " source_length=" << options.source_length
        << " max_query_length=" << options.max_query_length
-       << " relevance_threshold=" << options.relevance_threshold << " seed=" << options.seed;
+       << " relevance_threshold=" << options.relevance_threshold << " seed="
+       << options.seed
+       // How spans are chosen: stores of the earlier (any-token, disjoint) spans hash apart.
+       << " span_starts=content_words";
   std::string views;
   for (const std::string& name : index::view_names(inputs.views))
     views += (views.empty() ? "" : ",") + name;

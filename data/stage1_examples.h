@@ -8,11 +8,12 @@
 // pseudo_queries: pq_start marker), so training teaches exactly what beam search asks.
 //
 // Supervised examples (per training query with a positive passage): the positive's title,
-// body spans of `span_length` tokens preferring overlap with the query, pseudo-queries.
-// Unsupervised corpus examples (per passage): a segment of the passage -> its title / another
-// span / a pseudo-query. Generation is deterministic (seeded); the same inputs and options give
-// the same examples in the same order. The store is HDF5 (one row per example), read by each
-// rank as hyperslabs of its own rows. No torch here.
+// body spans of `span_length` tokens that start at a passage word matching the query's content
+// words (MINDER, SEAL), pseudo-queries. Unsupervised corpus examples (per passage): a segment of
+// the passage -> its title / a span starting at a content word / a pseudo-query. Generation is
+// deterministic (seeded); the same inputs and options give the same examples in the same order. The
+// store is HDF5 (one row per example), read by each rank as hyperslabs of its own rows. No torch
+// here.
 #pragma once
 
 #include <cstddef>
@@ -77,6 +78,7 @@ struct Stage1Stats {
   size_t unknown_passages = 0;          // judgments (of queries in the file) naming no passage
   size_t passages_without_source = 0;   // no text: no unsupervised examples
   size_t supervised = 0;                // examples
+  size_t supervised_spans_at_query_words = 0;  // supervised body spans starting at a query word
   size_t unsupervised = 0;
   std::map<std::string, size_t> per_view;  // example_view_name -> examples
 };
@@ -86,18 +88,23 @@ struct Stage1Stats {
 //  relevance_threshold, passage in the corpus), for each positive in passage-index order:
 //   - title (views.title, passage has a title): titles_per_query copies; prompt = title_start,
 //     target = ` title` + title_end, the tokens that follow title_start in the index;
-//   - body (views.body): spans_per_query spans of span_length tokens of the body segment
-//     (`title @@ text` as the index encodes it; the whole segment when shorter); windows with
-//     more query tokens first, distinct windows before any repeats, ties broken by the seeded
-//     RNG; prompt empty;
+//   - body (views.body): spans_per_query spans of (up to) span_length tokens of the body
+//     segment (`title @@ text` as the index encodes it), each starting at a token that begins a
+//     content word (core/text/token_words.h: a word, not inside one, starting with a letter, not
+//     a stop word). Starts whose word is one of the query's content words (lowercased, exact)
+//     come first, then the other content-word starts; within each group, more distinct query
+//     content words among the words beginning inside the span first, ties broken by the seeded
+//     RNG; distinct starts before any repeats. A segment without a content word starts spans at
+//     its words, one without words at its first token. Prompt empty;
 //   - pseudo-queries (views.pseudo_queries, the passage has some): pseudo_queries_per_query,
 //     distinct ones in seeded random order before any repeats; prompt = pq_start, target =
 //     ` pq` + pq_end;
 //   source = ` query` tokens, truncated to max_query_length.
 //  unsupervised (options.unsupervised), for each passage with text, in passage order: source =
 //  source_length tokens of ` text` at a seeded random start; unsup_titles title examples,
-//  unsup_spans body spans (windows overlapping the source least first), unsup_pseudo_queries
-//  pseudo-queries, chosen as above.
+//  unsup_spans body spans starting at content-word starts in seeded random order (distinct
+//  before repeats; chosen independently of the source, which they may overlap, as SEAL's),
+//  unsup_pseudo_queries pseudo-queries, chosen as above.
 // Every prompt + target occurs in the FM-index built from index::passage_segments with the same
 // views. Randomness comes from `seed` mixed with the query and passage indices, so each example
 // depends only on its own query and passage. Qrels naming unknown passages or queries are counted

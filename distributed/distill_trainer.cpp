@@ -59,6 +59,8 @@ rank::PassageScoreOptions score_options(const DistillTrainJob& job) {
   o.beta = job.beta;
   o.smoothing = job.smoothing;
   o.corpus_tokens = job.corpus_tokens;
+  o.title_positions = job.title_positions;
+  o.pq_positions = job.pq_positions;
   return o;
 }
 

@@ -49,8 +49,12 @@ struct DistillTrainJob {
   std::string config_yaml;
   std::string config_hash;
 
-  // The index the keys' counts come from: its corpus tokens and the views' prompts.
+  // The index the keys' counts come from: its corpus tokens, the counts of its title and
+  // pseudo-query start markers (the N of title / pseudo-query keys: Manifest::title_starts,
+  // pq_starts) and the views' prompts.
   uint64_t corpus_tokens = 0;
+  uint64_t title_positions = 0;
+  uint64_t pq_positions = 0;
   std::vector<int32_t> title_prefix, title_end, pq_prefix, pq_end;
   int64_t max_query_length = 64;
   double alpha = 2.0;  // scoring.alpha, beta, smoothing

@@ -146,6 +146,7 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
     index::write_shard(path, shard, ids);
     build_seconds += seconds_since(t1);
     const uint64_t bytes = fs::file_size(path);
+    const index::ViewStarts starts = index::count_view_starts(shard, in.views, markers);
     LOG(INFO) << "shard " << s << ": passages [" << lo << ", " << hi << "), " << shard.num_tokens()
               << " tokens, " << format_bytes(bytes) << " ("
               << static_cast<double>(bytes) / std::max<uint64_t>(1, shard.num_tokens())
@@ -155,6 +156,8 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
                            {"first_passage", lo},
                            {"num_passages", hi - lo},
                            {"num_tokens", shard.num_tokens()},
+                           {"title_starts", starts.title},
+                           {"pq_starts", starts.pq},
                            {"bytes", bytes},
                            {"sha256", sha256_file(path)}});
   }
@@ -191,6 +194,8 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
         info.bytes = s["bytes"];
         info.sha256 = s["sha256"];
         manifest.num_tokens += info.num_tokens;
+        manifest.title_starts += s["title_starts"].get<uint64_t>();
+        manifest.pq_starts += s["pq_starts"].get<uint64_t>();
         report.bytes += info.bytes;
       }
     }

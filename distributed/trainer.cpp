@@ -20,11 +20,13 @@
 #include "core/util/files.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "data/copy_task.h"
 #include "data/stage1_examples.h"
 #include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
 #include "distributed/example_batch.h"
 #include "distributed/gradient_reducer.h"
+#include "distributed/input_probe.h"
 #include "distributed/sharded_optimizer.h"
 #include "distributed/training_setup.h"
 
@@ -44,6 +46,32 @@ void check_job(const TrainJob& job, int world_size) {
     throw ConfigError("train.label_smoothing must be in [0, 1)");
   }
   if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
+  if (job.copy_steps < 0) throw ConfigError("train.copy.steps must be >= 0");
+  if (job.copy_steps > 0) {
+    if (!(job.copy_lr > 0)) throw ConfigError("train.copy.lr must be positive");
+    if (job.copy_warmup_steps < 0) throw ConfigError("train.copy.warmup_steps must be >= 0");
+    if (job.copy_length < 1) throw ConfigError("train.copy.length must be at least 1");
+  }
+  if (job.probe_examples < 0) throw ConfigError("train.probe.examples must be >= 0");
+  if (job.probe_every < 1) throw ConfigError("train.probe.every must be at least 1");
+  if (job.probe_check_after < 0) throw ConfigError("train.probe.check_after must be >= 0");
+}
+
+// What a collapsed model looks like and what to change; thrown on every rank at once (the
+// probe's numbers are all-reduced).
+[[noreturn]] void throw_ignores_input(const TrainJob& job, int64_t step, const ProbeResult& p) {
+  char numbers[320];
+  std::snprintf(numbers, sizeof numbers,
+                "the NLL per target token is %.4f after the example's own source and %.4f after "
+                "another example's source (gap %.4f < train.probe.min_gap %.4g); encoder output "
+                "spread %.3g",
+                p.nll_true, p.nll_shuffled, p.gap, job.probe_min_gap, p.encoder_spread);
+  throw DataError("train: the model ignores its input at step " + std::to_string(step) + ": " +
+                  numbers +
+                  ". The loss falls only because the decoder learns the targets as a language "
+                  "model. Train from scratch with a copy warm start (train.copy.steps, e.g. 300) "
+                  "and a lower train.lr (e.g. 3e-4), or start from a pretrained model; "
+                  "train.probe.check_after 0 only logs the probe.");
 }
 
 }  // namespace
@@ -63,12 +91,14 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
                       ") is larger than the " + std::to_string(rows) + " examples of " +
                       job.examples_path);
   }
-  const int64_t total_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
-  if (job.decay != "constant" && total_steps <= job.warmup_steps) {
+  // Identifier steps; the copy steps come first and on top.
+  const int64_t main_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
+  if (job.decay != "constant" && main_steps <= job.warmup_steps) {
     throw ConfigError("train.warmup_steps (" + std::to_string(job.warmup_steps) +
-                      ") must be smaller than the " + std::to_string(total_steps) +
+                      ") must be smaller than the " + std::to_string(main_steps) +
                       " training steps when train.decay is " + job.decay);
   }
+  const int64_t total_steps = job.copy_steps + main_steps;
 
   // Every rank starts from the same weights: the checkpoint, then (when resuming) the latest.
   TrainingModel loaded_model = load_training_model(job.init_from, job.device, job.dropout);
@@ -77,7 +107,22 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   const model::BartConfig& config = loaded_model.pretrained.config;
 
   const NamedParameters parameters = named_parameters(*bart);
-  const model::LrSchedule schedule = lr_schedule(job, total_steps);
+  const model::LrSchedule schedule = lr_schedule(job, main_steps);
+  model::LrSchedule copy_schedule;
+  copy_schedule.peak_lr = job.copy_lr;
+  copy_schedule.warmup_steps = job.copy_warmup_steps;
+  copy_schedule.total_steps = std::max<int64_t>(1, job.copy_steps);
+  copy_schedule.decay = "constant";
+  data::CopyTaskOptions copy_task;
+  copy_task.length = job.copy_length;
+  copy_task.vocab_size = static_cast<int32_t>(config.vocab_size);
+  copy_task.excluded = {static_cast<int32_t>(config.bos_token_id),
+                        static_cast<int32_t>(config.eos_token_id),
+                        static_cast<int32_t>(config.pad_token_id),
+                        static_cast<int32_t>(config.decoder_start_token_id)};
+  copy_task.seed = job.seed;
+  if (job.copy_steps > 0) data::check_copy_task(copy_task);
+  const InputProbe probe(examples, job.probe_examples, job.seed);
 
   TrainerState state;
   state.seed = job.seed;
@@ -114,17 +159,53 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   Progress progress("train", total_steps, mpi.is_root(), progress_options);
   progress.add(state.step);
 
+  // The probe: every probe_every steps, at the last step and before the first; its numbers
+  // join that step's log line (or make one of their own).
+  std::optional<ProbeResult> probed;
+  auto run_probe = [&]() {
+    probed = probe.measure(bart, config, device, control);
+    report.final_probe_gap = probed->gap;
+    report.final_encoder_spread = probed->encoder_spread;
+    if (job.probe_check_after > 0 && state.step >= job.probe_check_after &&
+        probed->gap < job.probe_min_gap) {
+      throw_ignores_input(job, state.step, *probed);
+    }
+  };
+  auto probe_json = [](const ProbeResult& p) {
+    return nlohmann::json{{"probe_nll_true", p.nll_true},
+                          {"probe_nll_shuffled", p.nll_shuffled},
+                          {"probe_gap", p.gap},
+                          {"encoder_spread", p.encoder_spread}};
+  };
+  if (probe.enabled() && state.step == 0) {
+    run_probe();
+    if (mpi.is_root()) {
+      nlohmann::json line = probe_json(*probed);
+      line["step"] = 0;
+      log.write(line);
+    }
+  }
+
   while (state.step < total_steps) {
-    if (state.cursor + job.global_batch > static_cast<int64_t>(rows)) {
+    const bool copying = state.step < job.copy_steps;
+    if (!copying && state.cursor + job.global_batch > static_cast<int64_t>(rows)) {
       ++state.epoch;
       state.cursor = 0;
       order = epoch_order(rows, job.seed, state.epoch);
     }
     const auto step_start = Clock::now();
-    // This rank's rows of the global batch.
-    const int64_t first = state.cursor + rank * per_rank;
-    std::vector<uint64_t> mine(order.begin() + first, order.begin() + first + per_rank);
-    const std::vector<data::Stage1Example> local = examples.read(mine);
+    // This rank's rows of the global batch: random-token copies during the warm start, else
+    // the rank's piece of the epoch order.
+    std::vector<data::Stage1Example> local;
+    if (copying) {
+      local = data::copy_task_examples(copy_task, static_cast<uint64_t>(state.step),
+                                       static_cast<uint64_t>(rank * per_rank),
+                                       static_cast<uint64_t>(per_rank));
+    } else {
+      const int64_t first = state.cursor + rank * per_rank;
+      std::vector<uint64_t> mine(order.begin() + first, order.begin() + first + per_rank);
+      local = examples.read(mine);
+    }
     std::vector<ExampleBatch> batches;
     int64_t local_tokens = 0;
     for (int a = 0; a < accumulation; ++a) {
@@ -163,12 +244,13 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     const double grad_norm = synchronise_gradients(reducer, job.clip_norm);
     const double sync_s = seconds_since(t0);
     t0 = Clock::now();
-    const double lr = schedule.lr(state.step);
+    const double lr =
+        copying ? copy_schedule.lr(state.step) : schedule.lr(state.step - job.copy_steps);
     optimizer.step(lr);  // with ZeRO-1 the all-gather of the parameters counts as optimizer time
     const double optimizer_s = seconds_since(t0);
     control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
 
-    state.cursor += job.global_batch;
+    if (!copying) state.cursor += job.global_batch;
     ++state.step;
     const double step_s = seconds_since(step_start);
     const double exposed = reducer.last_exposed_seconds();
@@ -191,9 +273,19 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     report.final_loss = loss_per_token;
     report.steps = state.step;
 
-    if (mpi.is_root() && (state.step % job.log_every == 0 || state.step == total_steps ||
-                          state.step == report.first_step + 1)) {
-      const nlohmann::json line = {
+    probed.reset();
+    if (probe.enabled() && (state.step % job.probe_every == 0 || state.step == total_steps)) {
+      run_probe();
+    }
+    const bool log_step = state.step % job.log_every == 0 || state.step == total_steps ||
+                          state.step == report.first_step + 1;
+    if (mpi.is_root() && !log_step && probed) {
+      nlohmann::json line = probe_json(*probed);
+      line["step"] = state.step;
+      log.write(line);
+    }
+    if (mpi.is_root() && log_step) {
+      nlohmann::json line = {
           {"step", state.step},
           {"epoch", state.epoch},
           {"loss", loss_per_token},
@@ -205,6 +297,8 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
           {"seconds",
            StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
           {"ranks", ranks}};
+      if (copying) line["phase"] = "copy";
+      if (probed) line.update(probe_json(*probed));
       log.write(line);
       window_seconds = window_comm = 0;
       window_samples = window_tokens = window_steps = 0;

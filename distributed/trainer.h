@@ -55,6 +55,21 @@ struct TrainJob {
   int zero_stage = 0;  // 1: AdamW state sharded over the ranks (ShardedAdamW)
   bool resume = true;
   double progress_interval_s = 30;
+
+  // Copy warm start (data/copy_task.h): steps 1..copy_steps train on random-token copies at
+  // their own schedule (warm-up, then constant copy_lr); the identifier steps follow with the
+  // schedule above. 0 = none.
+  int64_t copy_steps = 0;
+  double copy_lr = 1e-3;
+  int64_t copy_warmup_steps = 50;
+  int copy_length = 16;
+
+  // Input probe (distributed/input_probe.h): measured at step 0, every probe_every steps and at
+  // the last step; from step probe_check_after on (> 0), a gap below probe_min_gap stops the run.
+  int probe_examples = 32;
+  int64_t probe_every = 100;
+  double probe_min_gap = 0.1;
+  int64_t probe_check_after = 600;
 };
 
 struct TrainReport {
@@ -68,6 +83,8 @@ struct TrainReport {
   double exposed_comm_fraction = 0;   // exposed all-reduce time / step time
   int64_t optimizer_state_bytes = 0;  // AdamW moments held by rank 0
   uint64_t peak_rss_bytes = 0;
+  double final_probe_gap = 0;  // of the last probe (0 without one)
+  double final_encoder_spread = 0;
 };
 
 // Collective over `mpi`. Throws ConfigError / DataError / IoError on bad input.

@@ -8,21 +8,25 @@
 // directory. Rank 0 decides and broadcasts, so every rank takes the same path.
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "core/eval/metrics.h"
 #include "core/eval/report.h"
+#include "core/eval/significance.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "data/dataset.h"
 #include "data/synthetic_queries.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
+#include "launch/cli_eval.h"
 #include "launch/pipeline_plan.h"
 
 namespace dgr::cli {
@@ -150,6 +154,86 @@ std::vector<std::string> table_metrics(const EvalOptions& e, bool with_answers) 
   return names;
 }
 
+// "10,000": trial counts as the table titles print them.
+std::string with_thousands(size_t n) {
+  std::string digits = std::to_string(n);
+  for (size_t i = digits.size(); i > 3; i -= 3)
+    digits.insert(i - 3, ",");
+  return digits;
+}
+
+// The systems' names in the p-value rows ("DGR vs BM25"): short, since a row names two.
+std::string short_name(const pipeline::System& system) {
+  static const std::map<std::string, std::string> kShort = {
+      {"bm25", "BM25"}, {"stage1", "stage 1"}, {"ltrgr", "LTRGR"}, {"dgr", "DGR"}};
+  auto it = kShort.find(system.key);
+  return it == kShort.end() ? system.name : it->second;
+}
+
+// One row of the p-value table: a system against a baseline, every column tested.
+struct Significance {
+  std::string label;  // "DGR vs BM25"
+  std::string system;
+  std::string baseline;  // system keys
+  std::vector<eval::MetricComparison> comparisons;
+};
+
+// Stage 1, LTRGR and DGR against BM25, LTRGR and DGR against stage 1: paired randomization test
+// (and t-test, kept in results.json) of every column, over the judged test queries.
+std::vector<Significance> significance_rows(
+    const Plan& plan, const std::map<std::string, const eval::MetricReport*>& reports,
+    const std::vector<std::string>& columns) {
+  const eval::RandomizationOptions options = randomization_options(plan.evaluation.options.eval);
+  const std::vector<std::pair<std::string, std::string>> pairs = {{"stage1", "bm25"},
+                                                                  {"ltrgr", "bm25"},
+                                                                  {"dgr", "bm25"},
+                                                                  {"ltrgr", "stage1"},
+                                                                  {"dgr", "stage1"}};
+  std::vector<Significance> rows;
+  for (const auto& [system, baseline] : pairs) {
+    auto a = reports.find(system);
+    auto b = reports.find(baseline);
+    if (a == reports.end() || b == reports.end()) continue;
+    auto name_of = [&plan](const std::string& key) {
+      for (const pipeline::System& s : plan.systems) {
+        if (s.key == key) return short_name(s);
+      }
+      return key;
+    };
+    Significance row;
+    row.system = system;
+    row.baseline = baseline;
+    row.label = name_of(system) + " vs " + name_of(baseline);
+    row.comparisons = eval::compare_reports(*a->second, *b->second, options, columns);
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::string markdown_p_values(const std::vector<Significance>& rows,
+                              const std::vector<std::string>& metrics) {
+  std::ostringstream md;
+  md << "| comparison |";
+  for (const std::string& m : metrics)
+    md << " " << m << " |";
+  md << "\n|---|";
+  for (size_t i = 0; i < metrics.size(); ++i)
+    md << "---:|";
+  md << "\n";
+  for (const Significance& row : rows) {
+    md << "| " << row.label << " |";
+    for (const std::string& m : metrics) {
+      auto it = std::find_if(row.comparisons.begin(), row.comparisons.end(),
+                             [&m](const eval::MetricComparison& c) { return c.metric == m; });
+      md << " "
+         << (it == row.comparisons.end() ? "-" : eval::format_p_value(it->randomization.p_value))
+         << " |";
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
 void collect_results(const Plan& plan) {
   const ExperimentConfig& o = plan.evaluation.options;
   std::vector<std::pair<std::string, eval::MetricReport>> rows;
@@ -168,20 +252,55 @@ void collect_results(const Plan& plan) {
   }
   const std::vector<std::string> columns = table_metrics(o.eval, !o.data.answers.empty());
   const std::string table = eval::format_metrics_table(rows, columns);
-  const nlohmann::json results = {{"name", plan.name},
-                                  {"config_hash", plan.evaluation.hash},
-                                  {"split", o.data.test_split},
-                                  // Absolute, so `dgr report R` finds it from anywhere.
-                                  {"qrels", fs::absolute(o.data.qrels).lexically_normal().string()},
-                                  {"relevance_threshold", o.eval.relevance_threshold},
-                                  {"systems", systems},
-                                  {"aggregate", means},
-                                  {"table", table}};
+
+  // Significance of the differences, from the per-query values in each system's metrics.json.
+  std::map<std::string, const eval::MetricReport*> reports;
+  for (size_t i = 0; i < plan.systems.size(); ++i)
+    reports[plan.systems[i].key] = &rows[i].second;
+  const std::vector<Significance> significance = significance_rows(plan, reports, columns);
+  const eval::RandomizationOptions randomization = randomization_options(o.eval);
+  const std::string p_title =
+      "p-values (paired randomization test, " + with_thousands(randomization.trials) + " trials)";
+  std::vector<std::pair<std::string, std::vector<eval::MetricComparison>>> p_rows;
+  nlohmann::json comparisons = nlohmann::json::array();
+  for (const Significance& row : significance) {
+    p_rows.emplace_back(row.label, row.comparisons);
+    nlohmann::json entry = eval::comparison_to_json(row.baseline, row.comparisons, randomization);
+    comparisons.push_back({{"label", row.label},
+                           {"system", row.system},
+                           {"baseline", row.baseline},
+                           {"metrics", entry["metrics"]}});
+  }
+  const std::string p_table =
+      significance.empty() ? "" : p_title + "\n" + eval::format_p_value_table(p_rows, columns);
+
+  const nlohmann::json results = {
+      {"name", plan.name},
+      {"config_hash", plan.evaluation.hash},
+      {"split", o.data.test_split},
+      // Absolute, so `dgr report R` finds it from anywhere.
+      {"qrels", fs::absolute(o.data.qrels).lexically_normal().string()},
+      {"relevance_threshold", o.eval.relevance_threshold},
+      {"systems", systems},
+      {"aggregate", means},
+      {"table", table},
+      {"significance",
+       {{"test", "paired two-sided randomization test (sign flips) and paired t-test"},
+        {"randomization_trials", randomization.trials},
+        {"randomization_seed", randomization.seed},
+        {"comparisons", comparisons}}},
+      {"significance_table", p_table}};
   write_file_atomic((fs::path(plan.run_dir) / "results.json").string(), results.dump(2) + "\n");
   std::ostringstream md;
   md << "# " << plan.name << ": test split `" << o.data.test_split << "`\n\n"
      << markdown_table(rows, columns) << "\nJudgments: `" << o.data.qrels
      << "` (relevance threshold " << o.eval.relevance_threshold << ").\n";
+  if (!significance.empty()) {
+    md << "\n## " << p_title << "\n\n"
+       << markdown_p_values(significance, columns)
+       << "\nTwo-sided, paired over the judged test queries (a query missing from a run scores "
+          "0); t-test p-values are in results.json.\n";
+  }
   write_file_atomic((fs::path(plan.run_dir) / "results.md").string(), md.str());
 }
 
@@ -378,11 +497,12 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
     const Stage* evaluate = plan.find("evaluate");
     if (is_selected("evaluate") && file_exists(results) && done_with(plan, *evaluate)) {
       const nlohmann::json json = eval::read_metrics_json(results);
+      const std::string p_values = json.value("significance_table", "");
       std::cout << "\n"
                 << plan.name << ": test split " << json.value("split", "") << " ("
                 << json.value("qrels", "") << ")\n"
-                << json.value("table", "") << "wrote " << results << " and "
-                << (fs::path(plan.run_dir) / "results.md").string() << "\n";
+                << json.value("table", "") << (p_values.empty() ? "" : "\n" + p_values) << "wrote "
+                << results << " and " << (fs::path(plan.run_dir) / "results.md").string() << "\n";
     }
     std::cout << "pipeline finished in " << std::fixed << std::setprecision(1) << seconds << " s\n";
   }

@@ -2,8 +2,9 @@
 //
 // - training.svg: per training stage found (stage1/, distill/, ltrgr/, each with train_log.jsonl)
 //   one row of panels: the loss terms per step (log-y when they span two decades), the learning
-//   rate, and the held-out agreement with the teacher when the log has those evaluation lines
-//   (distillation).
+//   rate, stage 1's input probe (NLL gap between shuffled and true targets, encoder output
+//   spread) when logged, and the held-out agreement with the teacher when the log has those
+//   evaluation lines (distillation).
 // - recall.svg: Recall@k against k = 1..depth (the deepest run list, log-x) for every system of
 //   RUN_DIR/results.json, evaluated by core/eval/metrics.h on results.json's qrels with each
 //   system's relevance threshold from its metrics.json (1 when absent).
@@ -68,6 +69,7 @@ struct StageLog {
   std::vector<Curve> losses;
   Curve lr{"lr", {}};
   std::vector<Curve> heldout;
+  std::vector<Curve> probe;  // stage 1's input probe: probe_gap, encoder_spread, probe_nll_*
   int64_t lines = 0;
 };
 
@@ -78,6 +80,10 @@ bool is_loss_named(const std::string& key) {
 }
 bool is_loss_term(const std::string& key) {
   return is_loss_named(key) || key.rfind("nll", 0) == 0 || key.rfind("ce_", 0) == 0;
+}
+// Stage 1 logs its input probe (distributed/input_probe.h) as "probe_*" and "encoder_spread".
+bool is_probe_term(const std::string& key) {
+  return key.rfind("probe_", 0) == 0 || key == "encoder_spread";
 }
 
 // A log scale when the values span two decades or more: a weighted total or a rank loss in the
@@ -153,6 +159,8 @@ StageLog read_train_log(const std::string& path) {
     for (auto it = record.begin(); it != record.end(); ++it) {
       if (is_loss_term(it.key())) {
         curve(log.losses, it.key()).by_step[step] = value_at(*it, path, line, it.key());
+      } else if (is_probe_term(it.key())) {
+        curve(log.probe, it.key()).by_step[step] = value_at(*it, path, line, it.key());
       } else if (it.key() == "lr") {
         log.lr.by_step[step] = value_at(*it, path, line, it.key());
       }
@@ -199,6 +207,26 @@ std::vector<eval::LineChart> stage_panels(const TrainingStage& stage, const Stag
   if (!log.lr.by_step.empty())
     lr.series.push_back(to_series(log.lr, log.lr.by_step.size() <= kMaxMarkedPoints));
   row.push_back(std::move(lr));
+
+  if (!log.probe.empty()) {
+    // A model that reads its input keeps the gap well above 0 and the spread away from 0.
+    eval::LineChart probe;
+    probe.title = std::string(stage.title) + ": input probe (NLL gap, encoder spread)";
+    probe.x_label = "step";
+    probe.y_label = "nats / token; spread";
+    std::vector<Curve> ordered = log.probe;
+    auto rank = [](const Curve& c) {
+      return c.name == "probe_gap" ? 0 : c.name == "encoder_spread" ? 1 : 2;
+    };
+    std::stable_sort(ordered.begin(), ordered.end(),
+                     [&](const Curve& a, const Curve& b) { return rank(a) < rank(b); });
+    for (const Curve& c : ordered) {
+      eval::Series s = to_series(c, c.by_step.size() <= kMaxMarkedPoints);
+      s.dashed = c.name.rfind("probe_nll", 0) == 0;
+      probe.series.push_back(std::move(s));
+    }
+    row.push_back(std::move(probe));
+  }
 
   if (!log.heldout.empty()) {
     eval::LineChart heldout;

@@ -185,14 +185,25 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
                   ": no stage-1 example store for the generation loss (run `dgr examples build` "
                   "with this config, set examples.path, or distill.lambda_gen: 0)");
   }
-  // The index gives the keys' corpus size and the views' prompts; the set must come from it.
-  const index::Manifest manifest =
+  // The index gives the keys' corpus size, the counts of the view start markers (N of title
+  // and pseudo-query keys) and the views' prompts; the set must come from it.
+  index::Manifest manifest =
       index::Manifest::read((fs::path(o.index.dir) / "manifest.yaml").string());
   teacher::open_distill_set(job.set_path, {o.data.corpus, o.index.dir});
   job.tokenizer_dir = (fs::path(o.index.dir) / "tokenizer").string();
   const text::BpeTokenizer tokenizer = text::BpeTokenizer::load(job.tokenizer_dir);
   const index::ViewMarkers markers = index::encode_markers(tokenizer, manifest.views);
+  if (!manifest.view_starts_known) {
+    if (mpi.is_root()) {
+      LOG(WARNING) << o.index.dir << "/manifest.yaml predates title_starts / pq_starts: counting "
+                   << "them in the shards (rebuild the index with `dgr index build` to record "
+                   << "them)";
+    }
+    index::fill_view_starts(o.index.dir, manifest, markers);
+  }
   job.corpus_tokens = manifest.num_tokens;
+  job.title_positions = manifest.title_starts;
+  job.pq_positions = manifest.pq_starts;
   job.title_prefix = markers.title_start;
   job.title_end = markers.title_end;
   job.pq_prefix = markers.pq_start;
@@ -275,6 +286,14 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   job.examples_path = examples_path(o);
   copy_train_options(config, job);
   job.backend = t.backend;
+  job.copy_steps = t.copy.steps;
+  job.copy_lr = t.copy.lr;
+  job.copy_warmup_steps = t.copy.warmup_steps;
+  job.copy_length = t.copy.length;
+  job.probe_examples = t.probe.examples;
+  job.probe_every = t.probe.every;
+  job.probe_min_gap = t.probe.min_gap;
+  job.probe_check_after = t.probe.check_after;
   if (!file_exists(job.examples_path)) {
     throw IoError(job.examples_path +
                   ": no stage-1 example store (run `dgr examples build` with this config first, "
@@ -303,8 +322,12 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
               << 100 * report.exposed_comm_fraction << "% of step time; peak RSS "
               << format_bytes(report.peak_rss_bytes) << " per rank, AdamW state "
               << format_bytes(static_cast<uint64_t>(report.optimizer_state_bytes))
-              << (t.zero_stage == 1 ? " (sharded)" : "") << " per rank\n"
-              << "wrote " << o.run.out << "/train_log.jsonl, checkpoints in " << o.run.out
+              << (t.zero_stage == 1 ? " (sharded)" : "") << " per rank\n";
+    if (t.probe.examples > 0) {
+      std::cout << "input probe (last): NLL gap true vs shuffled targets " << report.final_probe_gap
+                << " nats/token, encoder output spread " << report.final_encoder_spread << "\n";
+    }
+    std::cout << "wrote " << o.run.out << "/train_log.jsonl, checkpoints in " << o.run.out
               << "/checkpoints, model in "
               << (t.export_dir.empty() ? o.run.out + "/model" : t.export_dir) << "\n";
   }

@@ -62,6 +62,8 @@ struct EvalOptions {
   bool map = true;
   int relevance_threshold = 1;
   bool missing_queries_count_as_zero = true;
+  std::string baseline;
+  int randomization_trials = 10000;
 };
 
 struct ModelOptions {
@@ -116,6 +118,22 @@ struct ExamplesOptions {
   int relevance_threshold = 1;
 };
 
+// Stage 1's copy warm start (data/copy_task.h).
+struct CopyWarmStartOptions {
+  int steps = 0;
+  double lr = 1e-3;
+  int warmup_steps = 50;
+  int length = 16;
+};
+
+// Stage 1's guard against a model that ignores its input (distributed/input_probe.h).
+struct InputProbeOptions {
+  int examples = 32;
+  int every = 100;
+  double min_gap = 0.1;
+  int check_after = 600;
+};
+
 struct TrainOptions {
   std::string stage = "stage1";
   int global_batch = 32;
@@ -142,6 +160,8 @@ struct TrainOptions {
   int zero_stage = 0;
   bool resume = true;
   std::string export_dir;
+  CopyWarmStartOptions copy;
+  InputProbeOptions probe;
 };
 
 struct Bm25TeacherOptions {
@@ -349,6 +369,13 @@ void visit(V& v, EvalOptions& o) {
           "Smallest grade that counts as relevant for binary metrics (TREC DL uses 2).");
   v.field("missing_queries_count_as_zero", o.missing_queries_count_as_zero,
           "Judged queries absent from the run score 0 (trec_eval -c); false skips them.");
+  v.field("baseline", o.baseline,
+          "TREC run that dgr eval-run compares eval.run with, per metric: paired randomization "
+          "test and paired t-test over the judged queries (a query missing from a run scores "
+          "0); empty = no comparison.");
+  v.field("randomization_trials", o.randomization_trials,
+          "Random sign flips of the paired randomization test (eval.baseline and the pipeline's "
+          "p-value table), from a fixed seed; all 2^n are enumerated when that is fewer.");
 }
 
 template <class V>
@@ -432,6 +459,34 @@ void visit(V& v, ExamplesOptions& o) {
 }
 
 template <class V>
+void visit(V& v, CopyWarmStartOptions& o) {
+  v.field("steps", o.steps,
+          "Stage 1 only: optimizer steps on random-token copies (source = target) before the "
+          "identifier examples; they come on top of max_steps. Models trained from scratch need "
+          "them (a few hundred) to keep the encoder from collapsing; 0 = none.");
+  v.field("lr", o.lr, "Peak learning rate of the copy steps (constant after their warm-up).");
+  v.field("warmup_steps", o.warmup_steps, "Linear warm-up of the copy steps.");
+  v.field("length", o.length,
+          "Tokens of the longest copied sequence; lengths are uniform in [length/2, length].");
+}
+
+template <class V>
+void visit(V& v, InputProbeOptions& o) {
+  v.field("examples", o.examples,
+          "Stage 1 only: examples of the fixed probe batch (distinct sources and targets); "
+          "0 = no probe.");
+  v.field("every", o.every,
+          "Steps between probes (also at step 0 and the last step); each writes probe_gap, "
+          "probe_nll_true, probe_nll_shuffled and encoder_spread to train_log.jsonl.");
+  v.field("min_gap", o.min_gap,
+          "Smallest NLL gap (nats per target token) between targets after another example's "
+          "source and after their own that shows the model reads its input.");
+  v.field("check_after", o.check_after,
+          "From this step on, a probe gap below min_gap stops the run with an error (the model "
+          "ignores its input); 0 = only log.");
+}
+
+template <class V>
 void visit(V& v, TrainOptions& o) {
   v.field("stage", config::Choice{o.stage, {"stage1", "distill"}},
           "What `dgr train` trains: stage1 (identifiers from the stage-1 example store) or "
@@ -479,6 +534,9 @@ void visit(V& v, TrainOptions& o) {
   v.field("resume", o.resume, "Continue from <run.out>/checkpoints/latest when it exists.");
   v.field("export_dir", o.export_dir,
           "The trained model in Hugging Face layout (for --init-from); empty = <run.out>/model.");
+  v.section("copy", o.copy, "Stage 1's copy warm start on random-token sequences.");
+  v.section("probe", o.probe,
+            "Stage 1's probe of whether the model reads its input (NLL gap, encoder spread).");
 }
 
 template <class V>

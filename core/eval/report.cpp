@@ -1,6 +1,8 @@
 #include "core/eval/report.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <tuple>
 
@@ -47,6 +49,48 @@ std::string pad(const std::string& s, size_t width, bool left_align) {
   return left_align ? s + fill : fill + s;
 }
 
+// Aligns cells[row][column] (row 0 the header) under a rule: column 0 left, the others right.
+std::string align_table(const std::vector<std::vector<std::string>>& cells) {
+  size_t columns = 0;
+  for (const auto& row : cells)
+    columns = std::max(columns, row.size());
+  std::vector<size_t> width(columns, 0);
+  for (const auto& row : cells) {
+    for (size_t c = 0; c < row.size(); ++c)
+      width[c] = std::max(width[c], row[c].size());
+  }
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string out;
+    for (size_t c = 0; c < row.size(); ++c) {
+      if (c > 0) out += "  ";
+      out += pad(row[c], width[c], /*left_align=*/c == 0);  // names left, numbers right
+    }
+    out.erase(out.find_last_not_of(' ') + 1);  // no trailing spaces when column 0 is last
+    return out + "\n";
+  };
+  std::string table = cells.empty() ? std::string() : line(cells[0]);
+  std::vector<std::string> rule;
+  rule.reserve(width.size());
+  for (size_t w : width)
+    rule.emplace_back(w, '-');
+  table += line(rule);
+  for (size_t r = 1; r < cells.size(); ++r)
+    table += line(cells[r]);
+  return table;
+}
+
+std::string shortest(double value) {
+  char buffer[64];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return {buffer, result.ptr};
+}
+
+std::string format_signed(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%+.4f", value);
+  return buffer;
+}
+
 template <typename T>
 T get(const nlohmann::json& object, const char* key) {
   return object.at(key).get<T>();
@@ -89,29 +133,86 @@ std::string format_metrics_table(const std::vector<std::pair<std::string, Metric
     }
     cells.push_back(std::move(row));
   }
-  std::vector<size_t> width(metric_order.size() + 1, 0);
-  for (const auto& row : cells) {
-    for (size_t c = 0; c < row.size(); ++c)
-      width[c] = std::max(width[c], row[c].size());
+  return align_table(cells);
+}
+
+std::string format_per_query_tsv(const MetricReport& report) {
+  std::vector<std::string> names;
+  for (const auto& [query_id, values] : report.per_query) {
+    for (const auto& [name, value] : values)
+      names.push_back(name);
   }
-  auto line = [&](const std::vector<std::string>& row) {
-    std::string out;
-    for (size_t c = 0; c < row.size(); ++c) {
-      if (c > 0) out += "  ";
-      out += pad(row[c], width[c], /*left_align=*/c == 0);  // names left, numbers right
+  names = ordered_metric_names(std::move(names));
+  std::string tsv = "query_id\tmeasure\tvalue\n";
+  for (const auto& [query_id, values] : report.per_query) {
+    for (const std::string& name : names) {
+      auto it = values.find(name);
+      if (it == values.end()) continue;
+      tsv += query_id + "\t" + name + "\t" + shortest(it->second) + "\n";
     }
-    out.erase(out.find_last_not_of(' ') + 1);  // no trailing spaces when column 0 is last
-    return out + "\n";
-  };
-  std::string table = line(cells[0]);
-  std::vector<std::string> rule;
-  rule.reserve(width.size());
-  for (size_t w : width)
-    rule.emplace_back(w, '-');
-  table += line(rule);
-  for (size_t r = 1; r < cells.size(); ++r)
-    table += line(cells[r]);
-  return table;
+  }
+  return tsv;
+}
+
+std::string format_p_value(double p) {
+  if (p < 0.0001) return "<0.0001";
+  return format_value(p);
+}
+
+std::string format_comparison_table(const std::string& system, const std::string& baseline,
+                                    const std::vector<MetricComparison>& comparisons) {
+  std::vector<std::vector<std::string>> cells;
+  cells.push_back(
+      {"metric", system, baseline, "difference", "queries", "p (randomization)", "p (t-test)"});
+  for (const MetricComparison& c : comparisons) {
+    cells.push_back({c.metric, format_value(c.system_mean), format_value(c.baseline_mean),
+                     format_signed(c.system_mean - c.baseline_mean), std::to_string(c.queries),
+                     format_p_value(c.randomization.p_value), format_p_value(c.t_test.p_value)});
+  }
+  return align_table(cells);
+}
+
+nlohmann::json comparison_to_json(const std::string& baseline,
+                                  const std::vector<MetricComparison>& comparisons,
+                                  const RandomizationOptions& options) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const MetricComparison& c : comparisons) {
+    metrics[c.metric] = {
+        {"queries", c.queries},
+        {"system_mean", c.system_mean},
+        {"baseline_mean", c.baseline_mean},
+        {"mean_difference", c.randomization.mean_difference},
+        {"p_randomization", c.randomization.p_value},
+        {"randomization_exact", c.randomization.exact},
+        {"t", std::isfinite(c.t_test.t) ? nlohmann::json(c.t_test.t) : nlohmann::json()},
+        {"degrees_of_freedom", c.t_test.degrees_of_freedom},
+        {"p_t_test", c.t_test.p_value},
+    };
+  }
+  return {{"baseline", baseline},
+          {"randomization_trials", options.trials},
+          {"randomization_seed", options.seed},
+          {"metrics", metrics}};
+}
+
+std::string format_p_value_table(
+    const std::vector<std::pair<std::string, std::vector<MetricComparison>>>& rows,
+    const std::vector<std::string>& metric_order) {
+  std::vector<std::vector<std::string>> cells;
+  cells.emplace_back();
+  cells[0].push_back("comparison");
+  for (const std::string& name : metric_order)
+    cells[0].push_back(name);
+  for (const auto& [label, comparisons] : rows) {
+    std::vector<std::string> row{label};
+    for (const std::string& name : metric_order) {
+      auto it = std::find_if(comparisons.begin(), comparisons.end(),
+                             [&name](const MetricComparison& c) { return c.metric == name; });
+      row.push_back(it == comparisons.end() ? "-" : format_p_value(it->randomization.p_value));
+    }
+    cells.push_back(std::move(row));
+  }
+  return align_table(cells);
 }
 
 nlohmann::json metrics_to_json(const MetricReport& report) {

@@ -107,6 +107,20 @@ Manifest Manifest::read(const std::string& path) {
   m.views.pq_end = required<std::string>(markers, "pq_end", path);
   m.num_passages = required<uint32_t>(root, "num_passages", path);
   m.num_tokens = required<uint64_t>(root, "num_tokens", path);
+  // The view start counts came later (format version 2 without them still reads): both or
+  // neither.
+  const bool has_title_starts = root["title_starts"].IsDefined();
+  const bool has_pq_starts = root["pq_starts"].IsDefined();
+  if (has_title_starts != has_pq_starts) {
+    throw DataError(path + ": manifest has '" +
+                    std::string(has_title_starts ? "title_starts" : "pq_starts") +
+                    "' without '" + (has_title_starts ? "pq_starts" : "title_starts") + "'");
+  }
+  m.view_starts_known = has_title_starts;
+  if (m.view_starts_known) {
+    m.title_starts = required<uint64_t>(root, "title_starts", path);
+    m.pq_starts = required<uint64_t>(root, "pq_starts", path);
+  }
   YAML::Node shards = root["shards"];
   if (!shards.IsSequence() || shards.size() == 0) {
     throw DataError(path + ": manifest key 'shards' must be a non-empty list");
@@ -155,6 +169,10 @@ void Manifest::write(const std::string& path) const {
   out << YAML::EndMap;
   out << YAML::Key << "num_passages" << YAML::Value << num_passages;
   out << YAML::Key << "num_tokens" << YAML::Value << num_tokens;
+  if (view_starts_known) {
+    out << YAML::Key << "title_starts" << YAML::Value << title_starts;
+    out << YAML::Key << "pq_starts" << YAML::Value << pq_starts;
+  }
   out << YAML::Key << "shards" << YAML::Value << YAML::BeginSeq;
   for (const auto& s : shards) {
     out << YAML::BeginMap;
@@ -168,6 +186,33 @@ void Manifest::write(const std::string& path) const {
   }
   out << YAML::EndSeq << YAML::EndMap;
   write_file_atomic(path, std::string(out.c_str()) + "\n");
+}
+
+ViewStarts count_view_starts(const FmIndex& shard, const ViewOptions& views,
+                             const ViewMarkers& markers) {
+  ViewStarts starts;
+  if (views.title && !markers.title_start.empty()) starts.title = shard.count(markers.title_start);
+  if (views.pseudo_queries && !markers.pq_start.empty()) starts.pq = shard.count(markers.pq_start);
+  return starts;
+}
+
+void fill_view_starts(const std::string& dir, Manifest& manifest, const ViewMarkers& markers) {
+  if (manifest.view_starts_known) return;
+  ViewStarts total;
+  for (const auto& info : manifest.shards) {
+    const std::string path = (fs::path(dir) / info.file).string();
+    const Shard shard = read_shard(path);
+    if (shard.passage_ids.size() != info.num_passages) {
+      throw DataError(path + ": shard holds " + std::to_string(shard.passage_ids.size()) +
+                      " passages, the manifest says " + std::to_string(info.num_passages));
+    }
+    const ViewStarts starts = count_view_starts(*shard.index, manifest.views, markers);
+    total.title += starts.title;
+    total.pq += starts.pq;
+  }
+  manifest.title_starts = total.title;
+  manifest.pq_starts = total.pq;
+  manifest.view_starts_known = true;
 }
 
 void write_shard(const std::string& path, const FmIndex& index,

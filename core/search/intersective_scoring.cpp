@@ -1,9 +1,12 @@
 #include "core/search/intersective_scoring.h"
 
+#include <glog/logging.h>
+
 #include <algorithm>
 #include <cmath>
 #include <iterator>
 #include <limits>
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -97,18 +100,26 @@ class PassageTokens {
 
 }  // namespace
 
-double key_log_odds(double log_prob, uint64_t count, uint64_t corpus_tokens, double smoothing) {
+double key_log_odds(double log_prob, uint64_t count, uint64_t positions, double smoothing) {
   if (!(smoothing > 0)) {
     throw ConfigError("intersective scoring: smoothing = " + std::to_string(smoothing) +
                       " must be positive");
   }
   if (std::isnan(log_prob) || log_prob == kMinusInfinity) return kMinusInfinity;
-  if (count >= corpus_tokens) return kMinusInfinity;  // P ≥ 1: log(1 − P) = −∞
+  if (count >= positions) return kMinusInfinity;  // P ≥ 1: log(1 − P) = −∞
   const double sr = std::min(log_prob, kMaxLogProb);
-  const double log_total = std::log(static_cast<double>(corpus_tokens) + smoothing);
+  const double log_total = std::log(static_cast<double>(positions) + smoothing);
   const double log_p = std::log(static_cast<double>(count) + smoothing) - log_total;
-  const double log_not_p = std::log(static_cast<double>(corpus_tokens - count)) - log_total;
+  const double log_not_p = std::log(static_cast<double>(positions - count)) - log_total;
   return (sr + log_not_p) - (log_p + log1mexp(sr));
+}
+
+uint64_t key_positions(const index::ShardedIndex& index, const ScoredKey& key,
+                       uint64_t corpus_tokens) {
+  CHECK_LE(key.prefix_length, key.indexed.size()) << "key of view " << view_name(key.view);
+  if (key.prefix_length == 0) return corpus_tokens;
+  return index.count(
+      std::vector<TokenId>(key.indexed.begin(), key.indexed.begin() + key.prefix_length));
 }
 
 double key_weight(double log_odds, double alpha) {
@@ -122,16 +133,29 @@ std::vector<ScoredPassage> intersective_score(const index::ShardedIndex& index,
   check_options(options);
   const uint64_t corpus_tokens = index.num_tokens();
 
-  // Counts and weights; the keys that can score (w > 0, occurring somewhere).
+  // Counts and weights; the keys that can score (w > 0, occurring somewhere). N(n) of the keys
+  // with a view prefix is counted once per distinct prefix.
+  std::map<std::vector<TokenId>, uint64_t> prefix_positions;
   std::vector<uint32_t> order;
   for (uint32_t k = 0; k < keys.size(); ++k) {
     ScoredKey& key = keys[k];
+    CHECK_LE(key.prefix_length, key.indexed.size()) << "key " << k;
     key.count = key.indexed.empty() ? 0 : index.count(key.indexed);
-    key.weight =
-        key.tokens.empty() || key.indexed.empty()
-            ? 0.0
-            : key_weight(key_log_odds(key.log_prob, key.count, corpus_tokens, options.smoothing),
-                         options.alpha);
+    if (key.tokens.empty() || key.indexed.empty()) {
+      key.weight = 0;
+      continue;
+    }
+    uint64_t positions = corpus_tokens;
+    if (key.prefix_length > 0) {
+      std::vector<TokenId> prefix(key.indexed.begin(), key.indexed.begin() + key.prefix_length);
+      auto it = prefix_positions.find(prefix);
+      if (it == prefix_positions.end()) {
+        it = prefix_positions.emplace(prefix, key_positions(index, key, corpus_tokens)).first;
+      }
+      positions = it->second;
+    }
+    key.weight = key_weight(key_log_odds(key.log_prob, key.count, positions, options.smoothing),
+                            options.alpha);
     if (key.count > 0 && key.weight > 0) order.push_back(k);
   }
   // Counting order: weight descending; ties: more identifier tokens, then tokens, view, index.

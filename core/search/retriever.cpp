@@ -66,6 +66,7 @@ std::vector<QueryRetrieval> retrieve(StepModel& model, TokenConstraint& constrai
       ScoredKey scored;
       scored.view = key.view;
       scored.indexed = prompt.prefix;
+      scored.prefix_length = static_cast<uint32_t>(prompt.prefix.size());
       scored.indexed.insert(scored.indexed.end(), key.tokens.begin(), key.tokens.end());
       // Coverage counts identifier tokens: a finished title's end marker is not one.
       if (key.finished && key.tokens.size() >= prompt.end.size()) {

@@ -1,7 +1,9 @@
-// Stage-1 example generation: determinism, counts per view, span choice by query overlap, titles
-// and pseudo-queries exactly as the index holds them (every example occurs in an FM-index built
-// from the same passages), skipped queries and unknown passages counted, option checks, and the
-// real Cranfield training split (counts, speed, a store round trip).
+// Stage-1 example generation: determinism, counts per view, where spans start (supervised: at
+// passage words matching the query's content words, ranked by overlap; unsupervised: at content
+// words, independently of the source), titles and pseudo-queries exactly as the index holds them
+// (every example occurs in an FM-index built from the same passages), skipped queries and unknown
+// passages counted, option checks, and the real Cranfield training split (counts, span starts, a
+// store round trip).
 #include "data/stage1_examples.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +20,8 @@
 #include "core/index/fm_index.h"
 #include "core/index/views.h"
 #include "core/text/bpe_tokenizer.h"
+#include "core/text/stop_words.h"
+#include "core/text/token_words.h"
 #include "core/util/error.h"
 #include "data/dataset.h"
 #include "tests/data/test_files.h"
@@ -250,7 +254,7 @@ TEST_F(Stage1Examples, SupervisedSourceIsTheQueryTruncated) {
   }
 }
 
-TEST_F(Stage1Examples, SpansPreferWindowsWithQueryTokens) {
+TEST_F(Stage1Examples, SpansStartAtQueryWordsWithTheMostQueryWordsFirst) {
   Corpus corpus;
   corpus.add({"p", "Filler",
               "the cat sat on the mat and the dog lay by the door while the rain fell on the "
@@ -258,7 +262,7 @@ TEST_F(Stage1Examples, SpansPreferWindowsWithQueryTokens) {
               "of states between distant labs; then the cat slept and the dog ate and the "
               "rain stopped and the sun came out over the old house near the hill."});
   Queries queries;
-  queries.add({"q", "quantum entanglement teleportation"});
+  queries.add({"q", "The Quantum entanglement of teleportation?"});
   eval::Qrels qrels;
   qrels.by_query["q"] = {{"p", 1}};
   Stage1Inputs in = inputs();
@@ -268,34 +272,48 @@ TEST_F(Stage1Examples, SpansPreferWindowsWithQueryTokens) {
   Stage1Options options;
   options.unsupervised = false;
   options.spans_per_query = 3;
-  const std::vector<TokenId> query = encode(" quantum entanglement teleportation");
-  auto hits = [&](const std::vector<TokenId>& span) {
-    size_t n = 0;
-    for (TokenId t : span)
-      n += std::count(query.begin(), query.end(), t) > 0 ? 1 : 0;
-    return n;
-  };
   for (uint64_t seed : {1u, 2u, 3u}) {
     options.seed = seed;
-    std::set<std::vector<TokenId>> spans;
-    for (const Stage1Example& e : make_stage1_examples(in, options)) {
-      if (e.view != ExampleView::kBody) continue;
-      EXPECT_EQ(e.target.size(), 10u);
-      EXPECT_EQ(hits(e.target), query.size()) << tokenizer_->decode(e.target);
-      spans.insert(e.target);
-    }
-    EXPECT_EQ(spans.size(), 3u);  // distinct windows
+    Stage1Stats stats;
+    const auto examples = make_stage1_examples(in, options, &stats);
+    std::vector<std::string> spans;
+    for (const Stage1Example& e : examples)
+      if (e.view == ExampleView::kBody) spans.push_back(tokenizer_->decode(e.target));
+    // The three starts at query content words (case-insensitive; "the" and "of" are stop words
+    // and start nothing), by distinct query words in the span: quantum (3), entanglement (2),
+    // teleportation (1).
+    ASSERT_EQ(spans.size(), 3u);
+    EXPECT_EQ(spans[0].rfind(" quantum entanglement enables teleportation", 0), 0u) << spans[0];
+    EXPECT_EQ(spans[1].rfind(" entanglement enables teleportation", 0), 0u) << spans[1];
+    EXPECT_EQ(spans[2].rfind(" teleportation of states", 0), 0u) << spans[2];
+    EXPECT_EQ(stats.supervised_spans_at_query_words, 3u);
   }
+  // More spans than query-word starts: then the other content-word starts, those with query
+  // words inside first; every start before any repeats.
+  options.spans_per_query = 6;
+  const auto examples = make_stage1_examples(in, options);
+  std::vector<std::string> spans;
+  for (const Stage1Example& e : examples)
+    if (e.view == ExampleView::kBody) spans.push_back(tokenizer_->decode(e.target));
+  ASSERT_EQ(spans.size(), 6u);
+  EXPECT_EQ(std::set<std::string>(spans.begin(), spans.end()).size(), 6u);
+  // The next best: the other content-word starts by the query words in their 10 tokens, three
+  // for " hill" and " near", two for " house" (teleportation no longer fits).
+  EXPECT_EQ(std::set<std::string>(spans.begin() + 3, spans.begin() + 5),
+            (std::set<std::string>{" near the hill; quantum entanglement enables teleportation",
+                                   " hill; quantum entanglement enables teleportation of states"}));
+  EXPECT_EQ(spans[5], " house near the hill; quantum entanglement enables");
 }
 
-TEST_F(Stage1Examples, DistinctWindowsComeBeforeRepeatsAndShortBodiesAreWhole) {
+TEST_F(Stage1Examples, SpansWithoutContentWordsFallBackToWordsThenTheFirstToken) {
   Corpus corpus;
-  corpus.add({"short", "", "one two three"});             // ` one two three`: 3 tokens, 1 window
-  corpus.add({"twelve", "", "a b c d e f g h i j k l"});  // 12 tokens: 3 windows of 10
+  corpus.add({"short", "", "one two three"});      // ` one two three`: content words, 3 starts
+  corpus.add({"stop", "", "to be or not to be"});  // stop words only: word starts
+  corpus.add({"symbols", "", "(( ... ))"});        // no word: the first token
   Queries queries;
   queries.add({"q", "anything"});
   eval::Qrels qrels;
-  qrels.by_query["q"] = {{"short", 1}, {"twelve", 1}};
+  qrels.by_query["q"] = {{"short", 1}, {"stop", 1}, {"symbols", 1}};
   Stage1Inputs in = inputs();
   in.corpus = &corpus;
   in.queries = &queries;
@@ -303,20 +321,28 @@ TEST_F(Stage1Examples, DistinctWindowsComeBeforeRepeatsAndShortBodiesAreWhole) {
   Stage1Options options;
   options.unsupervised = false;
   options.spans_per_query = 5;
-  const auto examples = make_stage1_examples(in, options);
-  ASSERT_EQ(examples.size(), 10u);
-  for (size_t i = 0; i < 5; ++i)
-    EXPECT_EQ(examples[i].target, encode(" one two three"));
-  const std::vector<TokenId> twelve = encode(" a b c d e f g h i j k l");
-  ASSERT_EQ(twelve.size(), 12u);
-  std::set<std::vector<TokenId>> first_three;
-  for (size_t i = 5; i < 8; ++i) {
-    EXPECT_TRUE(contains(twelve, examples[i].target));
-    first_three.insert(examples[i].target);
+  Stage1Stats stats;
+  const auto examples = make_stage1_examples(in, options, &stats);
+  ASSERT_EQ(examples.size(), 15u);
+  EXPECT_EQ(stats.supervised_spans_at_query_words, 0u);
+  std::vector<std::string> spans;
+  for (const Stage1Example& e : examples)
+    spans.push_back(tokenizer_->decode(e.target));
+  // No query word anywhere: ties in seeded order, every start once before any repeats; the
+  // spans of a short body are its tails.
+  EXPECT_EQ(std::set<std::string>(spans.begin(), spans.begin() + 3),
+            (std::set<std::string>{" one two three", " two three", " three"}));
+  EXPECT_EQ(spans[3], spans[0]);
+  EXPECT_EQ(spans[4], spans[1]);
+  // ` to be or not to be`: no content word, so spans start at its words (six of them, five
+  // distinct spans starting " to", " be", " or", " not", " to be" ...).
+  for (size_t i = 5; i < 10; ++i) {
+    EXPECT_EQ(spans[i][0], ' ') << spans[i];
+    EXPECT_NE(std::string(" to be or not to be").find(spans[i]), std::string::npos) << spans[i];
   }
-  EXPECT_EQ(first_three.size(), 3u);
-  EXPECT_EQ(examples[8].target, examples[5].target);  // then the same order again
-  EXPECT_EQ(examples[9].target, examples[6].target);
+  EXPECT_EQ(std::set<std::string>(spans.begin() + 5, spans.begin() + 10).size(), 5u);
+  for (size_t i = 10; i < 15; ++i)
+    EXPECT_EQ(spans[i], " (( ... ))");
 }
 
 TEST_F(Stage1Examples, TitlesEndWithTheEndMarkerAndMatchTheIndexedTitleSegment) {
@@ -379,12 +405,12 @@ TEST_F(Stage1Examples, EveryExampleOccursInTheFmIndexOfThePassages) {
   }
 }
 
-TEST_F(Stage1Examples, UnsupervisedSourceIsAPieceOfTheTextAndSpansAvoidIt) {
+TEST_F(Stage1Examples, UnsupervisedSpansStartAtContentWordsAndMayOverlapTheSource) {
   Corpus corpus;
   corpus.add({"nato", "Alphabet",
-              "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike "
-              "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee "
-              "zulu"});
+              "alpha and bravo of the charlie delta, echo foxtrot (golf) hotel india juliett "
+              "kilo lima mike november oscar papa quebec romeo sierra tango uniform victor "
+              "whiskey xray yankee zulu"});
   Stage1Inputs in = inputs();
   in.corpus = &corpus;
   eval::Qrels none;
@@ -393,9 +419,14 @@ TEST_F(Stage1Examples, UnsupervisedSourceIsAPieceOfTheTextAndSpansAvoidIt) {
   const std::vector<TokenId> body =
       index::passage_segments(*tokenizer_, views_, markers(), corpus[0].title, corpus[0].text, {})
           .front();
+  std::set<size_t> content_starts;
+  for (const text::TokenWord& w : text::TokenWords(*tokenizer_).words(body))
+    if (w.content) content_starts.insert(w.position);
   Stage1Options options;
   options.source_length = 10;
-  for (uint64_t seed = 1; seed <= 5; ++seed) {
+  size_t overlapping = 0;
+  std::set<size_t> used;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
     options.seed = seed;
     const auto examples = make_stage1_examples(in, options);
     ASSERT_EQ(examples.size(), 4u);  // 1 title + 3 spans
@@ -403,17 +434,24 @@ TEST_F(Stage1Examples, UnsupervisedSourceIsAPieceOfTheTextAndSpansAvoidIt) {
     ASSERT_TRUE(contains(body, examples[0].source, &source_at));
     EXPECT_TRUE(contains(text, examples[0].source));
     EXPECT_EQ(examples[0].source.size(), 10u);
+    std::set<size_t> starts;
     for (const Stage1Example& e : examples) {
       EXPECT_FALSE(e.supervised);
       EXPECT_EQ(e.source_id, "nato");
       EXPECT_EQ(e.source, examples[0].source);
       if (e.view != ExampleView::kBody) continue;
       size_t at = 0;
-      ASSERT_TRUE(contains(body, e.target, &at));
-      EXPECT_TRUE(at + e.target.size() <= source_at || at >= source_at + e.source.size())
-          << "seed " << seed << ": span at " << at << " overlaps the source at " << source_at;
+      ASSERT_TRUE(contains(body, e.target, &at));  // each span occurs once in this body
+      EXPECT_EQ(content_starts.count(at), 1u)
+          << "seed " << seed << ": span '" << tokenizer_->decode(e.target) << "' at " << at;
+      starts.insert(at);
+      used.insert(at);
+      if (at < source_at + e.source.size() && source_at < at + e.target.size()) ++overlapping;
     }
+    EXPECT_EQ(starts.size(), 3u) << "seed " << seed;  // distinct starts
   }
+  EXPECT_GT(overlapping, 0u);      // chosen without regard to the source
+  EXPECT_GT(used.size(), 3u * 3);  // spread over the passage by the seed
 }
 
 TEST_F(Stage1Examples, InvalidOptionsAreConfigErrors) {
@@ -497,6 +535,47 @@ TEST_F(Stage1Examples, CranfieldTrainingSplit) {
     EXPECT_LE(e.source.size(), 64u);
   }
   EXPECT_EQ(missing, 0u);
+
+  // Where body spans start: every one at a token that begins a word (the vocabulary entry
+  // starts with the space marker `Ġ`) whose word starts with a letter and is no stop word;
+  // supervised ones at a word of the query where the passage has one.
+  const text::TokenWords words(*tokenizer_);
+  size_t supervised_bodies = 0, at_query_word = 0, unsupervised_bodies = 0, bad_starts = 0;
+  for (const Stage1Example& e : examples) {
+    if (e.view != ExampleView::kBody) continue;
+    ASSERT_FALSE(e.target.empty());
+    const std::string& first = tokenizer_->id_to_token(e.target[0]);
+    const std::vector<text::TokenWord> target_words = words.words(e.target);
+    const bool word_initial = first.rfind("\u0120", 0) == 0;  // "Ġ"
+    const bool content = !target_words.empty() && target_words[0].position == 0 &&
+                         target_words[0].content &&
+                         !text::is_english_stop_word(target_words[0].text);
+    if (!word_initial || !content) {
+      if (bad_starts++ < 5) ADD_FAILURE() << "span starts badly: " << describe(e);
+    }
+    if (!e.supervised) {
+      ++unsupervised_bodies;
+      continue;
+    }
+    ++supervised_bodies;
+    std::vector<std::string> query_words;
+    for (const text::TokenWord& w : words.words(e.source))
+      if (w.content) query_words.push_back(w.text);
+    if (!target_words.empty() &&
+        std::count(query_words.begin(), query_words.end(), target_words[0].text) > 0) {
+      ++at_query_word;
+    }
+  }
+  EXPECT_EQ(bad_starts, 0u);
+  EXPECT_EQ(supervised_bodies, bodies);
+  EXPECT_EQ(at_query_word, stats.supervised_spans_at_query_words);
+  // 64.6% with the defaults (10 spans per pair; most pairs have fewer query-word starts).
+  EXPECT_GT(static_cast<double>(at_query_word), 0.6 * static_cast<double>(supervised_bodies));
+  std::cout << "[ cranfield ] body spans: " << supervised_bodies << " supervised, "
+            << 100.0 * static_cast<double>(at_query_word) /
+                   static_cast<double>(std::max<size_t>(1, supervised_bodies))
+            << "% starting at a query word; " << unsupervised_bodies
+            << " unsupervised; all at content words\n";
 
   // The store round trip on real data.
   const std::string path = test::test_dir() + "/cranfield-stage1.h5";

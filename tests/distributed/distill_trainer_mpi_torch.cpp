@@ -153,6 +153,7 @@ class DistillTrainer : public ::testing::Test {
     j.init_from = tmp("init");
     j.run_dir = tmp(run);
     j.corpus_tokens = uint64_t{1} << 40;  // rare keys: positive log-odds for a random model
+    j.title_positions = uint64_t{1} << 40;  // T: title keys as rare
     j.title_prefix = {kTitleStart};
     j.title_end = kTitleEnd;
     j.max_query_length = 16;

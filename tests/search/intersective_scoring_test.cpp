@@ -1,7 +1,8 @@
 // SEAL intersective scoring on hand-computed examples: key log-odds and weights, nomination
 // (max_hits, fully_score), coverage with β, non-overlapping keys, title keys matching titles
-// only, unigram evidence, the depth cut and the reported keys — each expected score written out
-// as arithmetic in the test, checked to 1e-9, over one index and over two shards.
+// only and weighed against the number of titles, unigram evidence, the depth cut and the
+// reported keys — each expected score written out as arithmetic in the test, checked to 1e-9,
+// over one index and over two shards.
 #include "core/search/intersective_scoring.h"
 
 #include <gtest/gtest.h>
@@ -51,11 +52,13 @@ ScoredKey body_key(std::vector<TokenId> tokens, double log_prob) {
   return key;
 }
 
-// A finished title key: indexed as </s> tokens @@, identifier tokens without the markers.
+// A finished title key: indexed as </s> tokens @@ (prefix </s>), identifier tokens without the
+// markers.
 ScoredKey title_key(std::vector<TokenId> tokens, double log_prob) {
   ScoredKey key;
   key.view = View::kTitle;
   key.indexed = {kTitleStart};
+  key.prefix_length = 1;
   key.indexed.insert(key.indexed.end(), tokens.begin(), tokens.end());
   key.indexed.push_back(kTitleEnd);
   key.tokens = std::move(tokens);
@@ -63,7 +66,8 @@ ScoredKey title_key(std::vector<TokenId> tokens, double log_prob) {
   return key;
 }
 
-// Four passages, one `</s> title @@ text` segment each: N = 7 + 7 + 7 + 6 = 27 tokens.
+// Four passages, one `</s> title @@ text` segment each: N = 7 + 7 + 7 + 6 = 27 tokens, of which
+// T = 4 title starts (</s>).
 const std::vector<PassageSegments> kCorpus = {
     {{kTitleStart, 1, 2, kTitleEnd, 3, 4, 5}},  // p0: title "1 2", text "3 4 5"
     {{kTitleStart, 3, 4, kTitleEnd, 1, 2, 6}},  // p1: title "3 4", text "1 2 6"
@@ -72,23 +76,25 @@ const std::vector<PassageSegments> kCorpus = {
 };
 
 // The keys of the main example, and their weights worked out by hand (s = 5, N + s = 32, α = 2):
-//   lo = (sr + log(1 − P)) − (log P + log(1 − e^sr)),   P = (F + 5) / 32,   w = max(0, lo)².
+//   lo = (sr + log(1 − P)) − (log P + log(1 − e^sr)),   w = max(0, lo)²,
+//   P = (F + 5) / 32 for body keys, (F + 5) / (T + 5) = (F + 5) / 9 for the title key.
 std::vector<ScoredKey> main_keys() {
   return {
-      body_key({3, 4}, -1.0),   // k0
-      title_key({1, 2}, -0.5),  // k1
-      body_key({1, 2}, -0.7),   // k2
-      body_key({9}, -1.2),      // k3
-      body_key({5}, -3.0),      // k4
-      body_key({2, 6}, -1.5),   // k5
+      body_key({3, 4}, -1.0),    // k0
+      title_key({1, 2}, -0.05),  // k1
+      body_key({1, 2}, -0.7),    // k2
+      body_key({9}, -1.2),       // k3
+      body_key({5}, -3.0),       // k4
+      body_key({2, 6}, -1.5),    // k5
   };
 }
 // k0 "3 4": F = 3 (p0 text, p1 title, p2 text), P = 8/32
 const double lo0 =
     (-1.0 + std::log(1 - 8.0 / 32)) - (std::log(8.0 / 32) + std::log(1 - std::exp(-1.0)));
-// k1 "</s> 1 2 @@": F = 1 (p0's title), P = 6/32
+// k1 "</s> 1 2 @@": F = 1 (p0's title) among T = 4 titles, P = 6/9 (over all N tokens it would
+// be 6/32): lo1 = (−0.05 + log(1/3)) − (log(2/3) + log(1 − e^−0.05)) ≈ 2.277
 const double lo1 =
-    (-0.5 + std::log(1 - 6.0 / 32)) - (std::log(6.0 / 32) + std::log(1 - std::exp(-0.5)));
+    (-0.05 + std::log(1 - 6.0 / 9)) - (std::log(6.0 / 9) + std::log(1 - std::exp(-0.05)));
 // k2 "1 2": F = 2 (p0 title, p1 text), P = 7/32
 const double lo2 =
     (-0.7 + std::log(1 - 7.0 / 32)) - (std::log(7.0 / 32) + std::log(1 - std::exp(-0.7)));
@@ -102,7 +108,7 @@ const double lo4 =
 const double lo5 =
     (-1.5 + std::log(1 - 6.0 / 32)) - (std::log(6.0 / 32) + std::log(1 - std::exp(-1.5)));
 const double w0 = lo0 * lo0;  // ≈ 0.311
-const double w1 = lo1 * lo1;  // ≈ 3.607
+const double w1 = lo1 * lo1;  // ≈ 5.187
 const double w2 = lo2 * lo2;  // ≈ 1.586
 const double w3 = lo3 * lo3;  // ≈ 0.186
 const double w5 = lo5 * lo5;  // ≈ 0.048
@@ -112,7 +118,7 @@ const double w5 = lo5 * lo5;  // ≈ 0.048
 //       k5 {2, 6} with C = {1, 2, 3, 4}: 1 new of 2 → cover = 1 − 0.8 + 0.8 · 1/2 = 0.6
 //   p2: k0 (cover 1), k3 (cover 1)
 //   p3: k3 (cover 1)
-const double score0 = w1 + w0;             // ≈ 3.917
+const double score0 = w1 + w0;             // ≈ 5.498
 const double score1 = w2 + w0 + 0.6 * w5;  // ≈ 1.925
 const double score2 = w0 + w3;             // ≈ 0.497
 const double score3 = w3;                  // ≈ 0.186
@@ -211,9 +217,9 @@ TEST_P(IntersectiveScoring, FrequentKeysDoNotNominateButStillScore) {
 }
 
 TEST_P(IntersectiveScoring, OnlyTheTopNominatedCandidatesAreFullyScored) {
-  // Nomination sums: p0 = w1 + w2 + w0 ≈ 5.50, p1 = w2 + w0 + w5 ≈ 1.94, p2 = w0 + w3 ≈ 0.50,
-  // p3 = w3 ≈ 0.19. With unigram evidence p2 would outrank p0 after full scoring, but only the
-  // first two candidates are scored.
+  // Nomination sums: p0 = w1 + w2 + w0 ≈ 7.08, p1 = w2 + w0 + w5 ≈ 1.94, p2 = w0 + w3 ≈ 0.50,
+  // p3 = w3 ≈ 0.19. With unigram evidence p2 would outrank p1's nomination sum after full
+  // scoring, but only the first two candidates are scored.
   std::vector<ScoredKey> keys = main_keys();
   ScoringOptions options;
   options.fully_score = 2;
@@ -224,13 +230,13 @@ TEST_P(IntersectiveScoring, OnlyTheTopNominatedCandidatesAreFullyScored) {
   const double u6 =
       (-0.3 + std::log(1 - 8.0 / 32)) - (std::log(8.0 / 32) + std::log(1 - std::exp(-0.3)));
   expect_ranking(intersective_score(index_, keys, unigrams, options),
-                 {{1, score1 + u6, {2, 0, 5}}, {0, score0, {1, 0}}});
+                 {{0, score0, {1, 0}}, {1, score1 + u6, {2, 0, 5}}});
   options.fully_score = 0;
   EXPECT_TRUE(intersective_score(index_, keys, unigrams, options).empty());
   // Without the limit: p2 (≈ 0.50 + 2.97) comes before p3 (≈ 0.19 + 2.15).
   options.fully_score = 1500;
-  expect_ranking(intersective_score(index_, keys, unigrams, options), {{1, score1 + u6, {2, 0, 5}},
-                                                                       {0, score0, {1, 0}},
+  expect_ranking(intersective_score(index_, keys, unigrams, options), {{0, score0, {1, 0}},
+                                                                       {1, score1 + u6, {2, 0, 5}},
                                                                        {2, score2 + u7, {0, 3}},
                                                                        {3, score3 + u6, {3}}});
 }
@@ -246,9 +252,9 @@ TEST_P(IntersectiveScoring, UnigramEvidenceAddsPositiveLogOddsOncePerPassage) {
   const double u7 =
       (-0.2 + std::log(1 - 6.0 / 32)) - (std::log(6.0 / 32) + std::log(1 - std::exp(-0.2)));
   ScoringOptions options;
-  // p1 = 1.925 + 2.149 = 4.074, p0 = 3.917, p2 = 0.497 + 2.974 = 3.471, p3 = 0.186 + 2.149
-  expect_ranking(intersective_score(index_, keys, unigrams, options), {{1, score1 + u6, {2, 0, 5}},
-                                                                       {0, score0, {1, 0}},
+  // p0 = 5.498, p1 = 1.925 + 2.149 = 4.074, p2 = 0.497 + 2.974 = 3.471, p3 = 0.186 + 2.149
+  expect_ranking(intersective_score(index_, keys, unigrams, options), {{0, score0, {1, 0}},
+                                                                       {1, score1 + u6, {2, 0, 5}},
                                                                        {2, score2 + u7, {0, 3}},
                                                                        {3, score3 + u6, {3}}});
   options.unigram_evidence = false;
@@ -261,19 +267,55 @@ TEST_P(IntersectiveScoring, UnigramEvidenceAddsPositiveLogOddsOncePerPassage) {
 
 TEST_P(IntersectiveScoring, TitleKeysMatchTitlesOnly) {
   // "3 4" is p1's title and body text of p0 and p2: the title key matches p1 alone.
-  std::vector<ScoredKey> keys = {title_key({3, 4}, -0.5)};
+  std::vector<ScoredKey> keys = {title_key({3, 4}, -0.05)};
   ScoringOptions options;
   options.unigram_evidence = false;
   const auto ranked = intersective_score(index_, keys, {}, options);
-  // F = 1, P = 6/32, same sr as k1: the weight is w1.
+  // F = 1 of T = 4 titles, P = 6/9, same sr as k1: the weight is w1.
   EXPECT_EQ(keys[0].count, 1u);
   expect_ranking(ranked, {{1, w1, {0}}});
   // A frequent body key nominating every "3 4" passage does not let the title key match them.
-  keys = {title_key({3, 4}, -0.5), body_key({3, 4}, -1.0)};
+  keys = {title_key({3, 4}, -0.05), body_key({3, 4}, -1.0)};
   expect_ranking(intersective_score(index_, keys, {}, options),
                  {{1, w1, {0}},  // the body key repeats the counted title's words: skipped
                   {0, w0, {1}},
                   {2, w0, {1}}});
+}
+
+TEST_P(IntersectiveScoring, TitleKeysAreWeighedAgainstTheNumberOfTitles) {
+  // The same generated tokens and log-probability as a title key and as a body key. N = 27
+  // corpus tokens, T = count(</s>) = 4 titles, s = 5, sr = −0.1.
+  //   title "</s> 7" (unfinished, one title token): F = 1 (p2's title), P = (1 + 5) / (4 + 5)
+  //     lo = (−0.1 + log(1 − 6/9)) − (log(6/9) + log(1 − e^−0.1))
+  //        = (−0.1 − 1.098612) − (−0.405465 − 2.352168) = 1.559021,   w = lo² = 2.430547
+  //   body "7": F = 1 (the same occurrence), P = (1 + 5) / (27 + 5)
+  //     lo = (−0.1 + log(26/32)) − (log(6/32) + log(1 − e^−0.1))
+  //        = (−0.1 − 0.207639) − (−1.673976 − 2.352168) = 3.718506,   w = 13.827283
+  // Over all N tokens the title key would weigh as much as the body key (13.83): one title among
+  // four is far less surprising than one token among 27.
+  ScoredKey title;
+  title.view = View::kTitle;
+  title.indexed = {kTitleStart, 7};
+  title.prefix_length = 1;
+  title.tokens = {7};
+  title.log_prob = -0.1;
+  std::vector<ScoredKey> keys = {title, body_key({7}, -0.1)};
+  ScoringOptions options;
+  options.unigram_evidence = false;
+  const auto ranked = intersective_score(index_, keys, {}, options);
+  EXPECT_EQ(keys[0].count, 1u);
+  EXPECT_EQ(keys[1].count, 1u);
+  EXPECT_NEAR(keys[0].weight, 2.430547, 1e-6);
+  EXPECT_NEAR(keys[1].weight, 13.827283, 1e-6);
+  EXPECT_NEAR(keys[0].weight, std::pow(key_log_odds(-0.1, 1, 4, 5.0), 2), kTolerance);
+  EXPECT_EQ(key_positions(index_, keys[0], 27), 4u);
+  EXPECT_EQ(key_positions(index_, keys[1], 27), 27u);
+  // p2: the body key (counted first) and the title key repeating its tokens, skipped.
+  expect_ranking(ranked, {{2, keys[1].weight, {1}}});
+  // Without its prefix length the key would be weighed over N, as a body key is.
+  keys[0].prefix_length = 0;
+  intersective_score(index_, keys, {}, options);
+  EXPECT_NEAR(keys[0].weight, keys[1].weight, kTolerance);
 }
 
 TEST_P(IntersectiveScoring, ExtremeLogProbsGiveFiniteScores) {

@@ -1,0 +1,61 @@
+#include "data/copy_task.h"
+
+#include <algorithm>
+#include <string>
+
+#include "core/util/error.h"
+#include "core/util/hash.h"
+
+namespace dgr::data {
+namespace {
+
+constexpr uint64_t kCopyStream = 0x636f7079ULL;  // "copy"
+
+// The drawable ids in increasing order.
+std::vector<int32_t> drawable_ids(const CopyTaskOptions& o) {
+  std::vector<int32_t> ids;
+  for (int32_t id = std::max<int32_t>(0, o.first_id); id < o.vocab_size; ++id) {
+    if (std::find(o.excluded.begin(), o.excluded.end(), id) == o.excluded.end()) ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+void check_copy_task(const CopyTaskOptions& options) {
+  if (options.length < 1) {
+    throw ConfigError("train.copy.length must be at least 1, got " +
+                      std::to_string(options.length));
+  }
+  if (drawable_ids(options).empty()) {
+    throw ConfigError("the copy warm start has no token to draw: vocabulary of " +
+                      std::to_string(options.vocab_size) + " from id " +
+                      std::to_string(options.first_id));
+  }
+}
+
+std::vector<Stage1Example> copy_task_examples(const CopyTaskOptions& options, uint64_t step,
+                                              uint64_t first_row, uint64_t count) {
+  check_copy_task(options);
+  const std::vector<int32_t> ids = drawable_ids(options);
+  const auto longest = static_cast<uint64_t>(options.length);
+  const uint64_t shortest = std::max<uint64_t>(1, longest / 2);
+  std::vector<Stage1Example> examples;
+  examples.reserve(count);
+  for (uint64_t row = first_row; row < first_row + count; ++row) {
+    SplitMixStream stream(options.seed, kCopyStream, step, row);
+    const uint64_t length = shortest + stream.uniform(longest - shortest + 1);
+    Stage1Example e;
+    e.source_id = "copy:" + std::to_string(step) + ":" + std::to_string(row);
+    e.view = ExampleView::kBody;
+    e.supervised = false;
+    e.source.reserve(length);
+    for (uint64_t i = 0; i < length; ++i)
+      e.source.push_back(ids[stream.uniform(ids.size())]);
+    e.target = e.source;
+    examples.push_back(std::move(e));
+  }
+  return examples;
+}
+
+}  // namespace dgr::data
