@@ -52,6 +52,9 @@ void check_job(const TrainJob& job, int world_size) {
     if (job.copy_warmup_steps < 0) throw ConfigError("train.copy.warmup_steps must be >= 0");
     if (job.copy_length < 1) throw ConfigError("train.copy.length must be at least 1");
   }
+  if (!(job.copy_mix >= 0 && job.copy_mix < 1)) {
+    throw ConfigError("train.copy.mix must be in [0, 1), got " + std::to_string(job.copy_mix));
+  }
   if (job.probe_examples < 0) throw ConfigError("train.probe.examples must be >= 0");
   if (job.probe_every < 1) throw ConfigError("train.probe.every must be at least 1");
   if (job.probe_check_after < 0) throw ConfigError("train.probe.check_after must be >= 0");
@@ -121,7 +124,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
                         static_cast<int32_t>(config.pad_token_id),
                         static_cast<int32_t>(config.decoder_start_token_id)};
   copy_task.seed = job.seed;
-  if (job.copy_steps > 0) data::check_copy_task(copy_task);
+  // Copies in every identifier step's global batch (train.copy.mix).
+  const auto mixed_copies = static_cast<int64_t>(std::llround(job.copy_mix * job.global_batch));
+  if (job.copy_steps > 0 || mixed_copies > 0) data::check_copy_task(copy_task);
   const InputProbe probe(examples, job.probe_examples, job.seed);
 
   TrainerState state;
@@ -166,7 +171,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     probed = probe.measure(bart, config, device, control);
     report.final_probe_gap = probed->gap;
     report.final_encoder_spread = probed->encoder_spread;
-    if (job.probe_check_after > 0 && state.step >= job.probe_check_after &&
+    if (job.probe_check_after > 0 && state.step - job.copy_steps >= job.probe_check_after &&
         probed->gap < job.probe_min_gap) {
       throw_ignores_input(job, state.step, *probed);
     }
@@ -188,23 +193,30 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
 
   while (state.step < total_steps) {
     const bool copying = state.step < job.copy_steps;
-    if (!copying && state.cursor + job.global_batch > static_cast<int64_t>(rows)) {
+    // A global batch is `stored` rows of the epoch order followed by random-token copies (all
+    // of it during the warm start, copy_mix of it afterwards); rank r takes positions
+    // [r·per_rank, (r+1)·per_rank) of that list.
+    const int64_t stored = copying ? 0 : job.global_batch - mixed_copies;
+    if (stored > 0 && state.cursor + stored > static_cast<int64_t>(rows)) {
       ++state.epoch;
       state.cursor = 0;
       order = epoch_order(rows, job.seed, state.epoch);
     }
     const auto step_start = Clock::now();
-    // This rank's rows of the global batch: random-token copies during the warm start, else
-    // the rank's piece of the epoch order.
+    const int64_t lo = rank * per_rank, hi = lo + per_rank;
     std::vector<data::Stage1Example> local;
-    if (copying) {
-      local = data::copy_task_examples(copy_task, static_cast<uint64_t>(state.step),
-                                       static_cast<uint64_t>(rank * per_rank),
-                                       static_cast<uint64_t>(per_rank));
-    } else {
-      const int64_t first = state.cursor + rank * per_rank;
-      std::vector<uint64_t> mine(order.begin() + first, order.begin() + first + per_rank);
-      local = examples.read(mine);
+    if (lo < stored) {
+      const int64_t first = state.cursor + lo;
+      const int64_t last = state.cursor + std::min(hi, stored);
+      local = examples.read(std::vector<uint64_t>(order.begin() + first, order.begin() + last));
+    }
+    if (hi > stored) {
+      const int64_t from = std::max(lo, stored) - stored;
+      std::vector<data::Stage1Example> copies = data::copy_task_examples(
+          copy_task, static_cast<uint64_t>(state.step), static_cast<uint64_t>(from),
+          static_cast<uint64_t>(hi - stored - from));
+      local.insert(local.end(), std::make_move_iterator(copies.begin()),
+                   std::make_move_iterator(copies.end()));
     }
     std::vector<ExampleBatch> batches;
     int64_t local_tokens = 0;
@@ -250,7 +262,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     const double optimizer_s = seconds_since(t0);
     control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
 
-    if (!copying) state.cursor += job.global_batch;
+    state.cursor += stored;
     ++state.step;
     const double step_s = seconds_since(step_start);
     const double exposed = reducer.last_exposed_seconds();

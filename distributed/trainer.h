@@ -63,13 +63,15 @@ struct TrainJob {
   double copy_lr = 1e-3;
   int64_t copy_warmup_steps = 50;
   int copy_length = 16;
+  double copy_mix = 0;  // fraction of every identifier step's global batch that are copies
 
   // Input probe (distributed/input_probe.h): measured at step 0, every probe_every steps and at
-  // the last step; from step probe_check_after on (> 0), a gap below probe_min_gap stops the run.
+  // the last step; from probe_check_after steps after the copy warm start on (> 0), a gap below
+  // probe_min_gap stops the run (the switch from copies to identifiers dips it for a while).
   int probe_examples = 32;
   int64_t probe_every = 100;
   double probe_min_gap = 0.1;
-  int64_t probe_check_after = 600;
+  int64_t probe_check_after = 500;
 };
 
 struct TrainReport {

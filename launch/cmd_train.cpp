@@ -290,6 +290,7 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   job.copy_lr = t.copy.lr;
   job.copy_warmup_steps = t.copy.warmup_steps;
   job.copy_length = t.copy.length;
+  job.copy_mix = t.copy.mix;
   job.probe_examples = t.probe.examples;
   job.probe_every = t.probe.every;
   job.probe_min_gap = t.probe.min_gap;

@@ -124,6 +124,7 @@ struct CopyWarmStartOptions {
   double lr = 1e-3;
   int warmup_steps = 50;
   int length = 16;
+  double mix = 0.0;
 };
 
 // Stage 1's guard against a model that ignores its input (distributed/input_probe.h).
@@ -131,7 +132,7 @@ struct InputProbeOptions {
   int examples = 32;
   int every = 100;
   double min_gap = 0.1;
-  int check_after = 600;
+  int check_after = 500;
 };
 
 struct TrainOptions {
@@ -384,7 +385,7 @@ void visit(V& v, ModelOptions& o) {
       "init_from", o.init_from,
       "Checkpoint directory in Hugging Face layout (config.json, model.safetensors, vocab.json, "
       "merges.txt): a facebook/bart-* download or a dgr checkpoint.");
-  v.field("arch", config::Choice{o.arch, {"tiny", "small", "bart-base", "bart-large"}},
+  v.field("arch", config::Choice{o.arch, {"tiny", "mini", "small", "bart-base", "bart-large"}},
           "Model dimensions when a model is created from scratch (`dgr model init`).");
   v.field("device", o.device, "Where the model runs: cpu, cuda or cuda:N.");
 }
@@ -413,7 +414,10 @@ template <class V>
 void visit(V& v, ScoringOptions& o) {
   v.field("alpha", o.alpha, "Exponent of a key's log-odds weight (SEAL: 2).");
   v.field("beta", o.beta, "Coverage weight: share of a key's weight that depends on new tokens.");
-  v.field("smoothing", o.smoothing, "Added to counts in P(n) = (F(n) + s) / (N + s).");
+  v.field("smoothing", o.smoothing,
+          "Added to counts in P(n) = (F(n) + s) / (N + s); N is the corpus tokens for body keys "
+          "and, for title and pseudo-query keys, the count of their start marker (the keys can "
+          "only start there).");
   v.field("max_hits", o.max_hits, "Keys occurring more often than this nominate no candidates.");
   v.field("fully_score", o.fully_score, "Candidates scored with every key (the top by evidence).");
   v.field("unigram_evidence", o.unigram_evidence,
@@ -468,6 +472,10 @@ void visit(V& v, CopyWarmStartOptions& o) {
   v.field("warmup_steps", o.warmup_steps, "Linear warm-up of the copy steps.");
   v.field("length", o.length,
           "Tokens of the longest copied sequence; lengths are uniform in [length/2, length].");
+  v.field("mix", o.mix,
+          "Fraction of every later step's global batch made of copies (rounded to whole "
+          "examples; the rest are identifier examples): keeps the encoder reading its input "
+          "while the targets offer a language-model shortcut. 0 = none.");
 }
 
 template <class V>
@@ -482,8 +490,9 @@ void visit(V& v, InputProbeOptions& o) {
           "Smallest NLL gap (nats per target token) between targets after another example's "
           "source and after their own that shows the model reads its input.");
   v.field("check_after", o.check_after,
-          "From this step on, a probe gap below min_gap stops the run with an error (the model "
-          "ignores its input); 0 = only log.");
+          "Identifier steps (after the copy warm start) from which a probe gap below min_gap "
+          "stops the run with an error (the model ignores its input); the switch from copies to "
+          "identifiers dips the gap for a few hundred steps. 0 = only log.");
 }
 
 template <class V>

@@ -113,8 +113,8 @@ Manifest Manifest::read(const std::string& path) {
   const bool has_pq_starts = root["pq_starts"].IsDefined();
   if (has_title_starts != has_pq_starts) {
     throw DataError(path + ": manifest has '" +
-                    std::string(has_title_starts ? "title_starts" : "pq_starts") +
-                    "' without '" + (has_title_starts ? "pq_starts" : "title_starts") + "'");
+                    std::string(has_title_starts ? "title_starts" : "pq_starts") + "' without '" +
+                    (has_title_starts ? "pq_starts" : "title_starts") + "'");
   }
   m.view_starts_known = has_title_starts;
   if (m.view_starts_known) {

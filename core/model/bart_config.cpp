@@ -85,6 +85,12 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
     c.encoder_attention_heads = c.decoder_attention_heads = 4;
     c.encoder_ffn_dim = c.decoder_ffn_dim = 64;
     c.max_position_embeddings = 64;
+  } else if (name == "mini") {
+    c.d_model = 128;
+    c.encoder_layers = c.decoder_layers = 2;
+    c.encoder_attention_heads = c.decoder_attention_heads = 4;
+    c.encoder_ffn_dim = c.decoder_ffn_dim = 512;
+    c.max_position_embeddings = 128;
   } else if (name == "small") {
     c.d_model = 256;
     c.encoder_layers = c.decoder_layers = 3;
@@ -105,7 +111,7 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
     c.max_position_embeddings = 1024;
   } else {
     throw ConfigError("unknown BART preset \"" + name +
-                      "\" (expected \"tiny\", \"small\", \"bart-base\" or \"bart-large\")");
+                      "\" (expected \"tiny\", \"mini\", \"small\", \"bart-base\" or \"bart-large\")");
   }
   validate(c, "preset " + name);
   return c;

@@ -37,7 +37,8 @@ struct BartConfig {
   double init_std = 0.02;
   double layer_norm_eps = 1e-5;  // not an HF BART key (nn.LayerNorm's default); read if present
 
-  // "tiny" (d 32, 2+2 layers, 4 heads, ffn 64, 64 positions: for tests), "small" (256, 3+3,
+  // "tiny" (d 32, 2+2 layers, 4 heads, ffn 64, 64 positions: for tests), "mini" (128, 2+2, 4,
+  // 512, 128: learning tests that must run in a minute), "small" (256, 3+3,
   // 4, 1024, 256: trained from scratch on small corpora in minutes on a CPU), "bart-base"
   // (768, 6+6, 12, 3072, 1024) or "bart-large" (1024, 12+12, 16, 4096, 1024), with the given
   // vocabulary size. ConfigError for an unknown name.

@@ -60,15 +60,32 @@ const KeyPrompts::Prompt& KeyPrompts::of(search::View view) const {
   throw DataError("key of unknown view " + std::to_string(static_cast<int>(view)));
 }
 
-double key_prior(int64_t count, uint64_t corpus_tokens, double smoothing) {
+uint64_t prior_positions(search::View view, const KeyPrompts& prompts,
+                         const PassageScoreOptions& options) {
+  // As at inference (search::key_positions): a key without a view prefix can start anywhere.
+  if (view == search::View::kBody || prompts.of(view).prefix.empty()) return options.corpus_tokens;
+  const bool title = view == search::View::kTitle;
+  const uint64_t positions = title ? options.title_positions : options.pq_positions;
+  if (positions == 0) {
+    const char* option = title ? "title_positions" : "pq_positions";
+    const char* marker = title ? "title" : "pseudo-query";
+    const char* field = title ? "title_starts" : "pq_starts";
+    throw ConfigError(std::string("passage score: a ") + search::view_name(view) + " key needs " +
+                      option + ", the number of " + marker +
+                      " start markers in the index (its manifest's " + field + "), but it is 0");
+  }
+  return positions;
+}
+
+double key_prior(int64_t count, uint64_t positions, double smoothing) {
   if (!(smoothing > 0)) {
     throw ConfigError("scoring.smoothing = " + std::to_string(smoothing) + " must be positive");
   }
   if (count < 0) throw DataError("key count " + std::to_string(count) + " is negative");
   const auto f = static_cast<uint64_t>(count);
-  if (f >= corpus_tokens) return -std::numeric_limits<double>::infinity();  // P ≥ 1
+  if (f >= positions) return -std::numeric_limits<double>::infinity();  // P ≥ 1
   // log(1 − P) − log P = log(N − F) − log(F + s): the common log(N + s) cancels.
-  return std::log(static_cast<double>(corpus_tokens - f)) -
+  return std::log(static_cast<double>(positions - f)) -
          std::log(static_cast<double>(f) + smoothing);
 }
 
@@ -238,7 +255,8 @@ torch::Tensor score_candidates(model::BartModel& model, const torch::Tensor& enc
       keys.push_back(&key);
       query_of.push_back(candidate.query);
       owner.push_back(c);
-      priors.push_back(key_prior(key.count, options.corpus_tokens, options.smoothing));
+      priors.push_back(
+          key_prior(key.count, prior_positions(key.view, prompts, options), options.smoothing));
       coefficients.push_back(coverage[k]);
     }
   }

@@ -3,11 +3,16 @@
 // forcing, with gradients, and weighted as SEAL's intersective scoring weighs them:
 //
 //   ŝ_k     = Σ_t log p(key_t | query, decoder start + view prefix + key_<t)   (the key's view)
-//   prior_k = log(1 − P_k) − log P_k,  P_k = (F_k + smoothing) / (N + smoothing)
+//   prior_k = log(1 − P_k) − log P_k,  P_k = (F_k + smoothing) / (N_k + smoothing)
 //   w_k     = max(0, ŝ_k + prior_k − log(1 − e^{ŝ_k}))^α
 //   s(q, p) = Σ_k coeff_k · w_k
 //
-// F_k is the key's stored count, N the corpus tokens of the index. coeff_k is the coverage
+// F_k is the key's stored count (occurrences of view prefix + tokens) and N_k the positions
+// where it can start, as at inference (search::key_positions): the corpus tokens N of the index
+// for a body key, the occurrences of the title start marker (title_positions, the number of
+// titles) for a title key, those of the pseudo-query start marker (pq_positions) for a
+// pseudo-query key; a key whose view has no prefix can start anywhere and takes N. (Over N, a
+// title key would look about N / titles times rarer than it is.) coeff_k is the coverage
 // coefficient of core/search/intersective_scoring.h taken in the stored (counting) order:
 // coeff_k = 1 − β + β·|T_k \ C_k| / |T_k|, T_k the distinct identifier tokens of key k (its end
 // marker removed when it ends with its view's), C_k the union of T over the keys before it;
@@ -31,10 +36,14 @@
 namespace dgr::rank {
 
 struct PassageScoreOptions {
-  double alpha = 2.0;           // exponent of a key's log-odds, > 0
-  double beta = 0.8;            // coverage share, [0, 1]
-  double smoothing = 5.0;       // > 0
-  uint64_t corpus_tokens = 0;   // N of the index the counts come from, > 0
+  double alpha = 2.0;          // exponent of a key's log-odds, > 0
+  double beta = 0.8;           // coverage share, [0, 1]
+  double smoothing = 5.0;      // > 0
+  uint64_t corpus_tokens = 0;  // N of the index the counts come from, > 0
+  // Occurrences of the title start marker in that index (index::Manifest::title_starts), N_k of
+  // title keys: > 0 when a title key is scored. pq_positions likewise for pseudo-query keys.
+  uint64_t title_positions = 0;
+  uint64_t pq_positions = 0;
   double max_log_prob = -1e-6;  // ŝ is clamped to this (< 0) inside log(1 − e^ŝ)
 };
 
@@ -62,8 +71,15 @@ struct CandidateKeys {
   std::vector<ScoreKey> keys;
 };
 
-// log(1 − P) − log P for P = (count + smoothing) / (corpus_tokens + smoothing); −∞ when P ≥ 1.
-double key_prior(int64_t count, uint64_t corpus_tokens, double smoothing);
+// N_k of a key of `view` (file comment): options.corpus_tokens for a body key or a view without
+// a prefix, options.title_positions / pq_positions for a title / pseudo-query key. ConfigError
+// when that count is 0 (the index's manifest lacks it, or the index has no such view).
+uint64_t prior_positions(search::View view, const KeyPrompts& prompts,
+                         const PassageScoreOptions& options);
+
+// log(1 − P) − log P for P = (count + smoothing) / (positions + smoothing), `positions` the N_k
+// of the key (prior_positions); −∞ when P ≥ 1.
+double key_prior(int64_t count, uint64_t positions, double smoothing);
 
 // The coverage coefficients of one candidate's keys, in the given order (see the file comment).
 // A key without identifier tokens gets 1 − β.
@@ -93,7 +109,8 @@ torch::Tensor teacher_forced_log_probs(model::BartModel& model, const torch::Ten
 
 // s(q, p) [C] (float32, differentiable) for every candidate: all their keys rescored in one
 // batch, weighted, multiplied by their coverage coefficients and summed per candidate. A
-// candidate without keys scores 0. ConfigError for options out of range.
+// candidate without keys scores 0. ConfigError for options out of range, and for a title or
+// pseudo-query key when its view's positions are 0 (prior_positions).
 torch::Tensor score_candidates(model::BartModel& model, const torch::Tensor& encoder_out,
                                const torch::Tensor& attention_mask,
                                const std::vector<CandidateKeys>& candidates,

@@ -1,5 +1,6 @@
-// The index directory: manifest round trip, shard files, and errors that name the file when a
-// shard is missing, truncated or corrupt.
+// The index directory: manifest round trip (with the counts of the view start markers, and an
+// older manifest without them, counted from the shards), shard files, and errors that name the
+// file when a shard is missing, truncated or corrupt.
 #include "core/index/manifest.h"
 
 #include <gtest/gtest.h>
@@ -27,7 +28,10 @@ class IndexDirectoryTest : public ::testing::Test {
     fs::create_directories(dir_);
   }
 
-  // Two shards over 5 passages, written like the indexer does.
+  // Two shards over 5 passages, written like the indexer does, with the view start markers of
+  // markers(): title start 5 (in passages 0 and 3: 2), pseudo-query start 7 (not an indexed
+  // view: 0).
+  static ViewMarkers markers() { return ViewMarkers{{5}, {}, {7}, {}}; }
   Manifest write_index() {
     std::vector<PassageSegments> a = {{{5, 6, 7}}, {{6, 7}}, {{9}}};
     std::vector<PassageSegments> b = {{{5, 6}}, {{7, 7, 7}, {8}}};
@@ -49,6 +53,9 @@ class IndexDirectoryTest : public ::testing::Test {
       m.shards.push_back({file, first, static_cast<uint32_t>(passages->size()), index.num_tokens(),
                           fs::file_size(dir_ + "/" + file), sha256_file(dir_ + "/" + file)});
       m.num_tokens += index.num_tokens();
+      const ViewStarts starts = count_view_starts(index, m.views, markers());
+      m.title_starts += starts.title;
+      m.pq_starts += starts.pq;
       first += static_cast<uint32_t>(passages->size());
     }
     m.write(dir_ + "/manifest.yaml");
@@ -79,6 +86,88 @@ TEST_F(IndexDirectoryTest, ManifestRoundTrips) {
   EXPECT_EQ(read.shards[1].sha256, written.shards[1].sha256);
   EXPECT_EQ(read.views.title_end, " @@");
   EXPECT_EQ(view_names(read.views), (std::vector<std::string>{"title", "body"}));
+  EXPECT_TRUE(read.view_starts_known);
+  EXPECT_EQ(written.title_starts, 2u);
+  EXPECT_EQ(read.title_starts, 2u);
+  EXPECT_EQ(read.pq_starts, 0u);
+}
+
+TEST_F(IndexDirectoryTest, ViewStartsCountTheMarkersOfIndexedViewsOnly) {
+  // Segments {5 6 7} {6 7} {7 7 7} {8}: 5 occurs once, 7 five times, 7 7 twice.
+  const FmIndex index = FmIndex::build({{{5, 6, 7}}, {{6, 7}}, {{7, 7, 7}, {8}}});
+  ViewOptions views;
+  views.pseudo_queries = true;
+  ViewStarts starts = count_view_starts(index, views, markers());
+  EXPECT_EQ(starts.title, 1u);
+  EXPECT_EQ(starts.pq, 5u);
+  starts = count_view_starts(index, views, ViewMarkers{{5}, {}, {7, 7}, {}});
+  EXPECT_EQ(starts.pq, 2u);
+  // A view the index lacks, or an empty marker (count({}) is every position): 0.
+  views.pseudo_queries = false;
+  EXPECT_EQ(count_view_starts(index, views, markers()).pq, 0u);
+  views.title = false;
+  EXPECT_EQ(count_view_starts(index, views, markers()).title, 0u);
+  views.title = true;
+  EXPECT_EQ(count_view_starts(index, views, ViewMarkers{}).title, 0u);
+}
+
+TEST_F(IndexDirectoryTest, ManifestWithoutViewStartsReadsAndCountsThemFromTheShards) {
+  write_index();
+  const std::string path = dir_ + "/manifest.yaml";
+  std::string text = read_file(path);
+  for (const std::string line : {"title_starts: 2\n", "pq_starts: 0\n"}) {
+    const size_t at = text.find(line);
+    ASSERT_NE(at, std::string::npos) << line << " not in\n" << text;
+    text.erase(at, line.size());
+  }
+  // An older index with the pseudo-query view: its start marker 7 occurs 5 times.
+  const std::string views = "views: [title, body]";
+  ASSERT_NE(text.find(views), std::string::npos) << text;
+  text.replace(text.find(views), views.size(), "views: [title, body, pseudo_queries]");
+  std::ofstream(path, std::ios::trunc) << text;
+
+  Manifest read = Manifest::read(path);
+  EXPECT_FALSE(read.view_starts_known);
+  EXPECT_EQ(read.title_starts, 0u);
+  EXPECT_EQ(read.pq_starts, 0u);
+  EXPECT_EQ(load_index_directory(dir_).manifest.view_starts_known, false);
+  // Written back unknown, they stay absent rather than turning into zeros.
+  read.write(dir_ + "/copy.yaml");
+  EXPECT_EQ(read_file(dir_ + "/copy.yaml").find("_starts"), std::string::npos);
+
+  fill_view_starts(dir_, read, markers());
+  EXPECT_TRUE(read.view_starts_known);
+  EXPECT_EQ(read.title_starts, 2u);
+  EXPECT_EQ(read.pq_starts, 5u);
+  read.write(path);
+  const Manifest again = Manifest::read(path);
+  EXPECT_TRUE(again.view_starts_known);
+  EXPECT_EQ(again.title_starts, 2u);
+  EXPECT_EQ(again.pq_starts, 5u);
+  // Known counts are kept as they are.
+  Manifest known = again;
+  known.title_starts = 77;
+  fill_view_starts(dir_, known, markers());
+  EXPECT_EQ(known.title_starts, 77u);
+}
+
+TEST_F(IndexDirectoryTest, ViewStartsComeInPairs) {
+  write_index();
+  const std::string path = dir_ + "/manifest.yaml";
+  const std::string text = read_file(path);
+  const std::string line = "pq_starts: 0\n";
+  ASSERT_NE(text.find(line), std::string::npos) << text;
+  std::string without = text;
+  without.erase(without.find(line), line.size());
+  std::ofstream(path, std::ios::trunc) << without;
+  std::string message = error_of<DataError>([&] { Manifest::read(path); });
+  EXPECT_NE(message.find(path), std::string::npos) << message;
+  EXPECT_NE(message.find("'title_starts' without 'pq_starts'"), std::string::npos) << message;
+  std::string negative = text;
+  negative.replace(negative.find(line), line.size(), "pq_starts: -3\n");
+  std::ofstream(path, std::ios::trunc) << negative;
+  message = error_of<DataError>([&] { Manifest::read(path); });
+  EXPECT_NE(message.find("pq_starts"), std::string::npos) << message;
 }
 
 TEST_F(IndexDirectoryTest, LoadedShardsAnswerWithGlobalPassageIds) {

@@ -1,9 +1,11 @@
 // DGR's differentiable passage score: key priors and weights equal the torch-free SEAL scoring
-// (search::key_log_odds / key_weight), stay finite with finite gradients as ŝ → 0 and for any
-// α > 0, log1mexp is accurate over [−50, −1e-12]; coverage coefficients by hand; teacher forcing
-// of keys of every view, for several queries in one batch, equals BartGenerator::score_sequences;
-// s(q, p) composes the key weights as the search does, and its gradient with respect to the model
-// parameters (a tiny BART in double precision) equals central finite differences.
+// (search::key_log_odds / key_weight) with the same N per view (corpus tokens for body keys, the
+// count of the title / pseudo-query start marker for title / pseudo-query keys), stay finite with
+// finite gradients as ŝ → 0 and for any α > 0, log1mexp is accurate over [−50, −1e-12]; coverage
+// coefficients by hand; teacher forcing of keys of every view, for several queries in one batch,
+// equals BartGenerator::score_sequences; s(q, p) composes the key weights as the search does, and
+// its gradient with respect to the model parameters (a tiny BART in double precision) equals
+// central finite differences.
 #include "core/rank/passage_score.h"
 
 #include <gtest/gtest.h>
@@ -40,6 +42,20 @@ KeyPrompts test_prompts() {
   return prompts;
 }
 
+// N of a key as the search takes it (search::key_positions): the marker counts for the views
+// with a prefix, the corpus tokens for body keys.
+uint64_t search_positions(View view, const PassageScoreOptions& options) {
+  switch (view) {
+    case View::kTitle:
+      return options.title_positions;
+    case View::kPseudoQuery:
+      return options.pq_positions;
+    case View::kBody:
+      break;
+  }
+  return options.corpus_tokens;
+}
+
 torch::Tensor doubles(const std::vector<double>& v) {
   return torch::tensor(v, torch::kDouble);
 }
@@ -70,30 +86,74 @@ TEST(PassageScoreKeyPrior, IsLogOddsOfTheSmoothedFrequency) {
 TEST(PassageScoreKeyWeights, EqualSearchKeyWeightOfKeyLogOdds) {
   const std::vector<double> log_probs = {0.0,   -1e-12, -1e-9, -1e-7, -1e-6, -1e-5, -1e-3, -0.1,
                                          -0.69, -0.7,   -1.0,  -3.0,  -10.0, -30.0, -1e4};
+  // `positions` is N of the key: corpus tokens (body) or a marker count (title: T titles).
   struct Count {
     int64_t count;
-    uint64_t corpus_tokens;
+    uint64_t positions;
     double smoothing;
   };
   const std::vector<Count> counts = {
-      {0, 1000000, 5.0},      {3, 1000000, 5.0},       {50000, 1000000, 5.0}, {1, 1000000000, 0.5},
-      {999999, 1000000, 5.0}, {1000000, 1000000, 5.0}, {10, 100, 5.0}};
+      {0, 1000000, 5.0},    {3, 1000000, 5.0},      {50000, 1000000, 5.0},
+      {1, 1000000000, 0.5}, {999999, 1000000, 5.0}, {1000000, 1000000, 5.0},
+      {10, 100, 5.0},       {2, 20000, 5.0},        {0, 20000, 5.0}};
   for (const double alpha : {0.5, 1.0, 2.0, 3.5}) {
     for (const Count& c : counts) {
-      const double prior = key_prior(c.count, c.corpus_tokens, c.smoothing);
+      const double prior = key_prior(c.count, c.positions, c.smoothing);
       const auto weights = to_vector(key_weights(
           doubles(log_probs),
           torch::full({static_cast<int64_t>(log_probs.size())}, prior, torch::kDouble), alpha));
       for (size_t i = 0; i < log_probs.size(); ++i) {
         const double expected =
             search::key_weight(search::key_log_odds(log_probs[i], static_cast<uint64_t>(c.count),
-                                                    c.corpus_tokens, c.smoothing),
+                                                    c.positions, c.smoothing),
                                alpha);
         ASSERT_TRUE(std::isfinite(weights[i])) << log_probs[i];
         EXPECT_NEAR(weights[i], expected, 1e-10 * std::max(1.0, expected))
             << "log-prob " << log_probs[i] << ", count " << c.count << ", alpha " << alpha;
       }
     }
+  }
+}
+
+TEST(PassageScorePriorPositions, TitleAndPseudoQueryKeysUseTheirMarkerCounts) {
+  const KeyPrompts prompts = test_prompts();
+  PassageScoreOptions options;
+  options.corpus_tokens = 1000000;  // N
+  options.title_positions = 1000;   // T
+  options.pq_positions = 3000;
+  EXPECT_EQ(prior_positions(View::kBody, prompts, options), 1000000u);
+  EXPECT_EQ(prior_positions(View::kTitle, prompts, options), 1000u);
+  EXPECT_EQ(prior_positions(View::kPseudoQuery, prompts, options), 3000u);
+  // A view without a prefix can start anywhere: N, as at inference.
+  KeyPrompts bare = prompts;
+  bare.title.prefix.clear();
+  EXPECT_EQ(prior_positions(View::kTitle, bare, options), 1000000u);
+
+  // By hand, a title key with F = 5, s = 5, ŝ = −2, α = 2, over T = 1000 titles:
+  //   P     = (5 + 5) / (1000 + 5) = 10 / 1005
+  //   prior = log(1 − P) − log P = log(995 / 10) = log 99.5                     = 4.6001576442
+  //   log(1 − e^−2) = log 0.8646647168                                          = −0.1454134579
+  //   x     = −2 + 4.6001576442 + 0.1454134579                                  = 2.7455711020
+  //   w     = x² = 7.5381606763
+  // (over N = 10^6 tokens the prior would be log 99999.5 = 11.5129 and w = 93.28).
+  const double prior =
+      key_prior(5, prior_positions(View::kTitle, prompts, options), options.smoothing);
+  EXPECT_NEAR(prior, 4.6001576442, 1e-9);
+  const auto w = to_vector(key_weights(doubles({-2.0}), doubles({prior}), 2.0));
+  EXPECT_NEAR(w[0], 7.5381606763, 1e-9);
+
+  // A marker count of 0 (a manifest without it, not passed on) is a ConfigError naming it.
+  for (const auto& [view, name] : {std::pair<View, std::string>{View::kTitle, "title_positions"},
+                                   {View::kPseudoQuery, "pq_positions"}}) {
+    PassageScoreOptions missing = options;
+    (view == View::kTitle ? missing.title_positions : missing.pq_positions) = 0;
+    try {
+      prior_positions(view, prompts, missing);
+      ADD_FAILURE() << "accepted " << name << " = 0";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(prior_positions(View::kBody, prompts, missing), 1000000u);
   }
 }
 
@@ -344,6 +404,8 @@ std::vector<CandidateKeys> test_candidates() {
 TEST_F(PassageScoreModelTest, ScoreCandidatesComposesWeightsAsTheSearchDoes) {
   PassageScoreOptions options;
   options.corpus_tokens = 1000000;
+  options.title_positions = 900000;  // T (below N: the weights differ from a body key's)
+  options.pq_positions = 800000;
   const auto candidates = test_candidates();
   auto [ids, mask] = encoder_batch(queries_);
   const auto encoder_out = model_->encode(ids, mask);
@@ -360,7 +422,7 @@ TEST_F(PassageScoreModelTest, ScoreCandidatesComposesWeightsAsTheSearchDoes) {
       const ScoreKey& key = candidate.keys[k];
       const double log_odds = search::key_log_odds(
           stored_log_prob(queries_[static_cast<size_t>(candidate.query)], key),
-          static_cast<uint64_t>(key.count), options.corpus_tokens, options.smoothing);
+          static_cast<uint64_t>(key.count), search_positions(key.view, options), options.smoothing);
       const double weight = search::key_weight(log_odds, options.alpha);
       (weight > 0 ? positive_keys : zero_keys) += 1;
       expected += coverage[k] * weight;
@@ -419,12 +481,47 @@ TEST_F(PassageScoreModelTest, OptionsOutOfRangeAreConfigErrors) {
   o = good;
   o.alpha = 0;
   EXPECT_THROW(score_candidates(model_, encoder_out, mask, {}, prompts_, o), ConfigError);
+  // The marker counts are needed only by keys of their view.
+  const std::vector<CandidateKeys> title = {{0, {{View::kTitle, {9, 4, 5}, 1}}}};
+  const std::vector<CandidateKeys> pq = {{0, {{View::kPseudoQuery, {9, 4, 5}, 1}}}};
+  EXPECT_THROW(score_candidates(model_, encoder_out, mask, title, prompts_, good), ConfigError);
+  EXPECT_THROW(score_candidates(model_, encoder_out, mask, pq, prompts_, good), ConfigError);
+  o = good;
+  o.title_positions = 100;
+  EXPECT_NO_THROW(score_candidates(model_, encoder_out, mask, title, prompts_, o));
+  EXPECT_THROW(score_candidates(model_, encoder_out, mask, pq, prompts_, o), ConfigError);
+}
+
+TEST_F(PassageScoreModelTest, TitleKeyWeightUsesTheNumberOfTitles) {
+  // One unfinished title key (F = 0) over N = 10^18 tokens but T = 10^9 titles: the priors,
+  // log(T / 5) = 19.1 against log(N / 5) = 39.8, leave both log-odds positive and far apart.
+  auto [ids, mask] = encoder_batch({queries_[1]});
+  torch::NoGradGuard no_grad;
+  const auto encoder_out = model_->encode(ids, mask);
+  const ScoreKey key{View::kTitle, {9}, 0};
+  PassageScoreOptions options;
+  options.corpus_tokens = 1000000000000000000ull;
+  options.title_positions = 1000000000ull;
+  const double score =
+      to_vector(score_candidates(model_, encoder_out, mask, {{0, {key}}}, prompts_, options))[0];
+  const double sr = stored_log_prob(queries_[1], key);
+  const double over_titles = search::key_weight(
+      search::key_log_odds(sr, 0, options.title_positions, options.smoothing), options.alpha);
+  const double over_tokens = search::key_weight(
+      search::key_log_odds(sr, 0, options.corpus_tokens, options.smoothing), options.alpha);
+  ASSERT_GT(over_titles, 0.0) << "log-prob " << sr;
+  EXPECT_NEAR(score, over_titles, 1e-4 * over_titles);
+  EXPECT_GT(over_tokens - over_titles, 100.0);  // (x + 20.7)² − x² for x > 0
 }
 
 TEST_F(PassageScoreModelTest, GradientEqualsFiniteDifferencesInDouble) {
   model_->to(torch::kDouble);
   PassageScoreOptions options;
   options.corpus_tokens = 1000000;
+  // N for every view: the kink margins checked below were set with it (the views' own counts
+  // are checked against the search above).
+  options.title_positions = options.corpus_tokens;
+  options.pq_positions = options.corpus_tokens;
   options.alpha = 1.5;  // a non-integer exponent
   const auto candidates = test_candidates();
   auto [ids, mask] = encoder_batch(queries_);
@@ -454,7 +551,7 @@ TEST_F(PassageScoreModelTest, GradientEqualsFiniteDifferencesInDouble) {
     for (size_t k = 0; k < keys.size(); ++k) {
       const double log_odds =
           search::key_log_odds(log_probs[k], static_cast<uint64_t>(keys[k]->count),
-                               options.corpus_tokens, options.smoothing);
+                               search_positions(keys[k]->view, options), options.smoothing);
       EXPECT_GT(std::abs(log_odds), 0.05) << "key " << k;
       positive += log_odds > 0 ? 1 : 0;
     }

@@ -73,6 +73,20 @@ TEST(IndexFiles, GoodIndexLoads) {
   index::IndexDirectory loaded;
   expect_outcome([&] { loaded = index::load_index_directory(dir); }, Expect::kAccepted, {});
   EXPECT_EQ(loaded.passage_ids.size(), 5u);
+  EXPECT_TRUE(loaded.manifest.view_starts_known);
+}
+
+// A manifest written before the view start counts were recorded still loads (they are counted
+// from the shards where needed: index::fill_view_starts).
+TEST(IndexFiles, ManifestWithoutViewStartsLoads) {
+  const std::string dir = build_index("without-view-starts");
+  std::string text = read_bytes(dir + "/manifest.yaml");
+  text = replace(text, "title_starts: 0\n", "");
+  text = replace(text, "pq_starts: 0\n", "");
+  write_bytes("without-view-starts/manifest.yaml", text);
+  index::IndexDirectory loaded;
+  expect_outcome([&] { loaded = index::load_index_directory(dir); }, Expect::kAccepted, {});
+  EXPECT_FALSE(loaded.manifest.view_starts_known);
 }
 
 TEST(IndexFiles, Manifest) {
@@ -148,6 +162,15 @@ TEST(IndexFiles, Manifest) {
       {"num-tokens-is-a-float",
        replace(good, "num_tokens: 12", "num_tokens: 12.5"),
        {"manifest key 'num_tokens' has the wrong type"}},
+      {"title-starts-is-a-float",
+       replace(good, "title_starts: 0", "title_starts: 0.5"),
+       {"manifest key 'title_starts' has the wrong type"}},
+      {"pq-starts-is-a-list",
+       replace(good, "pq_starts: 0", "pq_starts: [0]"),
+       {"manifest key 'pq_starts' has the wrong type"}},
+      {"pq-starts-without-title-starts",
+       replace(good, "title_starts: 0\n", ""),
+       {"manifest has 'pq_starts' without 'title_starts'"}},
       {"no-shards",
        good.substr(0, good.find("shards:")) + "shards: []\n",
        {"manifest key 'shards' must be a non-empty list"}},
