@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/model/training.h"
+#include "core/util/error.h"
 #include "core/util/hash.h"
 #include "distributed/example_batch.h"
 
@@ -42,7 +43,8 @@ double spread_sum(model::BartModel& bart, const ExampleBatch& b) {
 
 }  // namespace
 
-InputProbe::InputProbe(const data::Stage1ExampleFile& store, int count, uint64_t seed) {
+InputProbe::InputProbe(const data::Stage1ExampleFile& store, int count, uint64_t seed)
+    : store_path_(store.path()) {
   const uint64_t rows = store.size();
   if (count <= 0 || rows < 2) return;
   SplitMixStream stream(seed, kProbeStream, 0, 0);
@@ -85,8 +87,13 @@ ProbeResult InputProbe::measure(model::BartModel& bart, const model::BartConfig&
     bart->eval();
     {
       torch::NoGradGuard no_grad;
-      const ExampleBatch true_batch = collate_examples(own, config, device);
-      const ExampleBatch wrong_batch = collate_examples(shuffled, config, device);
+      ExampleBatch true_batch, wrong_batch;
+      try {
+        true_batch = collate_examples(own, config, device);
+        wrong_batch = collate_examples(shuffled, config, device);
+      } catch (const DataError& e) {
+        throw DataError(store_path_ + ": " + e.what());
+      }
       const Sums t = target_nll(bart, true_batch);
       const Sums w = target_nll(bart, wrong_batch);
       sums[0] = t.nll;

@@ -17,6 +17,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "core/model/bart.h"
@@ -49,6 +50,7 @@ class InputProbe {
 
  private:
   std::vector<data::Stage1Example> examples_;
+  std::string store_path_;  // named in errors
 };
 
 }  // namespace dgr::distributed

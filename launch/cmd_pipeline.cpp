@@ -111,16 +111,22 @@ void write_synthetic_queries(const ResolvedConfig& config, const std::string& di
             << corpus.size() << " passages to " << dir << "\n";
 }
 
+// The header and alignment rows of a Markdown table: `first` then one right-aligned column per
+// metric.
+std::string markdown_header(const std::string& first, const std::vector<std::string>& metrics) {
+  std::string out = "| " + first + " |";
+  for (const std::string& m : metrics)
+    out += " " + m + " |";
+  out += "\n|---|";
+  for (size_t i = 0; i < metrics.size(); ++i)
+    out += "---:|";
+  return out + "\n";
+}
+
 std::string markdown_table(const std::vector<std::pair<std::string, eval::MetricReport>>& rows,
                            const std::vector<std::string>& metrics) {
   std::ostringstream md;
-  md << "| system |";
-  for (const std::string& m : metrics)
-    md << " " << m << " |";
-  md << "\n|---|";
-  for (size_t i = 0; i < metrics.size(); ++i)
-    md << "---:|";
-  md << "\n";
+  md << markdown_header("system", metrics);
   for (const auto& [name, report] : rows) {
     md << "| " << name << " |";
     for (const std::string& m : metrics) {
@@ -213,13 +219,7 @@ std::vector<Significance> significance_rows(
 std::string markdown_p_values(const std::vector<Significance>& rows,
                               const std::vector<std::string>& metrics) {
   std::ostringstream md;
-  md << "| comparison |";
-  for (const std::string& m : metrics)
-    md << " " << m << " |";
-  md << "\n|---|";
-  for (size_t i = 0; i < metrics.size(); ++i)
-    md << "---:|";
-  md << "\n";
+  md << markdown_header("comparison", metrics);
   for (const Significance& row : rows) {
     md << "| " << row.label << " |";
     for (const std::string& m : metrics) {

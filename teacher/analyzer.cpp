@@ -9,6 +9,7 @@
 #include <new>
 #include <utility>
 
+#include "core/text/stop_words.h"
 #include "core/util/error.h"
 
 namespace dgr::teacher {
@@ -398,17 +399,13 @@ void standard_tokens(std::string_view text, std::vector<std::string_view>* token
   }
 }
 
+// One list for the analyzer and the stage-1 examples (core/text/stop_words.h).
 const std::vector<std::string>& english_stop_words() {
-  static const std::vector<std::string> words = {
-      "a",   "an",    "and",  "are",   "as",    "at",   "be",   "but", "by",  "for",  "if",
-      "in",  "into",  "is",   "it",    "no",    "not",  "of",   "on",  "or",  "such", "that",
-      "the", "their", "then", "there", "these", "they", "this", "to",  "was", "will", "with"};
-  return words;
+  return text::english_stop_words();
 }
 
 bool is_english_stop_word(std::string_view lowercase_word) {
-  const std::vector<std::string>& words = english_stop_words();
-  return std::binary_search(words.begin(), words.end(), lowercase_word);
+  return text::is_english_stop_word(lowercase_word);
 }
 
 std::string lowercase(std::string_view word) {

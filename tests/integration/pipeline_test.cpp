@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 // The quick start with every stage cut to seconds.
 const char* kTiny =
     " --set model.arch=tiny --set tokenizer.vocab_size=600 --set train.max_steps=4"
+    " --set train.copy.steps=2"
     " --set train.global_batch=4 --set train.micro_batch=2 --set train.warmup_steps=0"
     " --set train.checkpoint_every=2 --set train.log_every=1 --set search.beam_size=2"
     " --set scoring.depth=10 --set teacher.num_candidates=10 --set distill.min_negatives=2"
@@ -92,6 +93,21 @@ TEST_F(PipelineTest, RunsEveryStageThenSkipsResumesAndRerunsWhatAnEditTouches) {
     EXPECT_NE(first.output.find(name), std::string::npos) << name;
   }
   EXPECT_NE(first.output.find("Recall@100"), std::string::npos);
+  // The p-values: each model against BM25, the distilled students against stage 1, printed
+  // and stored with both tests over the 75 test queries.
+  EXPECT_NE(first.output.find("p-values (paired randomization test"), std::string::npos);
+  const auto& comparisons = results["significance"]["comparisons"];
+  ASSERT_EQ(comparisons.size(), 5U);
+  for (const auto& c : comparisons) {
+    for (const char* metric : {"Recall@100", "nDCG@10"}) {
+      const auto& m = c["metrics"][metric];
+      EXPECT_EQ(m["queries"].get<int>(), 75) << c["label"];
+      EXPECT_GT(m["p_randomization"].get<double>(), 0.0) << c["label"];
+      EXPECT_LE(m["p_randomization"].get<double>(), 1.0) << c["label"];
+      EXPECT_LE(m["p_t_test"].get<double>(), 1.0) << c["label"];
+    }
+  }
+  EXPECT_EQ(comparisons[0]["label"], "stage 1 vs BM25");
   EXPECT_TRUE(fs::exists(run_dir() / "results.md"));
   EXPECT_TRUE(fs::exists(run_dir() / "distill/model/model.safetensors"));
   EXPECT_TRUE(fs::exists(run_dir() / "ltrgr/model/model.safetensors"));

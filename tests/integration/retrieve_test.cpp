@@ -175,7 +175,7 @@ TEST_F(Retrieve, RescoringByTeacherForcingAgreesWithBeamSums) {
     std::ifstream in(kData + "/cranfield/queries.jsonl");
     std::ofstream out(tmp("few-queries") + ".jsonl");
     std::string line;
-    for (int i = 0; i < 6 && std::getline(in, line); ++i)
+    for (int i = 0; i < 12 && std::getline(in, line); ++i)
       out << line << "\n";
   }
   auto plain = run_command("timeout 600 " + retrieve_command(tmp("out-plain")) +

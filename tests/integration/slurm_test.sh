@@ -383,7 +383,7 @@ grep -qw pmix <<<"$mpi_list" && expected_launcher=srun
 # The quick start, every stage made tiny, on 2 ranks of 1 CPU each.
 R="$T/run"
 tiny=(--set run.out="$R" --set model.arch=tiny --set tokenizer.vocab_size=600
-  --set train.max_steps=4 --set train.epochs=1 --set train.global_batch=4
+  --set train.max_steps=4 --set train.copy.steps=2 --set train.epochs=1 --set train.global_batch=4
   --set train.micro_batch=2 --set train.warmup_steps=0 --set train.checkpoint_every=1000
   --set train.log_every=1 --set search.beam_size=2 --set scoring.depth=10
   --set teacher.num_candidates=10 --set distill.min_negatives=2 --set distill.holdout=2

@@ -275,3 +275,54 @@ TEST_F(Train, ModelThatIgnoresItsInputIsStoppedOnEveryRank) {
 
 }  // namespace
 }  // namespace dgr
+
+namespace dgr {
+namespace {
+
+// The collapse the probe guards against, for real: a BART trained from scratch at lr 1e-3 with
+// no copy warm start learns the targets as a language model and its encoder emits one vector
+// for every source (on the tiny preset within 50 steps: gap 0.000, spread 0.05 where it was
+// 0.97 at init). The run is stopped at the first check with the error that says so.
+TEST(Stage1Collapse, OldRecipeIsStoppedByTheInputProbe) {
+  const std::string out = std::string(DGR_TEST_TMP_DIR) + "/collapse-" + std::to_string(::getpid());
+  const std::string data = std::string(DGR_SHARED_DATA_DIR) + "/cranfield";
+  ASSERT_EQ(run_command(dgr() + " tokenizer train --dataset " + data + " --out " + out +
+                        "/tokenizer --set tokenizer.vocab_size=4000")
+                .exit_code,
+            0);
+  ASSERT_EQ(run_command(dgr() + " model init --tokenizer " + out + "/tokenizer --out " + out +
+                        "/init --set model.arch=tiny --set run.seed=3")
+                .exit_code,
+            0);
+  ASSERT_EQ(run_command(dgr() + " examples build --dataset " + data + " --tokenizer " + out +
+                        "/tokenizer --out " + out + "/examples.h5 --set examples.source_length=32")
+                .exit_code,
+            0);
+  auto run =
+      run_command("timeout 600 " + mpirun(2) + dgr() + " train --init-from " + out +
+                  "/init --examples " + out + "/examples.h5 --out " + out +
+                  "/run --set run.threads=1 --set train.global_batch=32 --set train.micro_batch=16"
+                  " --set train.lr=1e-3 --set train.warmup_steps=20 --set train.clip_norm=1"
+                  " --set train.max_steps=300 --set train.checkpoint_every=1000"
+                  " --set train.probe.every=50 --set train.probe.check_after=100");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("the model ignores its input at step 100"), std::string::npos)
+      << run.output;
+  // What the log showed before the stop: a spread far below its value at init.
+  std::istringstream log(slurp(out + "/run/train_log.jsonl"));
+  double first_spread = 0, last_spread = 0, last_gap = 1;
+  for (std::string line; std::getline(log, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("encoder_spread")) continue;
+    if (j["step"].get<int>() == 0) first_spread = j["encoder_spread"].get<double>();
+    last_spread = j["encoder_spread"].get<double>();
+    last_gap = j["probe_gap"].get<double>();
+  }
+  EXPECT_GT(first_spread, 0.5);
+  EXPECT_LT(last_spread, 0.5 * first_spread);
+  EXPECT_LT(last_gap, 0.1);
+  fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace dgr
