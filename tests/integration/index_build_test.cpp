@@ -61,6 +61,12 @@ TEST_F(IndexBuild, TwoRanksAnswerEveryQueryLikeOneRank) {
   EXPECT_EQ(one.passage_ids, two.passage_ids);
   EXPECT_EQ(one.manifest.num_tokens, two.manifest.num_tokens);
   EXPECT_EQ(one.passage_ids.size(), 1400u);
+  // Title keys are weighed over the title starts: one per Cranfield passage with a title, the
+  // same count however the corpus is sharded.
+  EXPECT_TRUE(one.manifest.view_starts_known);
+  EXPECT_EQ(one.manifest.title_starts, two.manifest.title_starts);
+  EXPECT_GT(one.manifest.title_starts, 1300u);
+  EXPECT_LE(one.manifest.title_starts, 1400u);
 
   text::BpeTokenizer tokenizer = text::BpeTokenizer::load(one.tokenizer_dir());
   std::mt19937 rng(7);
