@@ -110,8 +110,9 @@ BartConfig BartConfig::preset(const std::string& name, int64_t vocab_size) {
     c.encoder_ffn_dim = c.decoder_ffn_dim = 4096;
     c.max_position_embeddings = 1024;
   } else {
-    throw ConfigError("unknown BART preset \"" + name +
-                      "\" (expected \"tiny\", \"mini\", \"small\", \"bart-base\" or \"bart-large\")");
+    throw ConfigError(
+        "unknown BART preset \"" + name +
+        "\" (expected \"tiny\", \"mini\", \"small\", \"bart-base\" or \"bart-large\")");
   }
   validate(c, "preset " + name);
   return c;
