@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/text/pretokenizer.h"
+#include "core/text/utf8.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "core/util/hash.h"
@@ -31,41 +32,6 @@ enum class Kind { kTerms, kSpan };
 
 // ---------------------------------------------------------------------------------------------
 // Characters.
-
-// Decodes the code point at text[i] and its length; a byte that does not start a well-formed
-// sequence decodes as U+FFFD of length 1 (the readers validate UTF-8, so this is only a guard).
-char32_t decode_at(std::string_view text, size_t i, size_t* length) {
-  const auto lead = static_cast<unsigned char>(text[i]);
-  size_t n = 0;
-  char32_t cp = 0;
-  if (lead < 0x80) {
-    *length = 1;
-    return lead;
-  } else if (lead >= 0xC2 && lead < 0xE0) {
-    n = 2;
-    cp = lead & 0x1F;
-  } else if (lead >= 0xE0 && lead < 0xF0) {
-    n = 3;
-    cp = lead & 0x0F;
-  } else if (lead >= 0xF0 && lead < 0xF5) {
-    n = 4;
-    cp = lead & 0x07;
-  }
-  if (n == 0 || text.size() - i < n) {
-    *length = 1;
-    return 0xFFFD;
-  }
-  for (size_t k = 1; k < n; ++k) {
-    const auto c = static_cast<unsigned char>(text[i + k]);
-    if ((c & 0xC0) != 0x80) {
-      *length = 1;
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (c & 0x3F);
-  }
-  *length = n;
-  return cp;
-}
 
 bool is_word_char(char32_t cp) {
   const text::CharClass c = text::classify_code_point(cp);
@@ -119,7 +85,7 @@ void append_words(std::string_view text, std::vector<std::string>* words) {
   size_t start = std::string_view::npos;
   while (i < text.size()) {
     size_t length = 1;
-    const bool word_char = is_word_char(decode_at(text, i, &length));
+    const bool word_char = is_word_char(text::decode_code_point(text, i, &length));
     if (word_char && start == std::string_view::npos) start = i;
     if (!word_char && start != std::string_view::npos) {
       words->push_back(ascii_lower(text.substr(start, i - start)));
@@ -222,7 +188,7 @@ std::vector<std::vector<WordSpan>> sentences(std::string_view text) {
     size_t last_end = 0;
     for (size_t j = i; j < piece_end;) {
       size_t length = 1;
-      if (is_word_char(decode_at(text, j, &length))) {
+      if (is_word_char(text::decode_code_point(text, j, &length))) {
         if (first == std::string_view::npos) first = j;
         last_end = j + length;
       }

@@ -5,6 +5,7 @@
 #include "core/text/byte_level.h"
 #include "core/text/pretokenizer.h"
 #include "core/text/stop_words.h"
+#include "core/text/utf8.h"
 
 namespace dgr::text {
 namespace {
@@ -15,44 +16,6 @@ constexpr size_t kMaxWordBytes = 64;
 
 bool is_space_byte(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-}
-
-// The code point at `s[at]` and its length in bytes; length 0 for a truncated or invalid
-// sequence (which ends a word).
-char32_t decode_at(const std::string& s, size_t at, size_t* length) {
-  const auto lead = static_cast<unsigned char>(s[at]);
-  size_t n = 0;
-  char32_t cp = 0;
-  if (lead < 0x80) {
-    *length = 1;
-    return lead;
-  } else if ((lead & 0xE0) == 0xC0) {
-    n = 2;
-    cp = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    n = 3;
-    cp = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    n = 4;
-    cp = lead & 0x07;
-  } else {
-    *length = 0;
-    return 0;
-  }
-  if (at + n > s.size()) {
-    *length = 0;
-    return 0;
-  }
-  for (size_t k = 1; k < n; ++k) {
-    const auto c = static_cast<unsigned char>(s[at + k]);
-    if ((c & 0xC0) != 0x80) {
-      *length = 0;
-      return 0;
-    }
-    cp = (cp << 6) | (c & 0x3F);
-  }
-  *length = n;
-  return cp;
 }
 
 bool is_word_class(CharClass c) {
@@ -95,14 +58,16 @@ std::vector<TokenWord> TokenWords::words(const std::vector<TokenId>& tokens) con
       if (next.empty() || is_space_byte(next[0])) break;
       piece += next;
     }
+    // An invalid or truncated sequence decodes as U+FFFD, which is no letter or number: it
+    // begins no word and ends one.
     size_t length = 0;
-    const CharClass first = classify_code_point(decode_at(piece, 0, &length));
-    if (length == 0 || !is_word_class(first)) continue;
+    const CharClass first = classify_code_point(decode_code_point(piece, 0, &length));
+    if (!is_word_class(first)) continue;
     TokenWord word;
     word.position = i;
     for (size_t at = 0; at < piece.size() && word.text.size() < kMaxWordBytes;) {
-      const char32_t cp = decode_at(piece, at, &length);
-      if (length == 0 || !is_word_class(classify_code_point(cp))) break;
+      const char32_t cp = decode_code_point(piece, at, &length);
+      if (!is_word_class(classify_code_point(cp))) break;
       for (size_t k = 0; k < length; ++k) {
         const char c = piece[at + k];
         word.text += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;

@@ -67,4 +67,19 @@ size_t first_invalid_utf8(std::string_view s) {
   return std::string_view::npos;
 }
 
+char32_t decode_code_point(std::string_view s, size_t i, size_t* length) {
+  const size_t n = valid_sequence_length(s, i);
+  if (n == 0) {
+    *length = 1;
+    return kReplacementCharacter;
+  }
+  const auto lead = static_cast<unsigned char>(s[i]);
+  // The lead byte's payload: 7, 5, 4 or 3 bits for sequences of 1 to 4 bytes.
+  char32_t cp = n == 1 ? lead : n == 2 ? (lead & 0x1F) : n == 3 ? (lead & 0x0F) : (lead & 0x07);
+  for (size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  *length = n;
+  return cp;
+}
+
 }  // namespace dgr::text

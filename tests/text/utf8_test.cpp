@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace dgr::text {
 namespace {
@@ -72,5 +73,24 @@ TEST(Utf8Validation, ReportsTheFirstOfSeveralErrorsAfterValidText) {
   EXPECT_FALSE(is_valid_utf8(s));
 }
 
+TEST(Utf8Decoding, DecodesEveryLengthAndAdvancesPastInvalidBytes) {
+  // "aé€😀": 1, 2, 3 and 4 bytes.
+  const std::string s = "a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80";
+  std::vector<char32_t> decoded;
+  std::vector<size_t> lengths;
+  for (size_t i = 0, n = 0; i < s.size(); i += n) {
+    decoded.push_back(decode_code_point(s, i, &n));
+    lengths.push_back(n);
+  }
+  EXPECT_EQ(decoded, (std::vector<char32_t>{U'a', 0xE9, 0x20AC, 0x1F600}));
+  EXPECT_EQ(lengths, (std::vector<size_t>{1, 2, 3, 4}));
+  // Invalid as first_invalid_utf8 judges it: U+FFFD of length 1 each.
+  for (const std::string& bad : {std::string("\x80"), std::string("\xC0\xAF"),
+                                 std::string("\xED\xA0\x80"), std::string("\xE2\x82")}) {
+    size_t n = 0;
+    EXPECT_EQ(decode_code_point(bad, 0, &n), kReplacementCharacter) << bad.size();
+    EXPECT_EQ(n, 1u);
+  }
+}
 }  // namespace
 }  // namespace dgr::text
