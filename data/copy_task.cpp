@@ -22,28 +22,27 @@ std::vector<int32_t> drawable_ids(const CopyTaskOptions& o) {
 
 }  // namespace
 
-void check_copy_task(const CopyTaskOptions& options) {
+CopyTask::CopyTask(const CopyTaskOptions& options)
+    : options_(options), ids_(drawable_ids(options)) {
   if (options.length < 1) {
     throw ConfigError("train.copy.length must be at least 1, got " +
                       std::to_string(options.length));
   }
-  if (drawable_ids(options).empty()) {
+  if (ids_.empty()) {
     throw ConfigError("the copy warm start has no token to draw: vocabulary of " +
                       std::to_string(options.vocab_size) + " from id " +
                       std::to_string(options.first_id));
   }
 }
 
-std::vector<Stage1Example> copy_task_examples(const CopyTaskOptions& options, uint64_t step,
-                                              uint64_t first_row, uint64_t count) {
-  check_copy_task(options);
-  const std::vector<int32_t> ids = drawable_ids(options);
-  const auto longest = static_cast<uint64_t>(options.length);
+std::vector<Stage1Example> CopyTask::examples(uint64_t step, uint64_t first_row,
+                                              uint64_t count) const {
+  const auto longest = static_cast<uint64_t>(options_.length);
   const uint64_t shortest = std::max<uint64_t>(1, longest / 2);
   std::vector<Stage1Example> examples;
   examples.reserve(count);
   for (uint64_t row = first_row; row < first_row + count; ++row) {
-    SplitMixStream stream(options.seed, kCopyStream, step, row);
+    SplitMixStream stream(options_.seed, kCopyStream, step, row);
     const uint64_t length = shortest + stream.uniform(longest - shortest + 1);
     Stage1Example e;
     e.source_id = "copy:" + std::to_string(step) + ":" + std::to_string(row);
@@ -51,7 +50,7 @@ std::vector<Stage1Example> copy_task_examples(const CopyTaskOptions& options, ui
     e.supervised = false;
     e.source.reserve(length);
     for (uint64_t i = 0; i < length; ++i)
-      e.source.push_back(ids[stream.uniform(ids.size())]);
+      e.source.push_back(ids_[stream.uniform(ids_.size())]);
     e.target = e.source;
     examples.push_back(std::move(e));
   }

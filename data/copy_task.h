@@ -23,12 +23,20 @@ struct CopyTaskOptions {
   uint64_t seed = 13;
 };
 
-// ConfigError when no token can be drawn or length < 1.
-void check_copy_task(const CopyTaskOptions& options);
+// The copy examples of one configuration; the drawable ids are listed once, here, not at every
+// step.
+class CopyTask {
+ public:
+  // ConfigError when no token can be drawn or length < 1.
+  explicit CopyTask(const CopyTaskOptions& options);
 
-// Rows [first_row, first_row + count) of step `step`: body-view examples with an empty prompt,
-// source == target, source_id "copy:<step>:<row>".
-std::vector<Stage1Example> copy_task_examples(const CopyTaskOptions& options, uint64_t step,
-                                              uint64_t first_row, uint64_t count);
+  // Rows [first_row, first_row + count) of step `step`: body-view examples with an empty prompt,
+  // source == target, source_id "copy:<step>:<row>".
+  std::vector<Stage1Example> examples(uint64_t step, uint64_t first_row, uint64_t count) const;
+
+ private:
+  CopyTaskOptions options_;
+  std::vector<int32_t> ids_;  // the drawable ids in increasing order
+};
 
 }  // namespace dgr::data

@@ -23,21 +23,22 @@ struct Sums {
   double tokens = 0;
 };
 
-Sums target_nll(model::BartModel& bart, const ExampleBatch& b) {
-  const torch::Tensor logits = bart->forward(b.input_ids, b.attention_mask, b.decoder_input);
+// NLL of b's targets after the sources whose encoder output is `encoder_out` [B, S, D].
+Sums target_nll(model::BartModel& bart, const ExampleBatch& b, const torch::Tensor& encoder_out) {
+  const torch::Tensor logits =
+      bart->lm_logits(bart->decode(b.decoder_input, encoder_out, b.attention_mask));  // [B, T, V]
   const model::LossSums loss =
       model::label_smoothed_cross_entropy(logits, b.labels, 0.0, kIgnoreLabel);
   return {loss.nll.item<double>(), static_cast<double>(loss.tokens)};
 }
 
 // Σ over rows of the mean over hidden units of the standard deviation over the row's tokens.
-double spread_sum(model::BartModel& bart, const ExampleBatch& b) {
-  const torch::Tensor out = bart->encode(b.input_ids, b.attention_mask);            // [B, S, D]
-  const torch::Tensor mask = b.attention_mask.ne(0).unsqueeze(-1).to(out.dtype());  // [B, S, 1]
-  const torch::Tensor count = mask.sum(1).clamp_min(1.0);                           // [B, 1]
-  const torch::Tensor mean = (out * mask).sum(1) / count;                           // [B, D]
-  const torch::Tensor centred = (out - mean.unsqueeze(1)) * mask;                   // [B, S, D]
-  const torch::Tensor variance = centred.pow(2).sum(1) / count;                     // [B, D]
+double spread_sum(const torch::Tensor& out, const torch::Tensor& attention_mask) {
+  const torch::Tensor mask = attention_mask.ne(0).unsqueeze(-1).to(out.dtype());  // [B, S, 1]
+  const torch::Tensor count = mask.sum(1).clamp_min(1.0);                         // [B, 1]
+  const torch::Tensor mean = (out * mask).sum(1) / count;                         // [B, D]
+  const torch::Tensor centred = (out - mean.unsqueeze(1)) * mask;                 // [B, S, D]
+  const torch::Tensor variance = centred.pow(2).sum(1) / count;                   // [B, D]
   return variance.sqrt().mean(1).sum().item<double>();
 }
 
@@ -94,13 +95,16 @@ ProbeResult InputProbe::measure(model::BartModel& bart, const model::BartConfig&
       } catch (const DataError& e) {
         throw DataError(store_path_ + ": " + e.what());
       }
-      const Sums t = target_nll(bart, true_batch);
-      const Sums w = target_nll(bart, wrong_batch);
+      // The true batch is encoded once, for its NLL and its spread.
+      const torch::Tensor true_out = bart->encode(true_batch.input_ids, true_batch.attention_mask);
+      const Sums t = target_nll(bart, true_batch, true_out);
+      const Sums w = target_nll(bart, wrong_batch,
+                                bart->encode(wrong_batch.input_ids, wrong_batch.attention_mask));
       sums[0] = t.nll;
       sums[1] = t.tokens;
       sums[2] = w.nll;
       sums[3] = w.tokens;
-      sums[4] = spread_sum(bart, true_batch);
+      sums[4] = spread_sum(true_out, true_batch.attention_mask);
       sums[5] = static_cast<double>(own.size());
     }
     bart->train(was_training);

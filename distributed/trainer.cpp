@@ -116,17 +116,18 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   copy_schedule.warmup_steps = job.copy_warmup_steps;
   copy_schedule.total_steps = std::max<int64_t>(1, job.copy_steps);
   copy_schedule.decay = "constant";
-  data::CopyTaskOptions copy_task;
-  copy_task.length = job.copy_length;
-  copy_task.vocab_size = static_cast<int32_t>(config.vocab_size);
-  copy_task.excluded = {static_cast<int32_t>(config.bos_token_id),
-                        static_cast<int32_t>(config.eos_token_id),
-                        static_cast<int32_t>(config.pad_token_id),
-                        static_cast<int32_t>(config.decoder_start_token_id)};
-  copy_task.seed = job.seed;
+  data::CopyTaskOptions copy_options;
+  copy_options.length = job.copy_length;
+  copy_options.vocab_size = static_cast<int32_t>(config.vocab_size);
+  copy_options.excluded = {static_cast<int32_t>(config.bos_token_id),
+                           static_cast<int32_t>(config.eos_token_id),
+                           static_cast<int32_t>(config.pad_token_id),
+                           static_cast<int32_t>(config.decoder_start_token_id)};
+  copy_options.seed = job.seed;
   // Copies in every identifier step's global batch (train.copy.mix).
   const auto mixed_copies = static_cast<int64_t>(std::llround(job.copy_mix * job.global_batch));
-  if (job.copy_steps > 0 || mixed_copies > 0) data::check_copy_task(copy_task);
+  std::optional<data::CopyTask> copies;  // checked up front, only when used
+  if (job.copy_steps > 0 || mixed_copies > 0) copies.emplace(copy_options);
   const InputProbe probe(examples, job.probe_examples, job.seed);
 
   TrainerState state;
@@ -182,13 +183,16 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
                           {"probe_gap", p.gap},
                           {"encoder_spread", p.encoder_spread}};
   };
+  // A probe at a step without a log line of its own gets one.
+  auto log_probe_alone = [&]() {
+    if (!mpi.is_root()) return;
+    nlohmann::json line = probe_json(*probed);
+    line["step"] = state.step;
+    log.write(line);
+  };
   if (probe.enabled() && state.step == 0) {
     run_probe();
-    if (mpi.is_root()) {
-      nlohmann::json line = probe_json(*probed);
-      line["step"] = 0;
-      log.write(line);
-    }
+    log_probe_alone();
   }
 
   while (state.step < total_steps) {
@@ -212,11 +216,11 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     }
     if (hi > stored) {
       const int64_t from = std::max(lo, stored) - stored;
-      std::vector<data::Stage1Example> copies = data::copy_task_examples(
-          copy_task, static_cast<uint64_t>(state.step), static_cast<uint64_t>(from),
-          static_cast<uint64_t>(hi - stored - from));
-      local.insert(local.end(), std::make_move_iterator(copies.begin()),
-                   std::make_move_iterator(copies.end()));
+      std::vector<data::Stage1Example> copied =
+          copies->examples(static_cast<uint64_t>(state.step), static_cast<uint64_t>(from),
+                           static_cast<uint64_t>(hi - stored - from));
+      local.insert(local.end(), std::make_move_iterator(copied.begin()),
+                   std::make_move_iterator(copied.end()));
     }
     std::vector<ExampleBatch> batches;
     int64_t local_tokens = 0;
@@ -291,11 +295,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
     }
     const bool log_step = state.step % job.log_every == 0 || state.step == total_steps ||
                           state.step == report.first_step + 1;
-    if (mpi.is_root() && !log_step && probed) {
-      nlohmann::json line = probe_json(*probed);
-      line["step"] = state.step;
-      log.write(line);
-    }
+    if (!log_step && probed) log_probe_alone();
     if (mpi.is_root() && log_step) {
       nlohmann::json line = {
           {"step", state.step},

@@ -83,9 +83,7 @@ nlohmann::json evaluate_run(const ResolvedConfig& config, const std::string& run
   std::vector<eval::MetricComparison> comparisons;
   const eval::RandomizationOptions randomization = randomization_options(o.eval);
   if (!comparison.baseline.empty()) {
-    if (!file_exists(comparison.baseline)) {
-      throw IoError(comparison.baseline + ": baseline run (eval.baseline, --baseline) not found");
-    }
+    // `dgr eval-run` has checked that it exists, on every rank; a reader error names it too.
     const eval::Run baseline_run = data::read_trec_run(comparison.baseline);
     LOG(INFO) << "baseline run " << comparison.baseline << ": " << baseline_run.size()
               << " entries, " << baseline_run.by_query.size() << " queries";

@@ -195,17 +195,17 @@ std::vector<Significance> significance_rows(
                                                                   {"dgr", "bm25"},
                                                                   {"ltrgr", "stage1"},
                                                                   {"dgr", "stage1"}};
+  auto name_of = [&plan](const std::string& key) {
+    for (const pipeline::System& s : plan.systems) {
+      if (s.key == key) return short_name(s);
+    }
+    return key;
+  };
   std::vector<Significance> rows;
   for (const auto& [system, baseline] : pairs) {
     auto a = reports.find(system);
     auto b = reports.find(baseline);
     if (a == reports.end() || b == reports.end()) continue;
-    auto name_of = [&plan](const std::string& key) {
-      for (const pipeline::System& s : plan.systems) {
-        if (s.key == key) return short_name(s);
-      }
-      return key;
-    };
     Significance row;
     row.system = system;
     row.baseline = baseline;
@@ -222,13 +222,8 @@ std::string markdown_p_values(const std::vector<Significance>& rows,
   md << markdown_header("comparison", metrics);
   for (const Significance& row : rows) {
     md << "| " << row.label << " |";
-    for (const std::string& m : metrics) {
-      auto it = std::find_if(row.comparisons.begin(), row.comparisons.end(),
-                             [&m](const eval::MetricComparison& c) { return c.metric == m; });
-      md << " "
-         << (it == row.comparisons.end() ? "-" : eval::format_p_value(it->randomization.p_value))
-         << " |";
-    }
+    for (const std::string& m : metrics)
+      md << " " << eval::p_value_cell(row.comparisons, m) << " |";
     md << "\n";
   }
   return md.str();

@@ -195,6 +195,13 @@ nlohmann::json comparison_to_json(const std::string& baseline,
           {"metrics", metrics}};
 }
 
+std::string p_value_cell(const std::vector<MetricComparison>& comparisons,
+                         const std::string& metric) {
+  auto it = std::find_if(comparisons.begin(), comparisons.end(),
+                         [&metric](const MetricComparison& c) { return c.metric == metric; });
+  return it == comparisons.end() ? "-" : format_p_value(it->randomization.p_value);
+}
+
 std::string format_p_value_table(
     const std::vector<std::pair<std::string, std::vector<MetricComparison>>>& rows,
     const std::vector<std::string>& metric_order) {
@@ -205,11 +212,8 @@ std::string format_p_value_table(
     cells[0].push_back(name);
   for (const auto& [label, comparisons] : rows) {
     std::vector<std::string> row{label};
-    for (const std::string& name : metric_order) {
-      auto it = std::find_if(comparisons.begin(), comparisons.end(),
-                             [&name](const MetricComparison& c) { return c.metric == name; });
-      row.push_back(it == comparisons.end() ? "-" : format_p_value(it->randomization.p_value));
-    }
+    for (const std::string& name : metric_order)
+      row.push_back(p_value_cell(comparisons, name));
     cells.push_back(std::move(row));
   }
   return align_table(cells);

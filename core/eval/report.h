@@ -47,6 +47,11 @@ nlohmann::json comparison_to_json(const std::string& baseline,
                                   const std::vector<MetricComparison>& comparisons,
                                   const RandomizationOptions& options);
 
+// The randomization-test p-value of `metric` among `comparisons` as tables show it, "-" when
+// none compares it.
+std::string p_value_cell(const std::vector<MetricComparison>& comparisons,
+                         const std::string& metric);
+
 // Rows of randomization-test p-values (e.g. "DGR vs BM25") by metric column: the row label left,
 // "-" where a row has no comparison for the column. Ends with a newline.
 std::string format_p_value_table(

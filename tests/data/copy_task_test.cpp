@@ -21,7 +21,7 @@ CopyTaskOptions options() {
 
 TEST(CopyTask, TargetIsTheSourceWithinTheDrawableIds) {
   std::set<int32_t> seen;
-  for (const Stage1Example& e : copy_task_examples(options(), 3, 0, 200)) {
+  for (const Stage1Example& e : CopyTask(options()).examples(3, 0, 200)) {
     EXPECT_EQ(e.source, e.target);
     EXPECT_TRUE(e.prompt.empty());
     EXPECT_EQ(e.view, ExampleView::kBody);
@@ -40,27 +40,28 @@ TEST(CopyTask, TargetIsTheSourceWithinTheDrawableIds) {
 
 TEST(CopyTask, RowsDependOnSeedStepAndRowOnly) {
   // One global batch of 8 made whole, or as two ranks' halves, is the same.
-  const auto whole = copy_task_examples(options(), 11, 0, 8);
-  const auto first = copy_task_examples(options(), 11, 0, 4);
-  const auto second = copy_task_examples(options(), 11, 4, 4);
+  const CopyTask task(options());
+  const auto whole = task.examples(11, 0, 8);
+  const auto first = task.examples(11, 0, 4);
+  const auto second = task.examples(11, 4, 4);
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_EQ(whole[i].source, first[i].source);
     EXPECT_EQ(whole[i + 4].source, second[i].source);
   }
-  EXPECT_NE(copy_task_examples(options(), 12, 0, 1)[0].source, whole[0].source);
+  EXPECT_NE(task.examples(12, 0, 1)[0].source, whole[0].source);
   CopyTaskOptions other = options();
   other.seed = 6;
-  EXPECT_NE(copy_task_examples(other, 11, 0, 1)[0].source, whole[0].source);
+  EXPECT_NE(CopyTask(other).examples(11, 0, 1)[0].source, whole[0].source);
   EXPECT_NE(whole[0].source, whole[1].source);
 }
 
 TEST(CopyTask, NothingToDrawIsAConfigError) {
   CopyTaskOptions o = options();
   o.vocab_size = 4;
-  EXPECT_THROW(check_copy_task(o), ConfigError);
+  EXPECT_THROW(CopyTask{o}, ConfigError);
   o = options();
   o.length = 0;
-  EXPECT_THROW(copy_task_examples(o, 0, 0, 1), ConfigError);
+  EXPECT_THROW(CopyTask{o}, ConfigError);
 }
 
 }  // namespace

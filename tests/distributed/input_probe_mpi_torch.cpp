@@ -48,7 +48,7 @@ data::CopyTaskOptions copy_options() {
 // A store of 64 copy examples (distinct random sources), written by each rank for itself.
 std::string write_store() {
   const std::string path = tmp("store.h5");
-  data::write_stage1_examples(path, data::copy_task_examples(copy_options(), 0, 0, 64), {});
+  data::write_stage1_examples(path, data::CopyTask(copy_options()).examples(0, 0, 64), {});
   return path;
 }
 
@@ -61,9 +61,9 @@ model::BartModel seeded_model() {
 void train_to_copy(model::BartModel& bart) {
   const model::BartConfig config = tiny_config();
   torch::optim::Adam adam(bart->parameters(), torch::optim::AdamOptions(3e-3));
+  const data::CopyTask task(copy_options());
   for (uint64_t step = 1; step <= 300; ++step) {
-    const ExampleBatch b = collate_examples(data::copy_task_examples(copy_options(), step, 0, 32),
-                                            config, torch::kCPU);
+    const ExampleBatch b = collate_examples(task.examples(step, 0, 32), config, torch::kCPU);
     const torch::Tensor logits = bart->forward(b.input_ids, b.attention_mask, b.decoder_input);
     const model::LossSums loss =
         model::label_smoothed_cross_entropy(logits, b.labels, 0.0, kIgnoreLabel);
@@ -81,7 +81,7 @@ TEST(InputProbe, ChoosesDistinctExamplesAndIsOffWithoutThem) {
   EXPECT_FALSE(InputProbe(store, 0, 7).enabled());
   // One example cannot be paired with another's source.
   const std::string single = tmp("single.h5");
-  data::write_stage1_examples(single, data::copy_task_examples(copy_options(), 0, 0, 1), {});
+  data::write_stage1_examples(single, data::CopyTask(copy_options()).examples(0, 0, 1), {});
   EXPECT_FALSE(InputProbe(data::Stage1ExampleFile::open(single), 16, 7).enabled());
   fs::remove(single);
 }
