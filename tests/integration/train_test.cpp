@@ -309,18 +309,12 @@ TEST(Stage1Collapse, OldRecipeIsStoppedByTheInputProbe) {
   EXPECT_NE(run.output.find("the model ignores its input at step 100"), std::string::npos)
       << run.output;
   // What the log showed before the stop: a spread far below its value at init.
-  std::istringstream log(slurp(out + "/run/train_log.jsonl"));
-  double first_spread = 0, last_spread = 0, last_gap = 1;
-  for (std::string line; std::getline(log, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line);
-    if (!j.contains("encoder_spread")) continue;
-    if (j["step"].get<int>() == 0) first_spread = j["encoder_spread"].get<double>();
-    last_spread = j["encoder_spread"].get<double>();
-    last_gap = j["probe_gap"].get<double>();
-  }
+  const auto probed = testing::probe_log(out + "/run/train_log.jsonl");
+  ASSERT_TRUE(probed.count(0)) << run.output;
+  const double first_spread = probed.at(0).second;
   EXPECT_GT(first_spread, 0.5);
-  EXPECT_LT(last_spread, 0.5 * first_spread);
-  EXPECT_LT(last_gap, 0.1);
+  EXPECT_LT(probed.rbegin()->second.second, 0.5 * first_spread);
+  EXPECT_LT(probed.rbegin()->second.first, 0.1);
   fs::remove_all(out);
 }
 
