@@ -121,8 +121,10 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
     std::vector<std::string> ids;
     passages.reserve(hi - lo);
     ids.reserve(hi - lo);
+    ProgressOptions progress_options;
+    progress_options.log_interval_s = in.progress_interval_s;
     Progress progress("tokenize shard " + std::to_string(s), hi - lo, mpi.is_root(),
-                      ProgressOptions{in.progress_interval_s});
+                      progress_options);
     data::for_each_passage(
         in.corpus, in.corpus_format,
         [&](data::Passage&& p, int64_t) {

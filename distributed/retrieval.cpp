@@ -189,9 +189,10 @@ RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
   const auto search_start = Clock::now();
   {
     // Rank 0 reports its own slice (the slices differ by at most one batch).
+    ProgressOptions progress_options;
+    progress_options.log_interval_s = job.progress_interval_s;
     Progress progress(size > 1 ? "retrieve (rank 0's queries)" : "retrieve",
-                      static_cast<int64_t>(hi - lo), mpi.is_root(),
-                      ProgressOptions{job.progress_interval_s});
+                      static_cast<int64_t>(hi - lo), mpi.is_root(), progress_options);
     for (size_t b = lo; b < hi; b += static_cast<size_t>(job.batch_size)) {
       const size_t e = std::min(hi, b + static_cast<size_t>(job.batch_size));
       std::vector<std::vector<search::TokenId>> batch;

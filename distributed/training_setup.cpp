@@ -2,6 +2,8 @@
 
 #include <glog/logging.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "core/util/error.h"
@@ -14,9 +16,9 @@ namespace fs = std::filesystem;
 TrainLog::TrainLog(const std::string& run_dir, bool writer, bool append) {
   if (!writer) return;
   ensure_directory(run_dir);
-  const std::string path = (fs::path(run_dir) / "train_log.jsonl").string();
-  file_ = std::fopen(path.c_str(), append ? "a" : "w");
-  if (!file_) throw IoError(path + ": cannot open for writing");
+  path_ = (fs::path(run_dir) / "train_log.jsonl").string();
+  file_ = std::fopen(path_.c_str(), append ? "a" : "w");
+  if (!file_) throw IoError(path_ + ": cannot open for writing");
 }
 
 TrainLog::~TrainLog() {
@@ -25,8 +27,10 @@ TrainLog::~TrainLog() {
 
 void TrainLog::write(const nlohmann::json& line) {
   if (!file_) return;
-  std::fprintf(file_, "%s\n", line.dump().c_str());
-  std::fflush(file_);
+  const bool written = std::fprintf(file_, "%s\n", line.dump().c_str()) >= 0;
+  if (!written || std::fflush(file_) != 0) {
+    throw IoError(path_ + ": cannot write a log line (" + std::strerror(errno) + ")");
+  }
 }
 
 TrainingModel load_training_model(const std::string& init_from, const std::string& device,

@@ -181,7 +181,8 @@ inline double synchronise_gradients(GradientReducer& reducer, double clip_norm) 
 
 // A run's train_log.jsonl: one JSON object per line, flushed at once. Only the writer (rank 0)
 // opens the file (creating run_dir), appending when the run resumes; on the other ranks write()
-// does nothing. IoError naming the file when it cannot be opened.
+// does nothing. IoError naming the file when it cannot be opened or a line cannot be written
+// (a full disk), so no log line is lost silently.
 class TrainLog {
  public:
   TrainLog(const std::string& run_dir, bool writer, bool append);
@@ -191,6 +192,7 @@ class TrainLog {
   void write(const nlohmann::json& line);
 
  private:
+  std::string path_;
   std::FILE* file_ = nullptr;
 };
 

@@ -48,10 +48,13 @@ void write_trec_run(const std::string& path, const Run& run,
     check_field(path, query_id, "query id");
     for (const RunEntry& entry : entries) {
       check_field(path, entry.passage_id, "query '" + query_id + "': passage id");
-      if (std::isnan(entry.score)) {
-        throw DataError(located(
-            path, 0,
-            "query '" + query_id + "', passage '" + entry.passage_id + "': the score is NaN"));
+      // The reader (data/trec) refuses non-finite scores, so they are never written.
+      if (!std::isfinite(entry.score)) {
+        throw DataError(located(path, 0,
+                                "query '" + query_id + "', passage '" + entry.passage_id +
+                                    "': the score is " +
+                                    (std::isnan(entry.score) ? "NaN" : "infinite") +
+                                    " (a run file holds finite scores)"));
       }
     }
   }

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -140,6 +142,29 @@ TEST(RunIo, IdsWithWhitespaceAreDataErrorsAndWriteNothing) {
   eval::Run bad_tag;
   bad_tag.tag = "my run";
   EXPECT_THROW(write_trec_run(path, bad_tag), DataError);
+}
+
+// A run file holds finite scores (the reader refuses others): NaN and ±inf are refused when
+// writing, naming the query and passage, and nothing is written.
+TEST(RunIo, NonFiniteScoresAreDataErrorsAndWriteNothing) {
+  const std::string path = tmp_path("non_finite.trec");
+  for (const double score :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity()}) {
+    std::filesystem::remove(path);
+    eval::Run run;
+    run.by_query["q7"] = {{"a", 1.0, 1}, {"d9", score, 2}};
+    try {
+      write_trec_run(path, run);
+      FAIL() << "expected DataError for score " << score;
+    } catch (const DataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("'q7'"), std::string::npos) << what;
+      EXPECT_NE(what.find("'d9'"), std::string::npos) << what;
+      EXPECT_NE(what.find(std::isnan(score) ? "NaN" : "infinite"), std::string::npos) << what;
+    }
+    EXPECT_FALSE(std::filesystem::exists(path));
+  }
 }
 
 }  // namespace
