@@ -345,6 +345,16 @@ void print_list(const Plan& plan) {
     std::cout << std::setw(12) << stage.name << std::setw(10) << state << std::setw(18)
               << stage.hash << (steps.empty() ? "(given)" : steps) << "\n";
   }
+  // After a blank line (the end of the table): why each changed stage would rerun.
+  std::cout << "\n";
+  for (const Stage& stage : plan.stages) {
+    const auto marker = pipeline::read_marker(plan.marker_path(stage.name));
+    if (marker && marker->hash != stage.hash) {
+      std::cout << stage.name << " reruns: " << pipeline::rerun_reason(plan, stage, *marker)
+                << "\n";
+    }
+  }
+  std::cout << "hashes for dgr " << plan.build << "\n";
 }
 
 bool done_with(const Plan& plan, const Stage& stage) {
@@ -423,10 +433,12 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
     const std::string marker_path = plan.marker_path(stage.name);
     // 0: skip, 1: run (resume), 2: run from empty directories.
     int action = 0;
+    std::string why;  // why a finished stage reruns
     if (mpi.is_root()) {
       const auto marker = pipeline::read_marker(marker_path);
       if (args.force || !marker || marker->hash != stage.hash) {
         action = 2;
+        if (marker && !args.force) why = pipeline::rerun_reason(plan, stage, *marker);
       } else if (marker->state != "done") {
         action = 1;
       }
@@ -444,11 +456,13 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
     marker.hash = stage.hash;
     marker.state = "running";
     marker.started = utc_now();
+    marker.build = plan.build;
     if (mpi.is_root()) {
       if (action == 2) remove_outputs(stage);
       pipeline::write_marker(marker_path, marker);
       std::cout << "\n== stage " << stage.name << " (" << marker.started
-                << (action == 1 ? ", resuming" : "") << ")\n"
+                << (action == 1 ? ", resuming" : "") << (why.empty() ? "" : ", rerun: " + why)
+                << ")\n"
                 << std::flush;
     }
     mpi.barrier();

@@ -108,6 +108,7 @@ class Builder {
 
   std::string hash(const Stage& stage, const HashSpec& spec, const Plan& plan) const {
     std::ostringstream text;
+    text << "dgr " << plan.build << "\n";
     text << "stage " << stage.name << "\n";
     for (const std::string& input : stage.inputs) {
       const Stage* upstream = plan.find(input);
@@ -177,12 +178,18 @@ std::string Plan::marker_path(const std::string& stage) const {
   return join_path(run_dir, "stages/" + stage + ".json");
 }
 
-Plan make_plan(const std::string& config_path, const std::vector<std::string>& user_sets) {
+std::string dgr_build() {
+  return std::string(DGR_VERSION) + " " + DGR_BUILD_TYPE;
+}
+
+Plan make_plan(const std::string& config_path, const std::vector<std::string>& user_sets,
+               const std::string& build) {
   Builder b(config_path, user_sets);
   const ExperimentConfig& o = b.base().options;
   const PipelineOptions& p = o.pipeline;
 
   Plan plan;
+  plan.build = build;
   plan.config_path = config_path;
   plan.user_sets = user_sets;
   plan.run_dir = o.run.out;
@@ -426,6 +433,7 @@ std::optional<Marker> read_marker(const std::string& path) {
     m.started = j.value("started", "");
     m.finished = j.value("finished", "");
     m.seconds = j.value("seconds", 0.0);
+    m.build = j.value("build", "");
   } catch (const nlohmann::json::exception& e) {
     throw DataError(path + ": not a pipeline stage marker (" + e.what() +
                     "); remove it to rerun the stage");
@@ -438,8 +446,27 @@ std::optional<Marker> read_marker(const std::string& path) {
 
 void write_marker(const std::string& path, const Marker& m) {
   nlohmann::json j = {{"stage", m.stage},     {"hash", m.hash},         {"state", m.state},
-                      {"started", m.started}, {"finished", m.finished}, {"seconds", m.seconds}};
+                      {"started", m.started}, {"finished", m.finished}, {"seconds", m.seconds},
+                      {"build", m.build}};
   write_file_atomic(path, j.dump(2) + "\n");
+}
+
+std::string rerun_reason(const Plan& plan, const Stage& stage, const Marker& marker) {
+  if (marker.hash == stage.hash) return "";
+  if (marker.build != plan.build) {
+    return (marker.build.empty() ? std::string("made by an earlier dgr build")
+                                 : "made by dgr " + marker.build) +
+           "; this is dgr " + plan.build;
+  }
+  for (const std::string& input : stage.inputs) {
+    const Stage* upstream = plan.find(input);
+    if (!upstream) continue;
+    const auto upstream_marker = read_marker(plan.marker_path(input));
+    if (!upstream_marker || upstream_marker->hash != upstream->hash) {
+      return "its input stage " + input + " reruns";
+    }
+  }
+  return "its configuration changed";
 }
 
 std::vector<std::string> parse_stage_list(const std::string& list, const Plan& plan) {

@@ -2,7 +2,8 @@
 // config overrides that wire one stage's outputs to the next one's inputs, and a hash per stage
 // that decides whether a finished stage can be skipped.
 //
-// A stage's hash covers the resolved config keys that change its outputs (e.g. the index hashes
+// A stage's hash covers the dgr build (version and build type: an upgraded binary reruns what its
+// code may have changed), the resolved config keys that change its outputs (e.g. the index hashes
 // data.corpus and index.*, not eval.*) and the hashes of the stages it reads from, so editing a key
 // reruns the first stage that uses it and everything downstream, and nothing upstream. Run
 // directory layout (R = run.out): R/stages/<stage>.json (markers), R/<stage>/... (outputs),
@@ -45,7 +46,7 @@ struct Stage {
   std::vector<std::string> dirs;    // what it writes (absolute or relative to the working dir);
                                     // removed before it reruns under a new hash
   std::vector<Step> steps;
-  std::string hash;  // hex, from the stage's keys and its inputs' hashes
+  std::string hash;  // hex, from the build, the stage's keys and its inputs' hashes
 };
 
 struct Plan {
@@ -53,6 +54,7 @@ struct Plan {
   std::vector<std::string> user_sets;
   std::string run_dir;  // R
   std::string name;     // the experiment's name
+  std::string build;    // the dgr build the hashes were made for (dgr_build())
   std::vector<Stage> stages;
   std::vector<System> systems;
   ResolvedConfig evaluation;  // the config the systems are evaluated with (test split)
@@ -64,9 +66,13 @@ struct Plan {
 // Every stage name in pipeline order.
 const std::vector<std::string>& stage_names();
 
-// Resolves the config (file + user overrides) once per step and builds the plan. Throws
-// ConfigError for a bad key or value, naming it.
-Plan make_plan(const std::string& config_path, const std::vector<std::string>& user_sets);
+// This binary: "<version> <build type>", e.g. "0.1.0 Release".
+std::string dgr_build();
+
+// Resolves the config (file + user overrides) once per step and builds the plan, hashing for
+// `build`. Throws ConfigError for a bad key or value, naming it.
+Plan make_plan(const std::string& config_path, const std::vector<std::string>& user_sets,
+               const std::string& build = dgr_build());
 
 // The progress marker of a stage.
 struct Marker {
@@ -76,7 +82,13 @@ struct Marker {
   std::string started;
   std::string finished;
   double seconds = 0;
+  std::string build;  // the dgr build that ran it; "" in markers written before builds were kept
 };
+
+// Why a stage whose marker is `marker` does not match its planned hash, in words: the dgr build
+// changed, an input stage reruns, or the stage's own configuration changed. "" when it matches.
+// Reads the input stages' markers.
+std::string rerun_reason(const Plan& plan, const Stage& stage, const Marker& marker);
 
 // Reads R/stages/<stage>.json; nullopt when it does not exist, DataError naming the file when it
 // is not a marker.

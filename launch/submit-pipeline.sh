@@ -86,7 +86,7 @@ plan=()
 while read -r name stage_state _; do
   plan+=("$name")
   state[$name]="$stage_state"
-done < <(sed -n '/^stage  *state/,$p' <<<"$listing" | tail -n +2)
+done < <(sed -n '/^stage  *state/,/^$/p' <<<"$listing" | tail -n +2 | sed '/^$/d')
 [[ ${#plan[@]} -gt 0 ]] || die "no stages in the output of 'dgr pipeline $config --list':
 $listing"
 

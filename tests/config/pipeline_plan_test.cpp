@@ -258,12 +258,17 @@ TEST_F(PipelinePlanTest, MarkersRoundTripAndBadOnesNameTheFile) {
   m.started = "2026-01-01T00:00:00Z";
   m.finished = "2026-01-01T00:00:05Z";
   m.seconds = 5.5;
+  m.build = "0.1.0 Release";
   write_marker(path, m);
   const auto back = read_marker(path);
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(back->hash, m.hash);
   EXPECT_EQ(back->state, "done");
   EXPECT_DOUBLE_EQ(back->seconds, 5.5);
+  EXPECT_EQ(back->build, "0.1.0 Release");
+  // A marker written before builds were kept reads with an empty build.
+  std::ofstream(path) << R"({"stage": "index", "hash": "ab", "state": "done"})";
+  EXPECT_EQ(read_marker(path)->build, "");
 
   std::ofstream(path) << "{\"stage\": \"index\", \"hash\": 3}";
   try {
@@ -274,6 +279,63 @@ TEST_F(PipelinePlanTest, MarkersRoundTripAndBadOnesNameTheFile) {
   }
   std::ofstream(path) << R"({"stage": "index", "hash": "ab", "state": "half"})";
   EXPECT_THROW(read_marker(path), DataError);
+}
+
+// An upgraded (or differently built) dgr reruns every stage instead of reusing outputs its code
+// may now make differently; the same build reuses them.
+TEST_F(PipelinePlanTest, HashesIncludeTheDgrBuild) {
+  const std::string config = write_config();
+  const Plan a = make_plan(config, {}, "0.1.0 Release");
+  const Plan same = make_plan(config, {}, "0.1.0 Release");
+  const Plan newer = make_plan(config, {}, "0.2.0 Release");
+  const Plan debug = make_plan(config, {}, "0.1.0 Debug");
+  EXPECT_EQ(a.build, "0.1.0 Release");
+  ASSERT_EQ(a.stages.size(), newer.stages.size());
+  for (size_t i = 0; i < a.stages.size(); ++i) {
+    EXPECT_EQ(a.stages[i].hash, same.stages[i].hash) << a.stages[i].name;
+    EXPECT_NE(a.stages[i].hash, newer.stages[i].hash) << a.stages[i].name;
+    EXPECT_NE(a.stages[i].hash, debug.stages[i].hash) << a.stages[i].name;
+  }
+  EXPECT_FALSE(dgr_build().empty());
+  EXPECT_EQ(make_plan(config, {}).build, dgr_build());
+}
+
+// --list and the stage header say why a finished stage reruns: another build made it, an input
+// stage reruns, or its own keys changed.
+TEST_F(PipelinePlanTest, RerunReasonNamesTheBuildTheInputOrTheConfiguration) {
+  const std::string config = write_config();
+  const Plan done = make_plan(config, {}, "0.1.0 Release");
+  for (const Stage& stage : done.stages) {
+    Marker m;
+    m.stage = stage.name;
+    m.hash = stage.hash;
+    m.state = "done";
+    m.build = done.build;
+    write_marker(done.marker_path(stage.name), m);
+  }
+  const Stage& index = *done.find("index");
+  const Marker index_marker = *read_marker(done.marker_path("index"));
+  EXPECT_EQ(rerun_reason(done, index, index_marker), "");
+
+  const Plan upgraded = make_plan(config, {}, "0.2.0 Release");
+  EXPECT_EQ(rerun_reason(upgraded, *upgraded.find("index"), index_marker),
+            "made by dgr 0.1.0 Release; this is dgr 0.2.0 Release");
+  Marker old = index_marker;
+  old.build.clear();
+  EXPECT_EQ(rerun_reason(upgraded, *upgraded.find("index"), old),
+            "made by an earlier dgr build; this is dgr 0.2.0 Release");
+
+  const Plan edited = make_plan(config, {"distill.lambda_gen=7"}, "0.1.0 Release");
+  EXPECT_EQ(
+      rerun_reason(edited, *edited.find("distill"), *read_marker(done.marker_path("distill"))),
+      "its configuration changed");
+  const Stage& evaluate = *edited.find("evaluate");
+  ASSERT_NE(std::find(evaluate.inputs.begin(), evaluate.inputs.end(), "distill"),
+            evaluate.inputs.end());
+  const std::string why =
+      rerun_reason(edited, evaluate, *read_marker(done.marker_path("evaluate")));
+  EXPECT_EQ(why.rfind("its input stage ", 0), 0u) << why;
+  EXPECT_NE(why.find(" reruns"), std::string::npos) << why;
 }
 
 }  // namespace

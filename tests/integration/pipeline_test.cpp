@@ -160,6 +160,10 @@ TEST_F(PipelineTest, RunsEveryStageThenSkipsResumesAndRerunsWhatAnEditTouches) {
   ASSERT_EQ(list.exit_code, 0) << list.output;
   EXPECT_TRUE(std::regex_search(list.output, std::regex("teacher +done"))) << list.output;
   EXPECT_TRUE(std::regex_search(list.output, std::regex("distill +changed"))) << list.output;
+  EXPECT_NE(list.output.find("distill reruns: its configuration changed"), std::string::npos)
+      << list.output;
+  EXPECT_NE(list.output.find("evaluate reruns: its input stage "), std::string::npos)
+      << list.output;
 
   // A stage whose input changed refuses to run alone.
   CommandResult refused = pipeline("--set distill.lambda_gen=7 --stages evaluate");
