@@ -325,11 +325,15 @@ void print_list(const Plan& plan) {
             << std::left << std::setw(12) << "stage" << std::setw(10) << "state" << std::setw(18)
             << "hash"
             << "steps\n";
+  std::string reasons;  // why each changed stage would rerun, printed after the table
   for (const Stage& stage : plan.stages) {
     const auto marker = pipeline::read_marker(plan.marker_path(stage.name));
     std::string state = "todo";
     if (marker) {
       state = marker->hash != stage.hash ? "changed" : marker->state;
+      if (state == "changed") {
+        reasons += stage.name + " reruns: " + pipeline::rerun_reason(plan, stage, *marker) + "\n";
+      }
     }
     std::string steps;
     for (const Step& step : stage.steps) {
@@ -345,16 +349,8 @@ void print_list(const Plan& plan) {
     std::cout << std::setw(12) << stage.name << std::setw(10) << state << std::setw(18)
               << stage.hash << (steps.empty() ? "(given)" : steps) << "\n";
   }
-  // After a blank line (the end of the table): why each changed stage would rerun.
-  std::cout << "\n";
-  for (const Stage& stage : plan.stages) {
-    const auto marker = pipeline::read_marker(plan.marker_path(stage.name));
-    if (marker && marker->hash != stage.hash) {
-      std::cout << stage.name << " reruns: " << pipeline::rerun_reason(plan, stage, *marker)
-                << "\n";
-    }
-  }
-  std::cout << "hashes for dgr " << plan.build << "\n";
+  // A blank line ends the table (submit-pipeline.sh reads up to it).
+  std::cout << "\n" << reasons << "hashes for dgr " << plan.build << "\n";
 }
 
 bool done_with(const Plan& plan, const Stage& stage) {
