@@ -57,8 +57,9 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
 
   const Json& shape = value.at("shape");
   if (!shape.is_array()) fail("'shape' is not an array");
-  // Element count with overflow detection: a corrupt shape must not wrap around to the byte
-  // count by accident.
+  // Element count multiplied in the order of the shape, refused as soon as it passes 2^64: the
+  // reference reader counts the same way, so a zero after two huge dimensions is refused too
+  // rather than read as an empty tensor that no writer would have produced.
   uint64_t elements = 1;
   bool overflow = false;
   for (const Json& dim : shape) {
@@ -66,12 +67,8 @@ SafetensorsEntry parse_entry(const std::string& path, const std::string& name, c
     const uint64_t d = dim.get<uint64_t>();
     if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) fail("dimension too large");
     entry.shape.push_back(static_cast<int64_t>(d));
-    if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / d) overflow = true;
-    elements *= d;
-  }
-  if (std::find(entry.shape.begin(), entry.shape.end(), 0) != entry.shape.end()) {
-    elements = 0;
-    overflow = false;
+    if (!overflow && d != 0 && elements > std::numeric_limits<uint64_t>::max() / d) overflow = true;
+    if (!overflow) elements *= d;
   }
 
   const Json& offsets = value.at("data_offsets");

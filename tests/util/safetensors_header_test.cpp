@@ -92,6 +92,24 @@ TEST(SafetensorsHeaderTest, NamesTheTensorAtFault) {
   EXPECT_NE(error_of(file_of(dtype, 1)).find("unknown dtype 'F8'"), std::string::npos);
 }
 
+// The element count is multiplied in shape order and refused once it passes 2^64, as the
+// reference reader does: a zero first keeps the count at zero, a zero after two dimensions of 2^32
+// comes too late. (The second file is a fuzzing finding the reader once accepted as empty.)
+TEST(SafetensorsHeaderTest, CountsElementsInShapeOrder) {
+  const std::string zero_first =
+      R"({"e":{"dtype":"F32","shape":[0,4294967296,4294967535],"data_offsets":[0,0]}})";
+  const SafetensorsHeader header = parse(file_of(zero_first, 0));
+  ASSERT_EQ(header.entries.size(), 1u);
+  EXPECT_EQ(safetensors_value_count(header), 0u);
+  const std::string zero_last =
+      R"({"a":{"dtype":"F32","shape":[4294967296,4294967535,0],"data_offsets":[0,0]}})";
+  const std::string message = error_of(file_of(zero_last, 0));
+  EXPECT_NE(message.find("tensor 'a': shape [4294967296, 4294967535, 0] of dtype F32 needs more "
+                         "than 2^64 bytes"),
+            std::string::npos)
+      << message;
+}
+
 TEST(SafetensorsHeaderTest, RejectsMalformedJsonAndMetadata) {
   EXPECT_NE(error_of(file_of("{\"a\":", 0)).find("malformed JSON header"), std::string::npos);
   EXPECT_NE(error_of(file_of("[]", 0)).find("not an object"), std::string::npos);
