@@ -2,7 +2,6 @@
 
 #include <glog/logging.h>
 #include <hdf5.h>
-#include <mpi.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -154,76 +153,26 @@ std::vector<std::string> path_prefixes(const std::string& name) {
 // ---------------------------------------------------------------------------------------------
 // WriterGroup
 
-namespace {
-
-static_assert(sizeof(MPI_Fint) == sizeof(int), "a communicator travels as an int Fortran handle");
-
-void check_mpi_call(int rc, const char* call) {
-  if (rc == MPI_SUCCESS) return;
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  if (MPI_Error_string(rc, text, &length) != MPI_SUCCESS) length = 0;
-  throw CommError(std::string(call) + " failed: " +
-                  (length > 0 ? std::string(text, static_cast<size_t>(length))
-                              : "error code " + std::to_string(rc)));
-}
-
-MPI_Comm communicator(const WriterGroup& group) {
-  return MPI_Comm_f2c(group.fortran_comm());
-}
-
-}  // namespace
-
-WriterGroup WriterGroup::mpi(int fortran_comm) {
-#ifndef H5_HAVE_PARALLEL
-  (void)fortran_comm;
-  throw ConfigError(
-      "this build's HDF5 library is not parallel: files cannot be written by several MPI ranks "
-      "(install libhdf5-openmpi-dev and rebuild)");
-#else
-  int initialized = 0;
-  check_mpi_call(MPI_Initialized(&initialized), "MPI_Initialized");
-  CHECK(initialized) << "WriterGroup::mpi: MPI is not initialised";
-  WriterGroup group;
-  group.mpi_ = true;
-  group.comm_ = fortran_comm;
-  const MPI_Comm comm = MPI_Comm_f2c(fortran_comm);
-  CHECK(comm != MPI_COMM_NULL) << "WriterGroup::mpi: the null communicator";
-  check_mpi_call(MPI_Comm_rank(comm, &group.rank_), "MPI_Comm_rank");
-  check_mpi_call(MPI_Comm_size(comm, &group.size_), "MPI_Comm_size");
-  return group;
-#endif
+WriterGroup::WriterGroup(std::shared_ptr<const GroupBackend> backend)
+    : backend_(std::move(backend)) {
+  CHECK(backend_ != nullptr) << "WriterGroup: a null backend (use WriterGroup::serial())";
 }
 
 std::vector<int64_t> WriterGroup::all_gather(const std::vector<int64_t>& local) const {
-  if (!mpi_) return local;
-  std::vector<int64_t> all(local.size() * static_cast<size_t>(size_));
-  const int n = static_cast<int>(local.size());
-  check_mpi_call(
-      MPI_Allgather(local.data(), n, MPI_INT64_T, all.data(), n, MPI_INT64_T, communicator(*this)),
-      "MPI_Allgather");
-  return all;
+  return backend_ ? backend_->all_gather(local) : local;
 }
 
 std::string WriterGroup::broadcast(const std::string& value, int root) const {
-  if (!mpi_) return value;
-  uint64_t length = value.size();
-  check_mpi_call(MPI_Bcast(&length, 1, MPI_UINT64_T, root, communicator(*this)), "MPI_Bcast");
-  std::string out = rank_ == root ? value : std::string(length, '\0');
-  if (length > 0) {
-    check_mpi_call(
-        MPI_Bcast(out.data(), static_cast<int>(length), MPI_CHAR, root, communicator(*this)),
-        "MPI_Bcast");
-  }
-  return out;
+  return backend_ ? backend_->broadcast(value, root) : value;
 }
 
 std::string WriterGroup::first_error(const std::string& local_error) const {
-  if (!mpi_) return local_error;
+  if (!backend_) return local_error;
+  const int size = backend_->size();
   const std::vector<int64_t> failed = all_gather({local_error.empty() ? 0 : 1});
-  for (int r = 0; r < size_; ++r) {
+  for (int r = 0; r < size; ++r) {
     if (failed[static_cast<size_t>(r)] != 0) {
-      return "[rank " + std::to_string(r) + "/" + std::to_string(size_) + "] " +
+      return "[rank " + std::to_string(r) + "/" + std::to_string(size) + "] " +
              broadcast(local_error, r);
     }
   }
@@ -571,11 +520,9 @@ File File::create(const std::string& path, const WriterGroup& group) {
     throw IoError(path + ": cannot prepare to create HDF5 file: " + library_message());
   }
   if (group.is_mpi()) {
-#ifdef H5_HAVE_PARALLEL
-    if (H5Pset_fapl_mpio(fapl.get(), communicator(group), MPI_INFO_NULL) < 0) {
+    if (!group.backend()->use_mpio_driver(fapl.get())) {
       throw IoError(path + ": cannot use the MPI-IO driver: " + library_message());
     }
-#endif
   } else {
 #if H5_VERSION_GE(1, 10, 7)
     H5Pset_file_locking(fapl.get(), true, true);
@@ -588,7 +535,7 @@ File File::create(const std::string& path, const WriterGroup& group) {
   }
   file.path_ = path;
   file.writable_ = true;
-  file.collective_ = group.is_mpi();
+  file.group_ = group;
   return file;
 }
 
@@ -767,7 +714,7 @@ void create_groups(hid_t file, const std::string& path, const std::string& name)
 // write_rows: one dataset, this process's rows of it. Every step is the same on every process
 // of a collective file (same shape, chunks, filters), so HDF5 makes the same file whatever the
 // number of processes.
-void write_dataset_rows(hid_t file, const std::string& path, bool collective,
+void write_dataset_rows(hid_t file, const std::string& path, const WriterGroup& group,
                         const std::string& name, hid_t stored, hid_t memory, size_t element_bytes,
                         const void* data, uint64_t first_row, uint64_t rows,
                         const std::vector<uint64_t>& dims, const WriteOptions& options) {
@@ -830,12 +777,8 @@ void write_dataset_rows(hid_t file, const std::string& path, bool collective,
   }
   Handle xfer(H5Pcreate(H5P_DATASET_XFER));
   if (!xfer.valid()) fail("write");
-#ifdef H5_HAVE_PARALLEL
   // Compressed datasets can only be written collectively by parallel HDF5 (1.10.2 and later).
-  if (collective && H5Pset_dxpl_mpio(xfer.get(), H5FD_MPIO_COLLECTIVE) < 0) fail("write");
-#else
-  CHECK(!collective) << "collective writes need parallel HDF5";
-#endif
+  if (group.is_mpi() && !group.backend()->use_collective_transfer(xfer.get())) fail("write");
   static const char kNoRows = 0;  // a valid address for a process without rows
   if (H5Dwrite(dataset.get(), memory, mem_space.get(), file_space.get(), xfer.get(),
                rows == 0 ? static_cast<const void*>(&kNoRows) : data) < 0) {
@@ -858,7 +801,7 @@ void File::write_rows(const std::string& name, Element element, const void* data
       << "dataset '" << name << "': " << elements << " elements are not whole rows of "
       << row_elements;
   const uint64_t rows = row_elements == 0 ? 0 : elements / row_elements;
-  write_dataset_rows(id_.get(), path_, collective_, name, file_type(element), native_type(element),
+  write_dataset_rows(id_.get(), path_, group_, name, file_type(element), native_type(element),
                      element_size(element), data, first_row, rows, dims, options);
 }
 
@@ -874,8 +817,8 @@ void File::write_string_rows(const std::string& name, const std::vector<std::str
     std::memcpy(buffer.data() + i * width, strings[i].data(), strings[i].size());
   }
   Handle type = string_type(width);
-  write_dataset_rows(id_.get(), path_, collective_, name, type.get(), type.get(), width,
-                     buffer.data(), first_row, strings.size(), {total_rows}, options);
+  write_dataset_rows(id_.get(), path_, group_, name, type.get(), type.get(), width, buffer.data(),
+                     first_row, strings.size(), {total_rows}, options);
 }
 
 void File::set_attribute(const std::string& name, const std::string& value) {

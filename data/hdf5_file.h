@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,24 +101,39 @@ struct WriteOptions {
   int deflate_level = 4;
 };
 
+// What a group of processes written over MPI needs from MPI: its collectives and the parallel
+// HDF5 settings that take its communicator. Implemented in distributed/ (hdf5_group.h), the one
+// place that calls MPI; data/ only calls through this interface.
+class GroupBackend {
+ public:
+  virtual ~GroupBackend() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Every process's `local` (the same length on all of them), concatenated in rank order.
+  virtual std::vector<int64_t> all_gather(const std::vector<int64_t>& local) const = 0;
+  // `root`'s value, on every process.
+  virtual std::string broadcast(const std::string& value, int root) const = 0;
+  // Puts the MPI-IO driver over this group's communicator on a file-access property list, and
+  // collective transfer on a dataset-transfer property list (hid_t values); false on failure.
+  virtual bool use_mpio_driver(int64_t file_access) const = 0;
+  virtual bool use_collective_transfer(int64_t transfer) const = 0;
+};
+
 // The processes that create and write one file together. In an MPI group every process makes
 // the same calls in the same order (File::create, write_rows, write_string_rows, set_attribute,
 // close) and the file goes through HDF5's MPI-IO driver with collective writes; a serial group
 // is this process alone, with the default driver and no MPI call (MPI need not be initialised).
-// mpi.h stays out of this header: a communicator travels as its Fortran handle, an int in every
-// MPI (`WriterGroup::mpi(MPI_Comm_c2f(comm))`). Copyable; does not own the communicator.
+// An MPI group comes from distributed::hdf5_writer_group. Copyable; shares its backend.
 class WriterGroup {
  public:
   WriterGroup() = default;  // serial
   static WriterGroup serial() { return WriterGroup(); }
-  // The ranks of the communicator whose Fortran handle is `fortran_comm`. MPI must be
-  // initialised (CHECK); ConfigError when this HDF5 build is not parallel.
-  static WriterGroup mpi(int fortran_comm);
+  explicit WriterGroup(std::shared_ptr<const GroupBackend> backend);
 
-  bool is_mpi() const { return mpi_; }
-  int fortran_comm() const { return comm_; }
-  int rank() const { return rank_; }
-  int size() const { return size_; }
+  bool is_mpi() const { return backend_ != nullptr; }
+  const GroupBackend* backend() const { return backend_.get(); }
+  int rank() const { return backend_ ? backend_->rank() : 0; }
+  int size() const { return backend_ ? backend_->size() : 1; }
 
   // Collectives of the group (nothing to exchange in a serial group). CommError naming the MPI
   // call when one fails.
@@ -131,10 +147,7 @@ class WriterGroup {
   std::string first_error(const std::string& local_error) const;
 
  private:
-  bool mpi_ = false;
-  int comm_ = 0;
-  int rank_ = 0;
-  int size_ = 1;
+  std::shared_ptr<const GroupBackend> backend_;
 };
 
 // An open dataset of a file. Reads convert to the requested element type (HDF5 conversion).
@@ -293,7 +306,7 @@ class File {
   Handle id_;
   std::string path_;
   bool writable_ = false;
-  bool collective_ = false;  // created for an MPI group: writes are collective
+  WriterGroup group_;  // the processes that created the file: writes are collective in an MPI group
 };
 
 // A ragged array of int32 rows (token sequences) stored as two datasets:

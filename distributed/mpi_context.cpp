@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 
 #include "core/util/error.h"
@@ -68,6 +69,20 @@ MpiContext::MpiContext(int* argc, char*** argv)
   int length = 0;
   check_mpi(MPI_Get_processor_name(name, &length), "MPI_Get_processor_name");
   hostname_.assign(name, static_cast<size_t>(length));
+
+  // Ranks on the same machine share its processor name. (Gathering the names avoids
+  // MPI_Comm_split_type, whose topology lookup leaves allocations that leak checkers report.)
+  std::vector<char> names(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME, '\0');
+  check_mpi(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, names.data(),
+                          MPI_MAX_PROCESSOR_NAME, MPI_CHAR, comm_),
+            "MPI_Allgather");
+  ranks_on_node_ = 0;
+  for (int r = 0; r < size_; ++r) {
+    const char* other = names.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME;
+    if (std::strncmp(other, name, MPI_MAX_PROCESSOR_NAME) != 0) continue;
+    if (r < rank_) ++node_rank_;
+    ++ranks_on_node_;
+  }
 }
 
 MpiContext::~MpiContext() {
@@ -99,6 +114,22 @@ void MpiContext::abort(int code, const std::string& message) const {
   MPI_Abort(MPI_COMM_WORLD, code);
   // MPI_Abort does not return on a working MPI; make sure this function never does either.
   std::_Exit(code);
+}
+
+int MpiContext::broadcast_int(int value, int root) const {
+  check_mpi(MPI_Bcast(&value, 1, MPI_INT, root, comm_), "MPI_Bcast");
+  return value;
+}
+
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(text, &length);  // allowed before MPI_Init
+  std::string version(text, static_cast<size_t>(length));
+  if (auto comma = version.find(','); comma != std::string::npos) version.resize(comma);
+  while (!version.empty() && (version.back() == '\n' || version.back() == '\0'))
+    version.pop_back();
+  return version;
 }
 
 bool MpiContext::all_true(bool local) const {

@@ -46,6 +46,10 @@ class MpiContext {
   void require_thread_level(int level, const std::string& what) const;
   // The name of the machine this rank runs on (MPI_Get_processor_name).
   const std::string& hostname() const { return hostname_; }
+  // The ranks of this job on this rank's machine (MPI_COMM_TYPE_SHARED) and this rank's index
+  // among them, found once at construction.
+  int ranks_on_node() const { return ranks_on_node_; }
+  int node_rank() const { return node_rank_; }
 
   void barrier() const;
 
@@ -55,6 +59,8 @@ class MpiContext {
 
   // Logical AND of `local` over all ranks; every rank gets the result.
   bool all_true(bool local) const;
+  // The root's `value`, on every rank.
+  int broadcast_int(int value, int root = 0) const;
   // Replaces `value` on every rank with the root's value (any bytes, including NUL).
   void broadcast_string(std::string& value, int root = 0) const;
   // On the root: every rank's `local`, indexed by rank. On other ranks: an empty vector.
@@ -66,9 +72,15 @@ class MpiContext {
   int thread_level_ = MPI_THREAD_SINGLE;
   MPI_Comm comm_ = MPI_COMM_NULL;
   std::string hostname_;
+  int ranks_on_node_ = 1;
+  int node_rank_ = 0;
   bool owns_mpi_ = false;             // true when this context called MPI_Init_thread
   int uncaught_at_construction_ = 0;  // std::uncaught_exceptions() when constructed
 };
+
+// The MPI library's name and version, up to its first comma ("Open MPI v4.1.4"). Needs no
+// MPI_Init.
+std::string mpi_library_version();
 
 // "[rank R/N]", the tag that names a rank in messages.
 std::string rank_tag(int rank, int size);

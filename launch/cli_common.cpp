@@ -67,17 +67,6 @@ index::ViewOptions index_view_options(const IndexOptions& o) {
   return views;
 }
 
-int ranks_on_node(const distributed::MpiContext& mpi) {
-  MPI_Comm node = MPI_COMM_NULL;
-  distributed::check_mpi(
-      MPI_Comm_split_type(mpi.comm(), MPI_COMM_TYPE_SHARED, mpi.rank(), MPI_INFO_NULL, &node),
-      "MPI_Comm_split_type");
-  int size = 1;
-  distributed::check_mpi(MPI_Comm_size(node, &size), "MPI_Comm_size");
-  MPI_Comm_free(&node);
-  return size;
-}
-
 bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
                      int ranks_on_node) {
   if (overlap == "true") return true;

@@ -71,8 +71,6 @@ void start_logging(const ResolvedConfig& config, const distributed::MpiContext& 
 // The identifier views of index.* (ConfigError naming index.views for a bad list).
 index::ViewOptions index_view_options(const IndexOptions& o);
 
-// MPI ranks on this node (they share its cores). Collective.
-int ranks_on_node(const distributed::MpiContext& mpi);
 // train.overlap ("auto" | "true" | "false") for a rank with `threads` compute threads: auto is
 // true with the nccl backend or when ranks_on_node x threads leaves a core free for the
 // communication thread, false when the cores are fully used.

@@ -6,7 +6,6 @@
 // config hash: a finished stage with the same hash is skipped, an interrupted one is run again
 // (training resumes from its last checkpoint), a stage whose hash changed starts from an empty
 // directory. Rank 0 decides and broadcasts, so every rank takes the same path.
-#include <mpi.h>
 
 #include <algorithm>
 #include <chrono>
@@ -366,11 +365,6 @@ void remove_outputs(const Stage& stage) {
   }
 }
 
-int broadcast(const distributed::MpiContext& mpi, int value) {
-  distributed::check_mpi(MPI_Bcast(&value, 1, MPI_INT, 0, mpi.comm()), "MPI_Bcast");
-  return value;
-}
-
 int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
                  const GlobalOptions& global) {
   const Plan plan = pipeline::make_plan(args.config, args.sets);
@@ -439,7 +433,7 @@ int run_pipeline(distributed::MpiContext& mpi, const PipelineArgs& args,
         action = 1;
       }
     }
-    action = broadcast(mpi, action);
+    action = mpi.broadcast_int(action);
     if (action == 0) {
       if (mpi.is_root()) {
         std::cout << "\n== skip " << stage.name << ": done, configuration unchanged (hash "

@@ -99,7 +99,7 @@ int retrieve(distributed::MpiContext& mpi, const ResolvedConfig& config,
   }
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
+  const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "retrieving " << job.queries.size() << " queries on " << mpi.size()
                               << " rank(s) x " << threads << " thread(s)";
 

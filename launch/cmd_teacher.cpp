@@ -16,7 +16,6 @@
 // byte for byte on any number of ranks. `dgr teacher inspect` prints a set's attributes and a
 // query's candidates in teacher order; it needs no MPI.
 #include <glog/logging.h>
-#include <mpi.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -42,6 +41,7 @@
 #include "core/util/memory.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
+#include "distributed/hdf5_group.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 #include "launch/cli_eval.h"
@@ -149,10 +149,10 @@ int bm25_run(distributed::MpiContext& mpi, const ResolvedConfig& config,
   }
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads =
-      o.run.threads > 0
-          ? o.run.threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / ranks_on_node(mpi));
+  const int threads = o.run.threads > 0
+                          ? o.run.threads
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
+                                            mpi.ranks_on_node());
   const std::vector<data::Query> queries = select_queries(o);
 
   const auto build_start = Clock::now();
@@ -381,10 +381,10 @@ int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
   start_logging(config, mpi, global);
   const int threads =
       t.kind == "cross-encoder"
-          ? model::configure_threads(o.run.threads, ranks_on_node(mpi))
+          ? model::configure_threads(o.run.threads, mpi.ranks_on_node())
           : (o.run.threads > 0 ? o.run.threads
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
-                                                 ranks_on_node(mpi)));
+                                                 mpi.ranks_on_node()));
 
   // What the set records about its inputs, computed once on rank 0. The candidates' passage
   // numbers are only meaningful when the index was built from this very corpus.
@@ -492,9 +492,7 @@ int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const std::vector<data::DistillQuery> records = teacher::take_records(std::move(lists));
 
   const auto write_start = Clock::now();
-  const data::h5::WriterGroup group = mpi.size() > 1
-                                          ? data::h5::WriterGroup::mpi(MPI_Comm_c2f(mpi.comm()))
-                                          : data::h5::WriterGroup::serial();
+  const data::h5::WriterGroup group = distributed::hdf5_job_group(mpi.comm());
   data::write_distill_set(set_path, meta, records, lo, total, group);
   const double write_seconds = seconds_since(write_start);
 

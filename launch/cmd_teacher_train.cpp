@@ -268,8 +268,8 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   }
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
+  const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
 
   // Every rank builds the same groups: the inputs and BM25 are deterministic.
   const data::Corpus corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);

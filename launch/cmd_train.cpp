@@ -243,8 +243,8 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   if (mpi.is_root()) check_output_directory(o.run.out, checkpoint_bytes(o.model.init_from));
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
+  const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "distilling on " << mpi.size() << " rank(s) x " << threads
                               << " thread(s), global batch " << t.global_batch << " queries";
   const distributed::DistillTrainReport report = distributed::train_distill(mpi, t.backend, job);
@@ -306,8 +306,8 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   if (mpi.is_root()) check_output_directory(o.run.out, checkpoint_bytes(o.model.init_from));
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads = model::configure_threads(o.run.threads, ranks_on_node(mpi));
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, ranks_on_node(mpi));
+  const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
+  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "training on " << mpi.size() << " rank(s) x " << threads
                               << " thread(s), global batch " << t.global_batch
                               << (job.overlap ? "; all-reduce overlaps backward"

@@ -1,27 +1,16 @@
 // `dgr version`: what this build is and what it runs on — version, build type, torch, BLAS,
 // MPI, HDF5 and NCCL — so a run's log says exactly which stack produced it.
 #include <hdf5.h>
-#include <mpi.h>
 
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "core/model/torch_runtime.h"
+#include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 
 namespace dgr::cli {
 namespace {
-
-std::string mpi_library_version() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING];
-  int length = 0;
-  MPI_Get_library_version(text, &length);  // allowed before MPI_Init
-  std::string version(text, static_cast<size_t>(length));
-  if (auto comma = version.find(','); comma != std::string::npos) version.resize(comma);
-  while (!version.empty() && (version.back() == '\n' || version.back() == '\0'))
-    version.pop_back();
-  return version;
-}
 
 std::string hdf5_version() {
   unsigned major = 0, minor = 0, release = 0;
@@ -48,7 +37,7 @@ int print_version(bool as_json) {
                                       : std::string("not available");
   info["blas"] = torch.blas;
   info["blas_library"] = torch.blas_library;
-  info["mpi"] = mpi_library_version();
+  info["mpi"] = distributed::mpi_library_version();
   info["hdf5"] = hdf5_version();
   info["nccl"] = DGR_HAVE_NCCL ? "nccl.h and the CUDA runtime found at build time"
                                : "not available (no nccl.h / CUDA runtime at build time)";

@@ -19,6 +19,7 @@
 #include "core/util/error.h"
 #include "data/distill_set.h"
 #include "data/hdf5_file.h"
+#include "distributed/hdf5_group.h"
 #include "tests/distributed/mpi_test_env.h"
 
 namespace dgr::data {
@@ -38,7 +39,7 @@ std::string shared_dir(const std::string& test) {
 }
 
 h5::WriterGroup world() {
-  return h5::WriterGroup::mpi(MPI_Comm_c2f(context().comm()));
+  return distributed::hdf5_writer_group(context().comm());
 }
 
 DistillSetMeta test_meta() {
@@ -141,7 +142,7 @@ TEST(DistillSetMpi, RanksWriteTheBytesOfOneProcess) {
   const std::string serial = dir + "/serial.h5", self = dir + "/self.h5";
   if (context().is_root()) {
     write_distill_set(serial, meta, queries, 0, n, h5::WriterGroup::serial(), options);
-    write_distill_set(self, meta, queries, 0, n, h5::WriterGroup::mpi(MPI_Comm_c2f(MPI_COMM_SELF)),
+    write_distill_set(self, meta, queries, 0, n, distributed::hdf5_writer_group(MPI_COMM_SELF),
                       options);
   }
   context().barrier();

@@ -57,6 +57,35 @@ TEST(MpiContext, HostnameIsKnown) {
   EXPECT_FALSE(context().hostname().empty());
 }
 
+// The ranks of a job on one machine: every rank counts the ranks that share its host name (from
+// all of them, so the count cannot come from this rank alone) and takes its place among them.
+TEST(MpiContext, RanksOnThisNodeShareTheHostName) {
+  const std::vector<std::string> names = context().gather_strings(context().hostname());
+  std::string counts;
+  if (context().is_root()) {
+    for (int r = 0; r < context().size(); ++r) {
+      int same = 0;
+      int before = 0;
+      for (int o = 0; o < context().size(); ++o) {
+        if (names[static_cast<size_t>(o)] != names[static_cast<size_t>(r)]) continue;
+        ++same;
+        before += o < r ? 1 : 0;
+      }
+      counts += std::to_string(same) + " " + std::to_string(before) + "\n";
+    }
+  }
+  context().broadcast_string(counts);
+  const size_t line = static_cast<size_t>(context().rank());
+  size_t start = 0;
+  for (size_t k = 0; k < line; ++k)
+    start = counts.find('\n', start) + 1;
+  EXPECT_EQ(
+      counts.substr(start, counts.find('\n', start) - start),
+      std::to_string(context().ranks_on_node()) + " " + std::to_string(context().node_rank()));
+  EXPECT_GE(context().ranks_on_node(), 1);
+  EXPECT_LT(context().node_rank(), context().ranks_on_node());
+}
+
 TEST(MpiContext, BarrierCompletesOnEveryRank) {
   MpiContext& ctx = context();
   for (int i = 0; i < 3; ++i)
