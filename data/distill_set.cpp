@@ -585,101 +585,170 @@ std::vector<DistillQuery> DistillSetFile::read(uint64_t first, uint64_t count) c
                     std::to_string(first) + ", " + std::to_string(first + count) +
                     ") out of range (" + std::to_string(size()) + " queries)");
   }
-  if (count == 0) return {};
-  const Impl& f = *impl_;
-  const uint64_t m = f.m;
   std::vector<uint64_t> rows(count);
   std::iota(rows.begin(), rows.end(), first);
+  return read(rows);
+}
+
+std::vector<DistillQuery> DistillSetFile::read(const std::vector<uint64_t>& wanted) const {
+  for (uint64_t row : wanted) {
+    if (row >= size()) {
+      throw DataError((impl_ ? path() : std::string("(no distillation set open)")) + ": row " +
+                      std::to_string(row) + " out of range (" + std::to_string(size()) +
+                      " queries)");
+    }
+  }
+  if (wanted.empty()) return {};
+  const Impl& f = *impl_;
+  const uint64_t m = f.m;
+
+  // The distinct rows in ascending order, as runs of consecutive rows: one range per run in
+  // every dataset, all runs of a dataset in one read of a union of hyperslabs.
+  std::vector<uint64_t> rows = wanted;
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  std::vector<h5::Range> row_ranges;
+  for (uint64_t row : rows) {
+    if (!row_ranges.empty() && row_ranges.back().end == row) {
+      ++row_ranges.back().end;
+    } else {
+      row_ranges.push_back({row, row + 1});
+    }
+  }
+  // A run's slot offsets include the end of its last slot: rows*m + 1 values.
+  std::vector<h5::Range> slot_ranges;
+  for (const h5::Range& r : row_ranges)
+    slot_ranges.push_back({r.begin * m, r.end * m + 1});
+
   std::vector<std::string> ids = f.query_id.read_strings(rows);
   std::vector<std::string> texts = f.query.read_strings(rows);
-  const auto passage = f.passage.read_rows<int64_t>(first, count);
-  const auto teacher = f.teacher.read_rows<float>(first, count);
-  const auto student = f.student.read_rows<float>(first, count);
-  const auto label = f.label.read_rows<int8_t>(first, count);
-  const uint64_t slot_first = first * m, slots = count * m;
-  const auto key_offset = f.key_offset.read_rows<int64_t>(slot_first, slots + 1);
-  const auto token_offset = f.token_offset.read_rows<int64_t>(slot_first, slots + 1);
-  check_offsets(f.key_offset, key_offset, slot_first, f.num_keys);
-  check_offsets(f.token_offset, token_offset, slot_first, f.num_tokens);
-  const uint64_t key_first = static_cast<uint64_t>(key_offset.front());
-  const uint64_t keys = static_cast<uint64_t>(key_offset.back()) - key_first;
-  const uint64_t token_first = static_cast<uint64_t>(token_offset.front());
-  const uint64_t tokens = static_cast<uint64_t>(token_offset.back()) - token_first;
-  const auto key_len = f.key_len.read_rows<int32_t>(key_first, keys);
-  const auto key_count = f.key_count.read_rows<int64_t>(key_first, keys);
-  const auto key_view = f.key_view.read_rows<int8_t>(key_first, keys);
-  const auto key_log_prob = f.key_log_prob.read_rows<float>(key_first, keys);
-  const auto token_ids = f.tokens.read_rows<int32_t>(token_first, tokens);
+  const auto passage = f.passage.read_ranges<int64_t>(row_ranges);
+  const auto teacher = f.teacher.read_ranges<float>(row_ranges);
+  const auto student = f.student.read_ranges<float>(row_ranges);
+  const auto label = f.label.read_ranges<int8_t>(row_ranges);
+  const auto key_offset = f.key_offset.read_ranges<int64_t>(slot_ranges);
+  const auto token_offset = f.token_offset.read_ranges<int64_t>(slot_ranges);
 
-  std::vector<DistillQuery> out(count);
-  for (uint64_t i = 0; i < count; ++i) {
-    const uint64_t row = first + i;
-    DistillQuery& q = out[i];
-    q.query_id = std::move(ids[i]);
-    q.query = std::move(texts[i]);
-    if (q.query_id.empty()) f.query_id.fail("holds an empty id at row " + std::to_string(row));
-    bool padding = false;
-    q.candidates.reserve(m);
-    for (uint64_t j = 0; j < m; ++j) {
-      const uint64_t s = i * m + j;  // slot within what was read
-      // Where a problem is, built only for the message (a row holds thousands of keys).
-      auto at = [&] {
-        return " at row " + std::to_string(row) + ", candidate " + std::to_string(j);
-      };
-      const uint64_t k0 = static_cast<uint64_t>(key_offset[s]) - key_first;
-      const uint64_t k1 = static_cast<uint64_t>(key_offset[s + 1]) - key_first;
-      const uint64_t t0 = static_cast<uint64_t>(token_offset[s]) - token_first;
-      uint64_t t = t0;
-      const uint64_t t1 = static_cast<uint64_t>(token_offset[s + 1]) - token_first;
-      if (passage[s] == -1) {
-        padding = true;
-        if (k1 != k0 || t1 != t0) f.key_offset.fail("gives keys to a padding slot" + at());
-        if (label[s] != -1) f.label.fail("labels a padding slot" + at());
-        continue;
-      }
-      if (passage[s] < 0) f.passage.fail("holds " + std::to_string(passage[s]) + at());
-      if (padding) f.passage.fail("has a candidate after padding (passage -1)" + at());
-      if (!std::isfinite(teacher[s])) f.teacher.fail("holds a non-finite score" + at());
-      if (!std::isfinite(student[s])) f.student.fail("holds a non-finite score" + at());
-      if (label[s] < -1) f.label.fail("holds " + std::to_string(label[s]) + at());
-      if (k1 - k0 > static_cast<uint64_t>(f.meta.max_keys_per_candidate)) {
-        f.key_offset.fail("gives " + std::to_string(k1 - k0) + " keys" + at() + ", more than " +
-                          std::to_string(f.meta.max_keys_per_candidate));
-      }
-      DistillCandidate c;
-      c.passage = passage[s];
-      c.teacher_score = teacher[s];
-      c.student_score = student[s];
-      c.label = label[s];
-      c.keys.resize(k1 - k0);
-      for (uint64_t k = k0; k < k1; ++k) {
-        auto key_at = [&] { return at() + ", key " + std::to_string(k - k0); };
-        if (key_len[k] < 1 || static_cast<uint64_t>(key_len[k]) > t1 - t) {
-          f.key_len.fail("holds " + std::to_string(key_len[k]) + key_at() + ", where " +
-                         std::to_string(t1 - t) + " of the candidate's tokens remain");
+  // Each run's keys and tokens, and where they start in what is read.
+  std::vector<h5::Range> key_ranges, token_ranges;
+  std::vector<uint64_t> key_base, token_base;  // per run: its first key (token) in the read
+  uint64_t keys = 0, tokens = 0;
+  size_t at = 0;  // the run's first offset in key_offset / token_offset
+  for (const h5::Range& r : row_ranges) {
+    const size_t n = static_cast<size_t>((r.end - r.begin) * m + 1);
+    const std::vector<int64_t> ko(key_offset.begin() + static_cast<std::ptrdiff_t>(at),
+                                  key_offset.begin() + static_cast<std::ptrdiff_t>(at + n));
+    const std::vector<int64_t> to(token_offset.begin() + static_cast<std::ptrdiff_t>(at),
+                                  token_offset.begin() + static_cast<std::ptrdiff_t>(at + n));
+    check_offsets(f.key_offset, ko, r.begin * m, f.num_keys);
+    check_offsets(f.token_offset, to, r.begin * m, f.num_tokens);
+    key_ranges.push_back({static_cast<uint64_t>(ko.front()), static_cast<uint64_t>(ko.back())});
+    token_ranges.push_back({static_cast<uint64_t>(to.front()), static_cast<uint64_t>(to.back())});
+    key_base.push_back(keys);
+    token_base.push_back(tokens);
+    keys += key_ranges.back().end - key_ranges.back().begin;
+    tokens += token_ranges.back().end - token_ranges.back().begin;
+    at += n;
+  }
+  const auto key_len = f.key_len.read_ranges<int32_t>(key_ranges);
+  const auto key_count = f.key_count.read_ranges<int64_t>(key_ranges);
+  const auto key_view = f.key_view.read_ranges<int8_t>(key_ranges);
+  const auto key_log_prob = f.key_log_prob.read_ranges<float>(key_ranges);
+  const auto token_ids = f.tokens.read_ranges<int32_t>(token_ranges);
+
+  std::vector<DistillQuery> distinct(rows.size());
+  size_t u = 0;          // index of the row among the distinct rows
+  size_t offset_at = 0;  // the run's first offset
+  for (size_t run = 0; run < row_ranges.size(); ++run) {
+    const h5::Range& r = row_ranges[run];
+    const uint64_t key_first = key_ranges[run].begin, token_first = token_ranges[run].begin;
+    for (uint64_t row = r.begin; row < r.end; ++row, ++u) {
+      DistillQuery& q = distinct[u];
+      q.query_id = std::move(ids[u]);
+      q.query = std::move(texts[u]);
+      if (q.query_id.empty()) f.query_id.fail("holds an empty id at row " + std::to_string(row));
+      bool padding = false;
+      q.candidates.reserve(m);
+      for (uint64_t j = 0; j < m; ++j) {
+        const uint64_t s = u * m + j;  // slot within the rows read
+        const size_t o = offset_at + static_cast<size_t>((row - r.begin) * m + j);
+        // Where a problem is, built only for the message (a row holds thousands of keys).
+        auto at = [&] {
+          return " at row " + std::to_string(row) + ", candidate " + std::to_string(j);
+        };
+        const uint64_t k0 = static_cast<uint64_t>(key_offset[o]) - key_first + key_base[run];
+        const uint64_t k1 = static_cast<uint64_t>(key_offset[o + 1]) - key_first + key_base[run];
+        const uint64_t t0 = static_cast<uint64_t>(token_offset[o]) - token_first + token_base[run];
+        uint64_t t = t0;
+        const uint64_t t1 =
+            static_cast<uint64_t>(token_offset[o + 1]) - token_first + token_base[run];
+        if (passage[s] == -1) {
+          padding = true;
+          if (k1 != k0 || t1 != t0) f.key_offset.fail("gives keys to a padding slot" + at());
+          if (label[s] != -1) f.label.fail("labels a padding slot" + at());
+          continue;
         }
-        if (key_view[k] < 0 || key_view[k] > static_cast<int8_t>(ExampleView::kPseudoQuery)) {
-          f.key_view.fail("holds " + std::to_string(key_view[k]) + key_at() +
-                          " (0 title, 1 body, 2 pseudo_queries)");
+        if (passage[s] < 0) f.passage.fail("holds " + std::to_string(passage[s]) + at());
+        if (padding) f.passage.fail("has a candidate after padding (passage -1)" + at());
+        if (!std::isfinite(teacher[s])) f.teacher.fail("holds a non-finite score" + at());
+        if (!std::isfinite(student[s])) f.student.fail("holds a non-finite score" + at());
+        if (label[s] < -1) f.label.fail("holds " + std::to_string(label[s]) + at());
+        if (k1 - k0 > static_cast<uint64_t>(f.meta.max_keys_per_candidate)) {
+          f.key_offset.fail("gives " + std::to_string(k1 - k0) + " keys" + at() + ", more than " +
+                            std::to_string(f.meta.max_keys_per_candidate));
         }
-        if (key_count[k] < 0) f.key_count.fail("holds " + std::to_string(key_count[k]) + key_at());
-        if (std::isnan(key_log_prob[k])) f.key_log_prob.fail("holds NaN" + key_at());
-        DistillKey& key = c.keys[k - k0];
-        key.view = static_cast<ExampleView>(key_view[k]);
-        key.count = key_count[k];
-        key.log_prob = key_log_prob[k];
-        key.tokens.assign(token_ids.begin() + static_cast<std::ptrdiff_t>(t),
-                          token_ids.begin() + static_cast<std::ptrdiff_t>(t + key_len[k]));
-        for (int32_t id : key.tokens) {
-          if (id < 0) f.tokens.fail("holds token id " + std::to_string(id) + key_at());
+        DistillCandidate c;
+        c.passage = passage[s];
+        c.teacher_score = teacher[s];
+        c.student_score = student[s];
+        c.label = label[s];
+        c.keys.resize(k1 - k0);
+        for (uint64_t k = k0; k < k1; ++k) {
+          auto key_at = [&] { return at() + ", key " + std::to_string(k - k0); };
+          if (key_len[k] < 1 || static_cast<uint64_t>(key_len[k]) > t1 - t) {
+            f.key_len.fail("holds " + std::to_string(key_len[k]) + key_at() + ", where " +
+                           std::to_string(t1 - t) + " of the candidate's tokens remain");
+          }
+          if (key_view[k] < 0 || key_view[k] > static_cast<int8_t>(ExampleView::kPseudoQuery)) {
+            f.key_view.fail("holds " + std::to_string(key_view[k]) + key_at() +
+                            " (0 title, 1 body, 2 pseudo_queries)");
+          }
+          if (key_count[k] < 0)
+            f.key_count.fail("holds " + std::to_string(key_count[k]) + key_at());
+          if (std::isnan(key_log_prob[k])) f.key_log_prob.fail("holds NaN" + key_at());
+          DistillKey& key = c.keys[k - k0];
+          key.view = static_cast<ExampleView>(key_view[k]);
+          key.count = key_count[k];
+          key.log_prob = key_log_prob[k];
+          key.tokens.assign(token_ids.begin() + static_cast<std::ptrdiff_t>(t),
+                            token_ids.begin() + static_cast<std::ptrdiff_t>(t + key_len[k]));
+          for (int32_t id : key.tokens) {
+            if (id < 0) f.tokens.fail("holds token id " + std::to_string(id) + key_at());
+          }
+          t += static_cast<uint64_t>(key_len[k]);
         }
-        t += static_cast<uint64_t>(key_len[k]);
+        if (t != t1) {
+          f.token_offset.fail("gives " + std::to_string(t1 - t0) + " tokens" + at() +
+                              " but its keys' lengths add up to " + std::to_string(t - t0));
+        }
+        q.candidates.push_back(std::move(c));
       }
-      if (t != t1) {
-        f.token_offset.fail("gives " + std::to_string(t1 - t0) + " tokens" + at() +
-                            " but its keys' lengths add up to " + std::to_string(t - t0));
-      }
-      q.candidates.push_back(std::move(c));
+    }
+    offset_at += static_cast<size_t>((r.end - r.begin) * m + 1);
+  }
+
+  // In the order asked: a row's first request takes it, a repeat copies that.
+  std::vector<DistillQuery> out;
+  out.reserve(wanted.size());
+  std::vector<size_t> first_at(rows.size(), wanted.size());
+  for (uint64_t row : wanted) {
+    const auto k =
+        static_cast<size_t>(std::lower_bound(rows.begin(), rows.end(), row) - rows.begin());
+    if (first_at[k] == wanted.size()) {
+      first_at[k] = out.size();
+      out.push_back(std::move(distinct[k]));
+    } else {
+      out.push_back(out[first_at[k]]);
     }
   }
   return out;

@@ -129,6 +129,10 @@ class DistillSetFile {
   // label, more candidates or keys than the attributes allow, key lengths that do not add up to
   // the candidate's tokens, unknown views, non-finite scores, negative tokens or counts).
   std::vector<DistillQuery> read(uint64_t first, uint64_t count) const;
+  // The rows `rows` (any order, repeats allowed), in that order: the distinct rows are read with
+  // one union of hyperslabs per dataset, so scattered rows (a shuffled step) cost one read each,
+  // not one per row. The same checks and errors as above.
+  std::vector<DistillQuery> read(const std::vector<uint64_t>& rows) const;
 
   // Per row, how many candidates it holds and how many of them have a label >= threshold
   // (positives), from the passage and label arrays only (Q·M·9 bytes: what a trainer needs to

@@ -390,7 +390,8 @@ void Dataset::read_points(Element element, const std::vector<uint64_t>& points, 
 
 void Dataset::read_ranges(Element element, const std::vector<Range>& ranges, void* out) const {
   Guard guard;
-  if (dims_.size() != 1) fail("is not 1-D (a range read needs one dimension)");
+  if (dims_.empty()) fail("is a scalar (a range read needs rows)");
+  const uint64_t row = row_elements();
   // Merge touching ranges: fewer hyperslabs to combine.
   std::vector<Range> merged;
   uint64_t total = 0, last_end = 0;
@@ -398,7 +399,7 @@ void Dataset::read_ranges(Element element, const std::vector<Range>& ranges, voi
     if (r.end <= r.begin) continue;
     if (r.begin < last_end || r.end > dims_[0]) {
       fail("cannot read range [" + std::to_string(r.begin) + ", " + std::to_string(r.end) + ") (" +
-           std::to_string(dims_[0]) + " elements; ranges must ascend without overlap)");
+           std::to_string(dims_[0]) + " rows; ranges must ascend without overlap)");
     }
     if (!merged.empty() && merged.back().end == r.begin) {
       merged.back().end = r.end;
@@ -408,29 +409,32 @@ void Dataset::read_ranges(Element element, const std::vector<Range>& ranges, voi
     total += r.end - r.begin;
     last_end = r.end;
   }
-  if (total == 0) return;
+  if (total == 0 || row == 0) return;
   // HDF5 1.10 combines each OR-ed hyperslab with the whole selection so far (quadratic: 10k
   // ranges took seconds), so ranges are read in groups, one union of hyperslabs per read.
   char* dst = static_cast<char*>(out);
-  const size_t size = element_size(element);
+  const size_t size = element_size(element) * row;
+  std::vector<hsize_t> start(dims_.size(), 0);
+  std::vector<hsize_t> count(dims_.begin(), dims_.end());
   for (size_t first = 0; first < merged.size(); first += kHyperslabsPerRead) {
     const size_t last = std::min(merged.size(), first + kHyperslabsPerRead);
-    uint64_t elements = 0;
+    uint64_t rows = 0;
     for (size_t i = first; i < last; ++i)
-      elements += merged[i].end - merged[i].begin;
+      rows += merged[i].end - merged[i].begin;
     read_selection(
-        *this, id_.get(), native_type(element), elements,
+        *this, id_.get(), native_type(element), rows * row,
         [&](hid_t space) {
           herr_t status = 0;
           for (size_t i = first; i < last && status >= 0; ++i) {
-            const hsize_t start = merged[i].begin, count = merged[i].end - merged[i].begin;
-            status = H5Sselect_hyperslab(space, i == first ? H5S_SELECT_SET : H5S_SELECT_OR, &start,
-                                         nullptr, &count, nullptr);
+            start[0] = merged[i].begin;
+            count[0] = merged[i].end - merged[i].begin;
+            status = H5Sselect_hyperslab(space, i == first ? H5S_SELECT_SET : H5S_SELECT_OR,
+                                         start.data(), nullptr, count.data(), nullptr);
           }
           return status;
         },
         dst);
-    dst += elements * size;
+    dst += rows * size;
   }
 }
 

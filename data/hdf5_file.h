@@ -192,15 +192,16 @@ class Dataset {
     read_points(element_of<T>(), points, out.data());
     return out;
   }
-  // Elements of a 1-D dataset in `ranges` (ascending, non-overlapping; empty ones allowed),
-  // concatenated: reads of unions of hyperslabs (32 per read: HDF5 1.10 combines hyperslabs in
-  // time quadratic in their number).
+  // The rows in `ranges` (of the first dimension: elements of a 1-D dataset, whole rows of
+  // others; ascending, non-overlapping, empty ones allowed), concatenated row-major: reads of
+  // unions of hyperslabs (32 per read: HDF5 1.10 combines hyperslabs in time quadratic in their
+  // number).
   template <typename T>
   std::vector<T> read_ranges(const std::vector<Range>& ranges) const {
     uint64_t total = 0;
     for (const Range& r : ranges)
       total += r.end > r.begin ? r.end - r.begin : 0;
-    std::vector<T> out(total);
+    std::vector<T> out(total * row_elements());
     read_ranges(element_of<T>(), ranges, out.data());
     return out;
   }

@@ -50,6 +50,77 @@ std::string json_id(const LineReader& reader, const nlohmann::json& object, cons
   return id;
 }
 
+namespace {
+
+// SAX events of one line until the top-level member `key` has a scalar value: it is kept and the
+// scan stops. Anything else (an error, another shape) also stops the scan, without a value.
+class IdScanner : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit IdScanner(const char* key) : key_(key) {}
+
+  bool found() const { return found_; }
+  const nlohmann::json& value() const { return value_; }
+
+  bool null() override { return scalar(nullptr); }
+  bool boolean(bool v) override { return scalar(v); }
+  bool number_integer(number_integer_t v) override { return scalar(v); }
+  bool number_unsigned(number_unsigned_t v) override { return scalar(v); }
+  bool number_float(number_float_t v, const string_t& /*text*/) override { return scalar(v); }
+  bool string(string_t& v) override { return scalar(v); }
+  bool binary(binary_t& /*v*/) override { return false; }
+  bool start_object(std::size_t /*elements*/) override { return open(); }
+  bool start_array(std::size_t /*elements*/) override { return depth_ > 0 && open(); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool key(string_t& k) override {
+    wanted_ = depth_ == 1 && k == key_;
+    return true;
+  }
+  bool parse_error(std::size_t /*position*/, const std::string& /*token*/,
+                   const nlohmann::detail::exception& /*error*/) override {
+    return false;
+  }
+
+ private:
+  bool scalar(nlohmann::json v) {
+    if (depth_ == 0) return false;  // the line is a scalar, not an object
+    if (!wanted_ || depth_ != 1) return true;
+    value_ = std::move(v);
+    found_ = true;
+    return false;  // done: the rest of the line is not read
+  }
+  bool open() {
+    if (wanted_ && depth_ == 1) return false;  // the member is an object or an array
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+
+  std::string key_;
+  int depth_ = 0;
+  bool wanted_ = false;
+  bool found_ = false;
+  nlohmann::json value_;
+};
+
+}  // namespace
+
+std::string scan_json_id(const LineReader& reader, const std::string& line, const char* key,
+                         const char* what) {
+  IdScanner scanner(key);
+  nlohmann::json::sax_parse(line, &scanner);
+  if (scanner.found() && (scanner.value().is_string() || scanner.value().is_number_integer())) {
+    nlohmann::json object = nlohmann::json::object();
+    object[key] = scanner.value();
+    return json_id(reader, object, key, what);
+  }
+  // Whatever is wrong with the line, the full parse names it as every other reader does.
+  return json_id(reader, parse_json_object(reader, line), key, what);
+}
+
 std::string json_string(const LineReader& reader, const nlohmann::json& object, const char* key,
                         bool required) {
   auto it = object.find(key);

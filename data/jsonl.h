@@ -21,6 +21,14 @@ nlohmann::json parse_json_object(const LineReader& reader, const std::string& li
 std::string json_id(const LineReader& reader, const nlohmann::json& object, const char* key,
                     const char* what);
 
+// json_id of the object on `line`, found by scanning the line only as far as the member `key`
+// of the top-level object, without building the object: for a reader that wants the whole
+// object of a few lines only. A line it cannot take the id from (bad JSON before the member, not
+// an object, the member missing or of another type) gets exactly the error that
+// parse_json_object + json_id would give. A line is not checked past the member.
+std::string scan_json_id(const LineReader& reader, const std::string& line, const char* key,
+                         const char* what);
+
 // The string under `key`. An optional key (`required` false) that is missing or null gives "";
 // a missing required key, or a value of another type, throws DataError naming the key.
 std::string json_string(const LineReader& reader, const nlohmann::json& object, const char* key,

@@ -298,10 +298,11 @@ std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, in
   std::vector<StepQuery> out(rows.size());
   std::vector<uint64_t> wanted;  // stage-1 rows, in (query, title, body) order
   std::vector<std::pair<size_t, bool>> owner;
+  std::vector<data::DistillQuery> read = set_.read(rows);  // one read for the step's rows
   for (size_t i = 0; i < rows.size(); ++i) {
     StepQuery& q = out[i];
     q.row = rows[i];
-    q.query = std::move(set_.read(rows[i], 1).front());
+    q.query = std::move(read[i]);
     const uint64_t seed = rank::mix_seed(job_.seed, static_cast<uint64_t>(epoch), rows[i]);
     std::vector<float> teacher;
     std::vector<bool> positive;
@@ -373,9 +374,13 @@ DistillAgreement DistillRun::evaluate(int64_t step) {
   {
     torch::NoGradGuard no_grad;
     bart_->eval();
+    // This rank's held-out rows, read at once.
+    const std::vector<uint64_t> mine(plan_.heldout.begin() + static_cast<std::ptrdiff_t>(lo),
+                                     plan_.heldout.begin() + static_cast<std::ptrdiff_t>(hi));
+    const std::vector<data::DistillQuery> held = set_.read(mine);
     for (size_t i = lo; i < hi; ++i) {
       const uint64_t row = plan_.heldout[i];
-      const data::DistillQuery q = std::move(set_.read(row, 1).front());
+      const data::DistillQuery& q = held[i - lo];
       const size_t n = std::min(q.candidates.size(), static_cast<size_t>(job_.eval_candidates));
       std::vector<double> student, teacher, stored;
       std::vector<bool> positive;

@@ -237,8 +237,8 @@ std::vector<CandidateList> retrieval_candidates(
     std::string line;
     while (reader.next(line)) {
       if (data::is_blank(line)) continue;
-      const json object = data::parse_json_object(reader, line);
-      const std::string query_id = data::json_id(reader, object, "query_id", "query id");
+      // Only the id is read from other ranks' lines: every rank streams the whole file.
+      const std::string query_id = data::scan_json_id(reader, line, "query_id", "query id");
       if (!all_queries.find(query_id)) {
         throw reader.error("query " + in_quotes(query_id) + " is not in " + queries_path);
       }
@@ -249,7 +249,7 @@ std::vector<CandidateList> retrieval_candidates(
       }
       const auto it = slot.find(query_id);
       if (it == slot.end()) continue;
-      dumped[it->second] = parse_dump_line(reader, object, query_id);
+      dumped[it->second] = parse_dump_line(reader, data::parse_json_object(reader, line), query_id);
       seen[it->second] = true;
     }
   }

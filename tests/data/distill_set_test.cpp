@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <numeric>
 #include <random>
 #include <sstream>
 #include <string>
@@ -156,6 +157,31 @@ TEST(DistillSet, EveryHyperslabOfRowsEqualsMemory) {
       ASSERT_EQ(dump(file.read(first, count)), dump(expected)) << first << " + " << count;
     }
   }
+}
+
+// Scattered rows in any order, repeats included, come back as asked: the runs of consecutive
+// rows cross chunk boundaries and each dataset is read once for all of them.
+TEST(DistillSet, ScatteredRowsInAnyOrderEqualMemory) {
+  const DistillSetMeta meta = test_meta(4, 3);
+  const auto queries = synthetic_queries(25, meta, 3);
+  const std::string path = write_set(queries, meta, "set.h5", {512, 4});
+  const DistillSetFile file = DistillSetFile::open(path);
+  for (const std::vector<uint64_t>& rows : std::vector<std::vector<uint64_t>>{
+           {7, 2, 19, 2, 0, 24, 8, 9}, {24}, {3, 4, 5, 6}, {6, 5, 4, 3, 11, 12, 23, 22}, {}}) {
+    std::vector<DistillQuery> expected;
+    for (uint64_t row : rows)
+      expected.push_back(queries[row]);
+    ASSERT_EQ(dump(file.read(rows)), dump(expected)) << rows.size() << " rows";
+  }
+  std::vector<uint64_t> all(queries.size());
+  std::iota(all.rbegin(), all.rend(), 0);  // every row, last first
+  std::vector<DistillQuery> reversed(queries.rbegin(), queries.rend());
+  EXPECT_EQ(dump(file.read(all)), dump(reversed));
+  expect_error<DataError>(
+      [&] {
+        file.read(std::vector<uint64_t>{3, 25});
+      },
+      {path, "row 25 out of range (25 queries)"});
 }
 
 TEST(DistillSet, PaddingEmptyKeyListsAndUnicodeSurvive) {

@@ -386,6 +386,14 @@ TEST(Hdf5File, DatasetsOfEveryShapeReadBack) {
   EXPECT_EQ(scores.read_all<double>().back(), 7.0);
   expect_error<DataError>([&] { scores.read_rows<float>(4, 2); },
                           {path, "'cand/teacher_score'", "rows [4, 6)"});
+  // Ranges of a 2-D dataset are ranges of whole rows.
+  EXPECT_EQ(scores.read_ranges<float>({{0, 1}, {3, 5}}),
+            (std::vector<float>{0, 0.5f, 1, 4.5f, 5, 5.5f, 6, 6.5f, 7}));
+  expect_error<DataError>(
+      [&] {
+        scores.read_ranges<float>({{4, 6}});
+      },
+      {path, "'cand/teacher_score'", "[4, 6)", "5 rows"});
 
   const h5::Dataset big = file.dataset("big", 8 << 20);
   EXPECT_EQ(big.read_points<int64_t>({199999, 0, 70000, 0}),

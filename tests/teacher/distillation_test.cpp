@@ -307,6 +307,29 @@ TEST_F(Distillation, MalformedKeysLinesAreErrorsNamingFileAndLine) {
       {"none.trec"});
 }
 
+// Every rank streams the whole keys.jsonl but parses in full only the lines of its own queries:
+// a line broken after its id fails on the rank that asks for that query, not on the others. The
+// checks made from the id alone (a query of the file, listed once) hold on every rank.
+TEST_F(Distillation, OnlyTheLinesOfTheQueriesAskedAreParsedInFull) {
+  const std::string broken_q3 = R"({"query_id": "q3", "generated_keys": 2, "keys": [{"view)";
+  const RetrievalOutputs out = outputs(kRun, kKeysQ1 + "\n" + kKeysQ2 + "\n" + broken_q3 + "\n");
+  const std::vector<data::Query> all = training();
+  const std::vector<CandidateList> lists = candidates(out, {}, {all[0], all[1]});
+  ASSERT_EQ(lists.size(), 2u);
+  EXPECT_EQ(lists[0].record.candidates.size(), 3u);
+  expect_error<DataError>([&] { candidates(out, {}, {all[2]}); }, {"keys.jsonl:3", "JSON"});
+  // An id scanned from a line with the id last, as older dumps wrote it, reads the same.
+  const std::string id_last =
+      R"({"generated_keys": 0, "keys": [], "passages": [], "query_id": "q2"})";
+  const std::vector<CandidateList> q2 =
+      candidates(outputs(kRun, kKeysQ1 + "\n" + id_last + "\n" + kKeysQ3 + "\n"), {}, {all[1]});
+  ASSERT_EQ(q2.size(), 1u);
+  EXPECT_EQ(q2[0].record.query_id, "q2");
+  expect_error<DataError>(
+      [&] { candidates(outputs(kRun, kKeysQ1 + "\n" + kKeysQ1 + "\n"), {}, {all[1]}); },
+      {"keys.jsonl:2", "'q1'", "twice"});
+}
+
 // A teacher that scores a passage by the number in its id, and can be told to misbehave.
 class NumberTeacher : public TeacherRanker {
  public:
