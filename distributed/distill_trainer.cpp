@@ -25,6 +25,7 @@
 #include "data/distill_set.h"
 #include "data/stage1_examples.h"
 #include "distributed/communicator.h"
+#include "distributed/data_parallel_trainer.h"
 #include "distributed/example_batch.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/training_setup.h"
@@ -232,7 +233,7 @@ struct StepQuery {
   std::optional<data::Stage1Example> title, body;
 };
 
-class DistillRun {
+class DistillRun : public Objective {
  public:
   DistillRun(Communicator& comm, Communicator& control, const DistillTrainJob& job)
       : comm_(comm),
@@ -262,7 +263,25 @@ class DistillRun {
 
   DistillTrainReport run();
 
+  // The objective: training queries of the set (plan_.training) as rows; counts are the
+  // lists and the title and body target tokens of the step, sums the list losses and the
+  // title and body losses and NLLs.
+  uint64_t rows() const override { return plan_.training.size(); }
+  size_t sum_count() const override { return 5; }
+  std::vector<int64_t> prepare(const StepShare& share) override;
+  torch::Tensor forward(int64_t first, int64_t count, const std::vector<int64_t>& counts,
+                        std::vector<double>& sums) override;
+  StepOutcome outcome(const std::vector<double>& sums, const std::vector<int64_t>& counts) override;
+  void at_start(TrainLog& log) override { record_agreement(0, log); }
+  nlohmann::json after_step(int64_t step, bool last, bool taken) override;
+  void after_log(int64_t step, bool last, TrainLog& log) override {
+    if (job_.eval_every > 0 && step % job_.eval_every == 0 && !last) record_agreement(step, log);
+  }
+  void at_end(int64_t step, TrainLog& log) override { record_agreement(step, log); }
+
  private:
+  // The held-out agreement at `step`, logged and kept for the report.
+  void record_agreement(int64_t step, TrainLog& log);
   // This rank's queries of a global batch, with their lists and generation examples.
   std::vector<StepQuery> prepare(const std::vector<uint64_t>& rows, int64_t epoch) const;
   // The queries through the encoder: output [Q, S, D] and mask [Q, S].
@@ -292,6 +311,10 @@ class DistillRun {
   RowPlan plan_;
   data::Stage1ExampleFile examples_;
   std::map<std::string, data::Stage1ExampleFile::SourceRows> source_rows_;
+  DistillTrainReport report_;
+  std::vector<StepQuery> step_;  // this rank's queries of the current step
+  double rank_loss_ = 0;         // of the current step
+  bool first_rank_taken_ = false;
 };
 
 std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, int64_t epoch) const {
@@ -447,11 +470,145 @@ double value_of(const torch::Tensor& t) {
   return t.defined() ? t.item<double>() : 0.0;
 }
 
+std::vector<int64_t> DistillRun::prepare(const StepShare& share) {
+  std::vector<uint64_t> mine;
+  for (uint64_t i : share.rows)
+    mine.push_back(plan_.training[i]);
+  step_ = prepare(mine, share.epoch);
+  // The counts that normalise each term: lists, title target tokens, body target tokens.
+  std::vector<int64_t> counts = {0, 0, 0};
+  for (const StepQuery& q : step_) {
+    counts[0] += static_cast<int64_t>(q.lists.size());
+    if (q.title) counts[1] += static_cast<int64_t>(q.title->target.size());
+    if (q.body) counts[2] += static_cast<int64_t>(q.body->target.size());
+  }
+  return counts;
+}
+
+torch::Tensor DistillRun::forward(int64_t first, int64_t count, const std::vector<int64_t>& counts,
+                                  std::vector<double>& sums) {
+  const auto ranks = static_cast<double>(comm_.size());
+  auto scale = [&](int64_t n) { return n > 0 ? ranks / static_cast<double>(n) : 0.0; };
+  const double rank_scale = job_.lambda_rank * scale(counts[0]);
+  const double title_scale = job_.lambda_gen * 0.5 * scale(counts[1]);
+  const double body_scale = job_.lambda_gen * 0.5 * scale(counts[2]);
+
+  // Each query's sampled candidates are scored once, then gathered into its lists.
+  std::vector<const data::DistillQuery*> batch_queries;
+  std::vector<std::vector<uint32_t>> which;
+  std::vector<uint64_t> batch_rows;
+  std::vector<std::vector<int64_t>> list_slots;  // per list: positions in the score vector
+  std::vector<std::vector<float>> list_teacher;
+  std::vector<data::Stage1Example> titles, bodies;
+  int64_t scored = 0;
+  for (int64_t i = first; i < first + count; ++i) {
+    const StepQuery& q = step_[static_cast<size_t>(i)];
+    if (q.title) titles.push_back(*q.title);
+    if (q.body) bodies.push_back(*q.body);
+    if (q.lists.empty()) continue;
+    std::vector<uint32_t> unique;
+    for (const auto& list : q.lists)
+      unique.insert(unique.end(), list.begin(), list.end());
+    std::sort(unique.begin(), unique.end());
+    unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+    for (const auto& list : q.lists) {
+      std::vector<int64_t> slots;
+      std::vector<float> teacher;
+      for (uint32_t c : list) {
+        const auto at = std::lower_bound(unique.begin(), unique.end(), c) - unique.begin();
+        slots.push_back(scored + at);
+        teacher.push_back(q.query.candidates[c].teacher_score);
+      }
+      list_slots.push_back(std::move(slots));
+      list_teacher.push_back(std::move(teacher));
+    }
+    scored += static_cast<int64_t>(unique.size());
+    batch_queries.push_back(&q.query);
+    which.push_back(std::move(unique));
+    batch_rows.push_back(q.row);
+  }
+  torch::Tensor total;
+  auto add = [&](const torch::Tensor& term) { total = total.defined() ? total + term : term; };
+  if (!list_slots.empty()) {
+    const torch::Tensor scores =
+        score(encode(batch_queries), batch_queries, which, batch_rows);  // [C]
+    size_t m = 0;
+    for (const auto& slots : list_slots)
+      m = std::max(m, slots.size());
+    const auto l = static_cast<int64_t>(list_slots.size());
+    const auto width = static_cast<int64_t>(m);
+    auto index = torch::zeros({l, width}, torch::kInt64);
+    auto valid = torch::zeros({l, width}, torch::kBool);
+    auto teacher = torch::zeros({l, width}, torch::kFloat32);
+    for (int64_t r = 0; r < l; ++r) {
+      const auto& slots = list_slots[static_cast<size_t>(r)];
+      for (size_t j = 0; j < slots.size(); ++j) {
+        const auto c = static_cast<int64_t>(j);
+        index[r][c] = slots[j];
+        valid[r][c] = true;
+        teacher[r][c] = list_teacher[static_cast<size_t>(r)][j];
+      }
+    }
+    rank::RankingBatch lists;
+    lists.student = scores.index_select(0, index.flatten().to(scores.device())).view({l, width});
+    lists.teacher = teacher.to(scores.device());
+    lists.mask = valid.to(scores.device());
+    const torch::Tensor list_sum = loss_->list_losses(lists).sum();
+    sums[0] += list_sum.item<double>();
+    add(list_sum * rank_scale);
+  }
+  const model::LossSums title =
+      generation_loss(bart_, titles, config_, device_, job_.label_smoothing);
+  const model::LossSums body =
+      generation_loss(bart_, bodies, config_, device_, job_.label_smoothing);
+  sums[1] += value_of(title.loss);
+  sums[2] += value_of(title.nll);
+  sums[3] += value_of(body.loss);
+  sums[4] += value_of(body.nll);
+  if (title.loss.defined()) add(title.loss * title_scale);
+  if (body.loss.defined()) add(body.loss * body_scale);
+  return total;
+}
+
+StepOutcome DistillRun::outcome(const std::vector<double>& sums,
+                                const std::vector<int64_t>& counts) {
+  auto mean = [](double sum, int64_t count) {
+    return count > 0 ? sum / static_cast<double>(count) : 0.0;
+  };
+  rank_loss_ = mean(sums[0], counts[0]);
+  const double ce_title = mean(sums[1], counts[1]);
+  const double ce_body = mean(sums[3], counts[2]);
+  auto finite_or_null = [](double v) {
+    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+  };
+  StepOutcome out;
+  out.loss = job_.lambda_rank * rank_loss_ + job_.lambda_gen * 0.5 * (ce_title + ce_body);
+  out.fields = {{"rank_loss", finite_or_null(rank_loss_)}, {"ce_title", finite_or_null(ce_title)},
+                {"ce_body", finite_or_null(ce_body)},      {"nll_title", mean(sums[2], counts[1])},
+                {"nll_body", mean(sums[4], counts[2])},    {"lists", counts[0]}};
+  return out;
+}
+
+nlohmann::json DistillRun::after_step(int64_t /*step*/, bool /*last*/, bool taken) {
+  if (!taken) return {};
+  if (!first_rank_taken_) report_.first_rank_loss = rank_loss_;
+  first_rank_taken_ = true;
+  report_.final_rank_loss = rank_loss_;
+  return {};
+}
+
+void DistillRun::record_agreement(int64_t step, TrainLog& log) {
+  if (plan_.heldout.empty()) return;
+  const DistillAgreement a = evaluate(step);
+  report_.agreement.push_back(a);
+  log.write(agreement_json(a));
+  LOG_IF(INFO, comm_.rank() == 0) << "held-out agreement with the teacher at step " << step << " ("
+                                  << a.queries << " queries): Kendall tau " << a.kendall_tau
+                                  << ", nDCG@10 " << a.ndcg10 << ", MRR@10 " << a.mrr10;
+}
+
 DistillTrainReport DistillRun::run() {
   const auto start = Clock::now();
-  const int64_t ranks = comm_.size();
-  const int64_t rank = comm_.rank();
-  const bool root = rank == 0;
   const auto rows = static_cast<int64_t>(plan_.training.size());
   const int64_t steps_per_epoch = rows / job_.global_batch;
   const int64_t total_steps = job_.max_steps > 0 ? job_.max_steps : steps_per_epoch * job_.epochs;
@@ -460,259 +617,37 @@ DistillTrainReport DistillRun::run() {
                       ") must be smaller than the " + std::to_string(total_steps) +
                       " training steps when train.decay is " + job_.decay);
   }
+  TrainingPhase phase;
+  phase.steps = total_steps;
+  phase.schedule = lr_schedule(job_, total_steps);
+  phase.stored_rows = job_.global_batch;
+  DataParallelOptions options = data_parallel_options(job_, "distill");
+  options.on_nonfinite = job_.on_nonfinite;
+  options.max_nonfinite_steps = job_.max_nonfinite_steps;
+  options.nonfinite_key = "distill.on_nonfinite";
+  options.max_nonfinite_key = "distill.max_nonfinite_steps";
 
-  const NamedParameters parameters = named_parameters(*bart_);
-  const model::LrSchedule schedule = lr_schedule(job_, total_steps);
-  TrainerState state;
-  state.seed = job_.seed;
-  state.global_batch = job_.global_batch;
-  state.config_hash = job_.config_hash;
-  state.world_size = static_cast<int>(ranks);
-  std::optional<LoadedCheckpoint> loaded =
-      resume_training(job_.run_dir, job_.resume, bart_, static_cast<int>(rank), state);
-  GradientReducer reducer(parameters.params, comm_, reducer_options(job_));
-  DataParallelAdamW optimizer(parameters, reducer, comm_, adamw_options(job_));
-  if (loaded) optimizer.load_state(loaded->optimizer_state, loaded->dir);
-  loaded.reset();
-  bart_->train();
-
-  DistillTrainReport report;
-  report.first_step = state.step;
-  report.training_queries = rows;
-  report.heldout_queries = static_cast<int64_t>(plan_.heldout.size());
-  report.unused_queries = plan_.unused;
-  TrainLog log(job_.run_dir, root, /*append=*/state.step > 0);
-  auto record_agreement = [&](int64_t step) {
-    if (plan_.heldout.empty()) return;
-    const DistillAgreement a = evaluate(step);
-    report.agreement.push_back(a);
-    log.write(agreement_json(a));
-    LOG_IF(INFO, root) << "held-out agreement with the teacher at step " << step << " ("
-                       << a.queries << " queries): Kendall tau " << a.kendall_tau << ", nDCG@10 "
-                       << a.ndcg10 << ", MRR@10 " << a.mrr10;
-  };
-  LOG_IF(INFO, root) << "distilling on " << rows << " training queries of " << job_.set_path << " ("
-                     << plan_.heldout.size() << " held out, " << plan_.unused
-                     << " with too few positives or negatives), " << total_steps << " steps, loss "
-                     << loss_->name();
-  if (state.step == 0) record_agreement(0);
-
-  const int64_t per_rank = job_.global_batch / ranks;
-  const int64_t micro = job_.micro_batch > 0 ? job_.micro_batch : per_rank;
-  std::vector<uint64_t> order = epoch_order(static_cast<uint64_t>(rows), job_.seed, state.epoch);
-  double total_step_seconds = 0, total_exposed = 0, window_seconds = 0;
-  int64_t total_queries = 0, window_queries = 0;
-  ProgressOptions progress_options;
-  progress_options.log_interval_s = job_.progress_interval_s;
-  Progress progress("distill", total_steps, root, progress_options);
-  progress.add(state.step);
-
-  while (state.step < total_steps) {
-    if (state.cursor + job_.global_batch > rows) {
-      ++state.epoch;
-      state.cursor = 0;
-      order = epoch_order(static_cast<uint64_t>(rows), job_.seed, state.epoch);
-    }
-    const auto step_start = Clock::now();
-    std::vector<uint64_t> mine;
-    for (int64_t i = 0; i < per_rank; ++i) {
-      mine.push_back(
-          plan_.training[order[static_cast<size_t>(state.cursor + rank * per_rank + i)]]);
-    }
-    const std::vector<StepQuery> queries = prepare(mine, state.epoch);
-
-    // The global counts that normalise each term, known before forward.
-    int64_t counts[3] = {0, 0, 0};  // lists, title target tokens, body target tokens
-    for (const StepQuery& q : queries) {
-      counts[0] += static_cast<int64_t>(q.lists.size());
-      if (q.title) counts[1] += static_cast<int64_t>(q.title->target.size());
-      if (q.body) counts[2] += static_cast<int64_t>(q.body->target.size());
-    }
-    control_.all_reduce(counts, 3, DataType::kInt64, ReduceOp::kSum);
-    auto scale = [&](int64_t count) {
-      return count > 0 ? static_cast<double>(ranks) / static_cast<double>(count) : 0.0;
-    };
-    const double rank_scale = job_.lambda_rank * scale(counts[0]);
-    const double title_scale = job_.lambda_gen * 0.5 * scale(counts[1]);
-    const double body_scale = job_.lambda_gen * 0.5 * scale(counts[2]);
-
-    double forward_s = 0, backward_s = 0;
-    double sums[5] = {0, 0, 0, 0, 0};  // list losses, title loss, title nll, body loss, body nll
-    for (int64_t first = 0; first < per_rank; first += micro) {
-      reducer.begin_step(/*sync=*/first + micro >= per_rank);
-      auto t0 = Clock::now();
-      // Each query's sampled candidates are scored once, then gathered into its lists.
-      std::vector<const data::DistillQuery*> batch_queries;
-      std::vector<std::vector<uint32_t>> which;
-      std::vector<uint64_t> batch_rows;
-      std::vector<std::vector<int64_t>> list_slots;  // per list: positions in the score vector
-      std::vector<std::vector<float>> list_teacher;
-      std::vector<data::Stage1Example> titles, bodies;
-      int64_t scored = 0;
-      for (int64_t i = first; i < first + micro; ++i) {
-        const StepQuery& q = queries[static_cast<size_t>(i)];
-        if (q.title) titles.push_back(*q.title);
-        if (q.body) bodies.push_back(*q.body);
-        if (q.lists.empty()) continue;
-        std::vector<uint32_t> unique;
-        for (const auto& list : q.lists)
-          unique.insert(unique.end(), list.begin(), list.end());
-        std::sort(unique.begin(), unique.end());
-        unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
-        for (const auto& list : q.lists) {
-          std::vector<int64_t> slots;
-          std::vector<float> teacher;
-          for (uint32_t c : list) {
-            const auto at = std::lower_bound(unique.begin(), unique.end(), c) - unique.begin();
-            slots.push_back(scored + at);
-            teacher.push_back(q.query.candidates[c].teacher_score);
-          }
-          list_slots.push_back(std::move(slots));
-          list_teacher.push_back(std::move(teacher));
-        }
-        scored += static_cast<int64_t>(unique.size());
-        batch_queries.push_back(&q.query);
-        which.push_back(std::move(unique));
-        batch_rows.push_back(q.row);
-      }
-      torch::Tensor total;
-      auto add = [&](const torch::Tensor& term) { total = total.defined() ? total + term : term; };
-      if (!list_slots.empty()) {
-        const torch::Tensor scores =
-            score(encode(batch_queries), batch_queries, which, batch_rows);  // [C]
-        size_t m = 0;
-        for (const auto& slots : list_slots)
-          m = std::max(m, slots.size());
-        const auto l = static_cast<int64_t>(list_slots.size());
-        const auto width = static_cast<int64_t>(m);
-        auto index = torch::zeros({l, width}, torch::kInt64);
-        auto valid = torch::zeros({l, width}, torch::kBool);
-        auto teacher = torch::zeros({l, width}, torch::kFloat32);
-        for (int64_t r = 0; r < l; ++r) {
-          const auto& slots = list_slots[static_cast<size_t>(r)];
-          for (size_t j = 0; j < slots.size(); ++j) {
-            const auto c = static_cast<int64_t>(j);
-            index[r][c] = slots[j];
-            valid[r][c] = true;
-            teacher[r][c] = list_teacher[static_cast<size_t>(r)][j];
-          }
-        }
-        rank::RankingBatch lists;
-        lists.student =
-            scores.index_select(0, index.flatten().to(scores.device())).view({l, width});
-        lists.teacher = teacher.to(scores.device());
-        lists.mask = valid.to(scores.device());
-        const torch::Tensor list_sum = loss_->list_losses(lists).sum();
-        sums[0] += list_sum.item<double>();
-        add(list_sum * rank_scale);
-      }
-      const model::LossSums title =
-          generation_loss(bart_, titles, config_, device_, job_.label_smoothing);
-      const model::LossSums body =
-          generation_loss(bart_, bodies, config_, device_, job_.label_smoothing);
-      sums[1] += value_of(title.loss);
-      sums[2] += value_of(title.nll);
-      sums[3] += value_of(body.loss);
-      sums[4] += value_of(body.nll);
-      if (title.loss.defined()) add(title.loss * title_scale);
-      if (body.loss.defined()) add(body.loss * body_scale);
-      forward_s += seconds_since(t0);
-      t0 = Clock::now();
-      if (total.defined() && total.requires_grad()) total.backward();
-      backward_s += seconds_since(t0);
-    }
-    auto t0 = Clock::now();
-    const double grad_norm = synchronise_gradients(reducer, job_.clip_norm);
-    const double sync_s = seconds_since(t0);
-    // Every rank sees the same sums and norm, so every rank decides alike.
-    control_.all_reduce(sums, 5, DataType::kFloat64, ReduceOp::kSum);
-    auto mean = [](double sum, int64_t count) {
-      return count > 0 ? sum / static_cast<double>(count) : 0.0;
-    };
-    const double rank_loss = mean(sums[0], counts[0]);
-    const double ce_title = mean(sums[1], counts[1]);
-    const double ce_body = mean(sums[3], counts[2]);
-    const double loss = job_.lambda_rank * rank_loss + job_.lambda_gen * 0.5 * (ce_title + ce_body);
-    const double lr = schedule.lr(state.step);
-    const bool finite = std::isfinite(loss) && std::isfinite(grad_norm);
-    double optimizer_s = 0;
-    if (finite) {
-      t0 = Clock::now();
-      optimizer.step(lr);
-      optimizer_s = seconds_since(t0);
-    } else {
-      const std::string what = "distill: the loss is " + std::to_string(loss) +
-                               " and the gradient norm " + std::to_string(grad_norm) + " at step " +
-                               std::to_string(state.step + 1);
-      if (job_.on_nonfinite == "abort") throw DataError(what + " (distill.on_nonfinite: abort)");
-      ++report.skipped_steps;
-      LOG_IF(WARNING, root) << what << ": step skipped (" << report.skipped_steps << " so far)";
-      if (report.skipped_steps >= job_.max_nonfinite_steps) {
-        throw DataError(what + ": " + std::to_string(report.skipped_steps) +
-                        " steps skipped, distill.max_nonfinite_steps is " +
-                        std::to_string(job_.max_nonfinite_steps) + " (lower train.lr?)");
-      }
-    }
-    state.cursor += job_.global_batch;
-    ++state.step;
-    const double step_s = seconds_since(step_start);
-    const double exposed = reducer.last_exposed_seconds();
-    total_step_seconds += step_s;
-    total_exposed += exposed;
-    total_queries += job_.global_batch;
-    window_seconds += step_s;
-    window_queries += job_.global_batch;
-    if (finite) {
-      if (report.steps == 0 && state.step == report.first_step + 1) {
-        report.first_loss = loss;
-        report.first_rank_loss = rank_loss;
-      }
-      report.final_loss = loss;
-      report.final_rank_loss = rank_loss;
-    }
-    report.steps = state.step;
-
-    if (state.step % job_.log_every == 0 || state.step == total_steps ||
-        state.step == report.first_step + 1 || !finite) {
-      log.write({{"step", state.step},
-                 {"epoch", state.epoch},
-                 {"loss", finite ? nlohmann::json(loss) : nlohmann::json(nullptr)},
-                 {"rank_loss", std::isfinite(rank_loss) ? nlohmann::json(rank_loss) : nullptr},
-                 {"ce_title", std::isfinite(ce_title) ? nlohmann::json(ce_title) : nullptr},
-                 {"ce_body", std::isfinite(ce_body) ? nlohmann::json(ce_body) : nullptr},
-                 {"nll_title", mean(sums[2], counts[1])},
-                 {"nll_body", mean(sums[4], counts[2])},
-                 {"lists", counts[0]},
-                 {"lr", lr},
-                 {"grad_norm", std::isfinite(grad_norm) ? nlohmann::json(grad_norm) : nullptr},
-                 {"skipped", !finite},
-                 {"skipped_steps", report.skipped_steps},
-                 {"queries_per_s", window_queries / std::max(1e-9, window_seconds)},
-                 {"seconds",
-                  StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
-                 {"ranks", ranks}});
-      window_seconds = 0;
-      window_queries = 0;
-    }
-    progress.add(1);
-    if (job_.eval_every > 0 && state.step % job_.eval_every == 0 && state.step < total_steps) {
-      record_agreement(state.step);
-    }
-    if (state.step % job_.checkpoint_every == 0 || state.step == total_steps) {
-      save_training_checkpoint(control_, job_.run_dir, bart_, loaded_.saved_config, optimizer,
-                               state, job_.config_yaml, loaded_.tokenizer_dir, job_.keep_last,
-                               loss);
-    }
-  }
-  progress.finish();
-  record_agreement(state.step);
-
-  report.export_dir = export_trained_model(control_, bart_, loaded_, job_.run_dir, job_.export_dir);
+  report_.training_queries = rows;
+  report_.heldout_queries = static_cast<int64_t>(plan_.heldout.size());
+  report_.unused_queries = plan_.unused;
+  LOG_IF(INFO, comm_.rank() == 0) << "distilling on " << rows << " training queries of "
+                                  << job_.set_path << " (" << plan_.heldout.size() << " held out, "
+                                  << plan_.unused << " with too few positives or negatives), "
+                                  << total_steps << " steps, loss " << loss_->name();
+  const DataParallelReport run =
+      train_data_parallel(comm_, control_, loaded_, options, {phase}, *this, "queries_per_s");
+  DistillTrainReport report = std::move(report_);
+  report.first_step = run.first_step;
+  report.steps = run.steps;
+  report.first_loss = run.first_loss;
+  report.final_loss = run.final_loss;
+  report.skipped_steps = run.skipped_steps;
+  report.export_dir = run.export_dir;
   report.seconds = seconds_since(start);
-  report.queries_per_second = total_queries / std::max(1e-9, total_step_seconds);
-  report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
-  report.optimizer_state_bytes = optimizer.state_bytes();
-  report.peak_rss_bytes = peak_rss_bytes();
+  report.queries_per_second = run.items_per_second;
+  report.exposed_comm_fraction = run.exposed_comm_fraction;
+  report.optimizer_state_bytes = run.optimizer_state_bytes;
+  report.peak_rss_bytes = run.peak_rss_bytes;
   return report;
 }
 
