@@ -273,11 +273,11 @@ void verify_checksums(const std::string& dir) {
 }
 
 // The checkpoint in `dir`, whose checksums were verified.
-LoadedCheckpoint load_verified_checkpoint(const std::string& dir, model::BartModel& model) {
+LoadedCheckpoint load_verified_checkpoint(const std::string& dir, CheckpointModel& model) {
   LoadedCheckpoint out;
   out.dir = dir;
   out.state = read_trainer_state(join(dir, kTrainerStateFile));
-  model::load_bart_weights(model, join(dir, "model.safetensors"));
+  model.load_weights(join(dir, "model.safetensors"));
   out.optimizer_state = model::read_safetensors(join(dir, kOptimizerFile));
   return out;
 }
@@ -290,12 +290,24 @@ std::string checkpoint_name(int64_t step) {
   return "step-" + digits;
 }
 
+BartCheckpointModel::BartCheckpointModel(const model::BartModel& model,
+                                         const model::BartConfig& config, std::string tokenizer_dir)
+    : model_(model), config_(config), tokenizer_dir_(std::move(tokenizer_dir)) {}
+
+void BartCheckpointModel::save_pretrained(const std::string& dir) const {
+  model::save_pretrained(model_, config_, dir, tokenizer_dir_);
+}
+
+void BartCheckpointModel::load_weights(const std::string& safetensors_path) {
+  model::load_bart_weights(model_, safetensors_path);
+}
+
 std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
                             const model::BartConfig& config, const model::AdamW& optimizer,
                             const TrainerState& state, const std::string& config_yaml,
                             const std::string& tokenizer_dir, int keep_last) {
-  return save_checkpoint(run_dir, model, config, optimizer.state(), state, config_yaml,
-                         tokenizer_dir, keep_last);
+  return save_checkpoint(run_dir, BartCheckpointModel(model, config, tokenizer_dir),
+                         optimizer.state(), state, config_yaml, keep_last);
 }
 
 std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
@@ -303,6 +315,13 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
                             const model::NamedTensors& optimizer_state, const TrainerState& state,
                             const std::string& config_yaml, const std::string& tokenizer_dir,
                             int keep_last) {
+  return save_checkpoint(run_dir, BartCheckpointModel(model, config, tokenizer_dir),
+                         optimizer_state, state, config_yaml, keep_last);
+}
+
+std::string save_checkpoint(const std::string& run_dir, const CheckpointModel& model,
+                            const model::NamedTensors& optimizer_state, const TrainerState& state,
+                            const std::string& config_yaml, int keep_last) {
   const std::string root = join(run_dir, kCheckpointsDir);
   ensure_directory(root);
   remove_stale_temporaries(root);
@@ -314,7 +333,7 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
   ensure_directory(tmp);
   try {
     // Every writer below goes through write_file_atomic, which fsyncs each file.
-    model::save_pretrained(model, config, tmp, tokenizer_dir);
+    model.save_pretrained(tmp);
     maybe_kill_during_save(state.step);
     model::write_safetensors(join(tmp, kOptimizerFile), optimizer_state, {{"format", "dgr-adamw"}});
     write_file_atomic(join(tmp, kTrainerStateFile), trainer_state_yaml(state));
@@ -364,6 +383,19 @@ std::string save_checkpoint(const std::string& run_dir, const model::BartModel& 
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model) {
+  model::BartConfig unused;
+  BartCheckpointModel bart(model, unused);
+  return load_checkpoint(dir, bart);
+}
+
+std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
+                                                       model::BartModel& model) {
+  model::BartConfig unused;
+  BartCheckpointModel bart(model, unused);
+  return load_latest_checkpoint(run_dir, bart);
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& dir, CheckpointModel& model) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw DataError(dir + ": no checkpoint directory here");
   verify_checksums(dir);
@@ -371,7 +403,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model
 }
 
 std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
-                                                       model::BartModel& model) {
+                                                       CheckpointModel& model) {
   const std::string root = join(run_dir, kCheckpointsDir);
   const std::string latest = join(root, kLatestFile);
   if (file_exists(latest)) {

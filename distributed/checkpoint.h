@@ -53,6 +53,38 @@ std::string checkpoint_name(int64_t step);
 // and merges.txt. After `latest` is updated, the oldest step-* directories beyond `keep_last`
 // are deleted (keep_last <= 0 keeps all). Called by rank 0 only. IoError when a file cannot be
 // written, ConfigError when `config` does not describe `model`.
+// What a checkpoint keeps of a model and gives back: its Hugging Face directory (weights in
+// model.safetensors, config.json, tokenizer files) and its weights from such a directory.
+// BART (stage 1, distillation) and the BERT cross-encoder implement it.
+class CheckpointModel {
+ public:
+  virtual ~CheckpointModel() = default;
+  // Writes the model's files into `dir` (through write_file_atomic or fsynced writes).
+  virtual void save_pretrained(const std::string& dir) const = 0;
+  // Loads `safetensors_path` into the model; DataError on a tensor of another shape.
+  virtual void load_weights(const std::string& safetensors_path) = 0;
+};
+
+// The BART model of stage 1 and distillation as a CheckpointModel (tokenizer_dir: where
+// vocab.json + merges.txt come from; may be empty). Shares the module (a holder), keeps a
+// reference to the config.
+class BartCheckpointModel final : public CheckpointModel {
+ public:
+  BartCheckpointModel(const model::BartModel& model, const model::BartConfig& config,
+                      std::string tokenizer_dir = "");
+  void save_pretrained(const std::string& dir) const override;
+  void load_weights(const std::string& safetensors_path) override;
+
+ private:
+  model::BartModel model_;
+  const model::BartConfig& config_;
+  std::string tokenizer_dir_;
+};
+
+std::string save_checkpoint(const std::string& run_dir, const CheckpointModel& model,
+                            const model::NamedTensors& optimizer_state, const TrainerState& state,
+                            const std::string& config_yaml, int keep_last);
+// The same for BART, with the optimizer or its state as tensors.
 std::string save_checkpoint(const std::string& run_dir, const model::BartModel& model,
                             const model::BartConfig& config, const model::AdamW& optimizer,
                             const TrainerState& state, const std::string& config_yaml,
@@ -76,12 +108,15 @@ struct LoadedCheckpoint {
 // a warning naming them); std::nullopt when the run has no checkpoint. DataError when `latest`
 // names a directory that does not exist, or when step-* directories exist but none is complete.
 std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
+                                                       CheckpointModel& model);
+std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_dir,
                                                        model::BartModel& model);
 
 // Verifies dir/checksums.yaml (a missing, truncated or altered file is a DataError naming it),
 // loads dir/model.safetensors into `model` (model::load_bart_weights: DataError on a tensor of
 // another shape) and returns the trainer state and the optimizer tensors. The torch RNG state
 // is returned, not restored: call model::restore_rng_state(state.torch_rng).
+LoadedCheckpoint load_checkpoint(const std::string& dir, CheckpointModel& model);
 LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model);
 
 // The resolved config text saved with the checkpoint in `dir` (dir/config.yaml).

@@ -24,6 +24,7 @@
 #include "core/util/files.h"
 #include "core/util/progress.h"
 #include "distributed/communicator.h"
+#include "distributed/data_parallel_trainer.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/sharded_optimizer.h"
 #include "distributed/training_setup.h"
@@ -194,6 +195,121 @@ double pair_accuracy(model::BertForSequenceClassification& model,
   return pairs > 0 ? right / static_cast<double>(pairs) : 0.0;
 }
 
+// The BERT classifier as a TrainableModel: checkpoints and the export keep the config as
+// loaded and the tokenizer files of init_from.
+class BertTrainable final : public TrainableModel {
+ public:
+  BertTrainable(model::BertForSequenceClassification& model, const model::BertConfig& config,
+                std::string tokenizer_dir)
+      : model_(model), config_(config), tokenizer_dir_(std::move(tokenizer_dir)) {}
+  torch::nn::Module& module() override { return *model_; }
+  void save_pretrained(const std::string& dir) const override {
+    model::save_bert_classifier(model_, config_, dir, tokenizer_dir_);
+  }
+  void load_weights(const std::string& path) override { model::load_bert_weights(model_, path); }
+
+ private:
+  model::BertForSequenceClassification& model_;
+  const model::BertConfig& config_;
+  std::string tokenizer_dir_;
+};
+
+// Localised contrastive estimation as an objective: the rows are the groups; a group's loss is
+// −log softmax(scores)[positive]; the step's loss is their sum over the global batch divided by
+// its size (known in advance: no counts to exchange). Sums: loss, positives ranked first.
+class CrossEncoderObjective : public Objective {
+ public:
+  CrossEncoderObjective(model::BertForSequenceClassification& bert,
+                        const std::vector<CrossEncoderGroup>& groups, size_t corpus_size,
+                        const CrossEncoderTrainJob& job, int64_t max_length,
+                        const text::WordPieceTokenizer& tokenizer, EncodingCache& cache,
+                        const torch::Device& device, int ranks, CrossEncoderTrainReport& report)
+      : bert_(bert),
+        groups_(groups),
+        corpus_size_(corpus_size),
+        job_(job),
+        max_length_(max_length),
+        tokenizer_(tokenizer),
+        cache_(cache),
+        device_(device),
+        ranks_(ranks),
+        report_(report) {}
+
+  uint64_t rows() const override { return groups_.size(); }
+  size_t sum_count() const override { return 2; }
+
+  std::vector<int64_t> prepare(const StepShare& share) override {
+    const int64_t per_rank = job_.global_batch / ranks_;
+    const int64_t micro = job_.micro_batch > 0 ? job_.micro_batch : per_rank;
+    micro_ = micro;
+    batches_.clear();
+    for (size_t first = 0; first < share.rows.size(); first += static_cast<size_t>(micro)) {
+      const std::vector<uint64_t> part(
+          share.rows.begin() + static_cast<std::ptrdiff_t>(first),
+          share.rows.begin() + static_cast<std::ptrdiff_t>(first + static_cast<size_t>(micro)));
+      batches_.push_back(collate(part, groups_, corpus_size_, job_,
+                                 static_cast<uint64_t>(share.epoch), max_length_, tokenizer_,
+                                 cache_, device_));
+    }
+    return {};
+  }
+
+  torch::Tensor forward(int64_t first, int64_t /*count*/, const std::vector<int64_t>& /*counts*/,
+                        std::vector<double>& sums) override {
+    const torch::Tensor scores =
+        group_scores(bert_, batches_[static_cast<size_t>(first / micro_)]);  // [G, 1+n]
+    const torch::Tensor loss = -torch::log_softmax(scores, 1).select(1, 0).sum();
+    sums[0] += loss.item<double>();
+    sums[1] += scores.argmax(1).eq(0).sum().item<double>();
+    // The reducer averages over the ranks, so N / B makes the update that of the summed group
+    // losses divided by the global batch B.
+    return loss * (static_cast<double>(ranks_) / static_cast<double>(job_.global_batch));
+  }
+
+  StepOutcome outcome(const std::vector<double>& sums,
+                      const std::vector<int64_t>& /*counts*/) override {
+    StepOutcome out;
+    out.loss = sums[0] / static_cast<double>(job_.global_batch);
+    accuracy_ = sums[1] / static_cast<double>(job_.global_batch);
+    out.fields = {{"accuracy", accuracy_}};
+    return out;
+  }
+
+  nlohmann::json after_step(int64_t /*step*/, bool /*last*/, bool taken) override {
+    if (!taken) return {};
+    if (!first_taken_) report_.first_accuracy = accuracy_;
+    first_taken_ = true;
+    report_.final_accuracy = accuracy_;
+    return {};
+  }
+
+  void at_end(int64_t /*step*/, TrainLog& /*log*/) override {
+    if (report_.eval_groups > 0 && is_root_) {
+      report_.final_pair_accuracy = pair_accuracy(bert_, groups_, corpus_size_, job_, max_length_,
+                                                  tokenizer_, cache_, device_, report_.eval_groups);
+    }
+  }
+
+  void set_root(bool root) { is_root_ = root; }
+
+ private:
+  model::BertForSequenceClassification& bert_;
+  const std::vector<CrossEncoderGroup>& groups_;
+  size_t corpus_size_;
+  const CrossEncoderTrainJob& job_;
+  int64_t max_length_;
+  const text::WordPieceTokenizer& tokenizer_;
+  EncodingCache& cache_;
+  torch::Device device_;
+  int ranks_;
+  CrossEncoderTrainReport& report_;
+  std::vector<PairBatch> batches_;
+  int64_t micro_ = 1;
+  double accuracy_ = 0;
+  bool first_taken_ = false;
+  bool is_root_ = false;
+};
+
 }  // namespace
 
 void check_cross_encoder_job(const CrossEncoderTrainJob& job, int world_size) {
@@ -204,6 +320,9 @@ void check_cross_encoder_job(const CrossEncoderTrainJob& job, int world_size) {
   if (job.max_length < 0) throw ConfigError("teacher.train.max_length must be >= 0");
   check_data_parallel_job(job, world_size, "teacher.train");
   if (job.eval_groups < 0) throw ConfigError("teacher.train.eval_groups must be >= 0");
+  if (job.checkpoint_every < 1) {
+    throw ConfigError("teacher.train.checkpoint_every must be at least 1");
+  }
 }
 
 CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& control,
@@ -299,129 +418,27 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
                                                  tokenizer, cache, device, report.eval_groups);
   }
 
-  const NamedParameters parameters = named_parameters(*bert);
-  const model::LrSchedule schedule = lr_schedule(job, total_steps);
-  torch::manual_seed(job.seed + static_cast<uint64_t>(rank));  // dropout masks differ per rank
-
-  GradientReducer reducer(parameters.params, comm, reducer_options(job));
-  DataParallelAdamW optimizer(parameters, reducer, comm, adamw_options(job));
-  bert->train();
-
-  TrainLog log(job.run_dir, root, /*append=*/false);
-
-  const int64_t per_rank = job.global_batch / ranks;
-  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : per_rank;
-  const int64_t accumulation = per_rank / micro;
-  // The per-rank loss scale: the reducer averages over the ranks, so N / B makes the update
-  // that of the summed group losses divided by the global batch B.
-  const double scale = static_cast<double>(ranks) / static_cast<double>(job.global_batch);
-  int64_t epoch = 0, cursor = 0, step = 0;
-  std::vector<uint64_t> order = epoch_order(static_cast<uint64_t>(n_groups), job.seed, epoch);
-  double total_step_seconds = 0, total_exposed = 0, window_seconds = 0;
-  int64_t window_groups = 0;
-  ProgressOptions progress_options;
-  progress_options.log_interval_s = job.progress_interval_s;
-  Progress progress("teacher train", total_steps, root, progress_options);
-
-  while (step < total_steps) {
-    if (cursor + job.global_batch > n_groups) {
-      ++epoch;
-      cursor = 0;
-      order = epoch_order(static_cast<uint64_t>(n_groups), job.seed, epoch);
-    }
-    const auto step_start = Clock::now();
-    // This rank's groups of the global batch, in micro-batches.
-    const int64_t first = cursor + rank * per_rank;
-    std::vector<PairBatch> batches;
-    for (int64_t a = 0; a < accumulation; ++a) {
-      std::vector<uint64_t> part(order.begin() + first + a * micro,
-                                 order.begin() + first + (a + 1) * micro);
-      batches.push_back(collate(part, groups, corpus.size(), job, static_cast<uint64_t>(epoch),
-                                max_length, tokenizer, cache, device));
-    }
-
-    double forward_s = 0, backward_s = 0;
-    double sums[2] = {0, 0};  // loss, positives ranked first, over this rank's groups
-    for (int64_t a = 0; a < accumulation; ++a) {
-      reducer.begin_step(/*sync=*/a + 1 == accumulation);
-      auto t0 = Clock::now();
-      const torch::Tensor scores = group_scores(bert, batches[static_cast<size_t>(a)]);  // [G, 1+n]
-      // Localised contrastive estimation: −log softmax(scores)[positive], summed over groups.
-      const torch::Tensor loss = -torch::log_softmax(scores, 1).select(1, 0).sum();
-      sums[0] += loss.item<double>();
-      sums[1] += scores.argmax(1).eq(0).sum().item<double>();
-      forward_s += seconds_since(t0);
-      t0 = Clock::now();
-      (loss * scale).backward();
-      backward_s += seconds_since(t0);
-    }
-    auto t0 = Clock::now();
-    const double grad_norm = synchronise_gradients(reducer, job.clip_norm);
-    const double sync_s = seconds_since(t0);
-    t0 = Clock::now();
-    const double lr = schedule.lr(step);
-    optimizer.step(lr);
-    const double optimizer_s = seconds_since(t0);
-    control.all_reduce(sums, 2, DataType::kFloat64, ReduceOp::kSum);
-
-    cursor += job.global_batch;
-    ++step;
-    const double step_s = seconds_since(step_start);
-    const double exposed = reducer.last_exposed_seconds();
-    total_step_seconds += step_s;
-    total_exposed += exposed;
-    window_seconds += step_s;
-    window_groups += job.global_batch;
-    const double loss = sums[0] / static_cast<double>(job.global_batch);
-    const double accuracy = sums[1] / static_cast<double>(job.global_batch);
-    if (!std::isfinite(loss)) {
-      throw DataError("teacher train: the loss became " + std::to_string(loss) + " at step " +
-                      std::to_string(step) + " (lower teacher.train.lr?)");
-    }
-    if (step == 1) {
-      report.first_loss = loss;
-      report.first_accuracy = accuracy;
-    }
-    report.final_loss = loss;
-    report.final_accuracy = accuracy;
-    report.steps = step;
-
-    if (root && (step % job.log_every == 0 || step == total_steps || step == 1)) {
-      const nlohmann::json line = {
-          {"step", step},
-          {"epoch", epoch},
-          {"loss", loss},
-          {"accuracy", accuracy},
-          {"lr", lr},
-          {"grad_norm", grad_norm},
-          {"groups_per_s", static_cast<double>(window_groups) / std::max(1e-9, window_seconds)},
-          {"seconds",
-           StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
-          {"ranks", ranks}};
-      log.write(line);
-      window_seconds = 0;
-      window_groups = 0;
-    }
-    progress.add(1);
-  }
-  progress.finish();
-
-  report.export_dir =
-      job.export_dir.empty() ? (fs::path(job.run_dir) / "model").string() : job.export_dir;
-  if (root) {
-    if (report.eval_groups > 0) {
-      report.final_pair_accuracy = pair_accuracy(bert, groups, corpus.size(), job, max_length,
-                                                 tokenizer, cache, device, report.eval_groups);
-    }
-    model::save_bert_classifier(bert, saved_config, report.export_dir, job.init_from);
-    LOG(INFO) << "wrote the trained cross-encoder to " << report.export_dir;
-  }
-  control.barrier();
+  TrainingPhase phase;
+  phase.steps = total_steps;
+  phase.schedule = lr_schedule(job, total_steps);
+  phase.stored_rows = job.global_batch;
+  DataParallelOptions options = data_parallel_options(job, "teacher train");
+  options.lr_key = "teacher.train.lr";
+  CrossEncoderObjective objective(bert, groups, corpus.size(), job, max_length, tokenizer, cache,
+                                  device, static_cast<int>(ranks), report);
+  objective.set_root(root);
+  BertTrainable trainable(bert, saved_config, job.init_from);
+  const DataParallelReport run =
+      train_data_parallel(comm, control, trainable, options, {phase}, objective, "groups_per_s");
+  report.first_step = run.first_step;
+  report.steps = run.steps;
+  report.first_loss = run.first_loss;
+  report.final_loss = run.final_loss;
+  report.export_dir = run.export_dir;
   report.seconds = seconds_since(start);
-  report.groups_per_second =
-      static_cast<double>(report.steps * job.global_batch) / std::max(1e-9, total_step_seconds);
-  report.exposed_comm_fraction = total_exposed / std::max(1e-9, total_step_seconds);
-  report.optimizer_state_bytes = optimizer.state_bytes();
+  report.groups_per_second = run.items_per_second;
+  report.exposed_comm_fraction = run.exposed_comm_fraction;
+  report.optimizer_state_bytes = run.optimizer_state_bytes;
   return report;
 }
 

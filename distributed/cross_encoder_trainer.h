@@ -19,8 +19,9 @@
 // with B/2 make the same update up to float rounding (the per-rank loss scale N/B and the mean
 // over ranks cancel exactly; only the order of the gradient sums differs).
 //
-// Not implemented: resuming (no mid-run checkpoints): the model is exported once, at the end.
-// No torch in this header.
+// Checkpoints every checkpoint_every steps in run_dir/checkpoints (distributed/checkpoint.h,
+// the model in its Hugging Face layout), and resumes from the latest exactly as the other
+// trainings do (distributed/data_parallel_trainer.h runs it). No torch in this header.
 #pragma once
 
 #include <cstdint>
@@ -85,11 +86,17 @@ struct CrossEncoderTrainJob {
   bool overlap = true;
   int zero_stage = 0;  // 1: AdamW state sharded over the ranks (ShardedAdamW)
   double progress_interval_s = 30;
+  int64_t checkpoint_every = 1000;
+  int keep_last = 3;
+  bool resume = true;
+  std::string config_yaml;  // resolved config, stored in checkpoints
+  std::string config_hash;
 };
 
 struct CrossEncoderTrainReport {
+  int64_t first_step = 0;  // > 0 when resumed
   int64_t steps = 0;
-  double first_loss = 0;      // mean group loss of the first step
+  double first_loss = 0;      // mean group loss of the first step of this run
   double final_loss = 0;      // mean group loss of the last step
   double first_accuracy = 0;  // fraction of groups whose positive has the top logit, first step
   double final_accuracy = 0;  // the same, last step

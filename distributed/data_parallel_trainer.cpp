@@ -28,7 +28,7 @@ nlohmann::json finite_or_null(double value) {
 }  // namespace
 
 DataParallelReport train_data_parallel(Communicator& gradients, Communicator& control,
-                                       TrainingModel& loaded, const DataParallelOptions& o,
+                                       TrainableModel& model, const DataParallelOptions& o,
                                        const std::vector<TrainingPhase>& phases,
                                        Objective& objective, const std::string& items_name) {
   const auto start = Clock::now();
@@ -40,21 +40,21 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     total_steps += phase.steps;
   const uint64_t rows = objective.rows();
 
-  model::BartModel& bart = loaded.pretrained.model;
-  const NamedParameters parameters = named_parameters(*bart);
+  torch::nn::Module& module = model.module();
+  const NamedParameters parameters = named_parameters(module);
   TrainerState state;
   state.seed = o.seed;
   state.global_batch = o.global_batch;
   state.config_hash = o.config_hash;
   state.world_size = static_cast<int>(ranks);
   std::optional<LoadedCheckpoint> resumed =
-      resume_training(o.run_dir, o.resume, bart, static_cast<int>(rank), state);
+      resume_training(o.run_dir, o.resume, model, static_cast<int>(rank), state);
   GradientReducer reducer(parameters.params, gradients, o.reducer);
   // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
   DataParallelAdamW optimizer(parameters, reducer, gradients, o.adamw);
   if (resumed) optimizer.load_state(resumed->optimizer_state, resumed->dir);
   resumed.reset();  // the optimizer tensors of the checkpoint are copied; free them
-  bart->train();
+  module.train();
 
   TrainLog log(o.run_dir, root, /*append=*/state.step > 0);
   DataParallelReport report;
@@ -146,7 +146,7 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
       if (report.skipped_steps >= o.max_nonfinite_steps) {
         throw DataError(what + ": " + std::to_string(report.skipped_steps) + " steps skipped, " +
                         o.max_nonfinite_key + " is " + std::to_string(o.max_nonfinite_steps) +
-                        " (lower train.lr?)");
+                        " (lower " + o.lr_key + "?)");
       }
     }
 
@@ -203,14 +203,14 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     objective.after_log(state.step, last, log);
 
     if (state.step % o.checkpoint_every == 0 || last) {
-      save_training_checkpoint(control, o.run_dir, bart, loaded.saved_config, optimizer, state,
-                               o.config_yaml, loaded.tokenizer_dir, o.keep_last, outcome.loss);
+      save_training_checkpoint(control, o.run_dir, model, optimizer, state, o.config_yaml,
+                               o.keep_last, outcome.loss);
     }
   }
   progress.finish();
   objective.at_end(state.step, log);
 
-  report.export_dir = export_trained_model(control, bart, loaded, o.run_dir, o.export_dir);
+  report.export_dir = export_trained_model(control, model, o.run_dir, o.export_dir);
   report.seconds = seconds_since(start);
   report.items_per_second = total_items / std::max(1e-9, total_step_seconds);
   report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);

@@ -49,8 +49,9 @@ struct DataParallelOptions {
   // the run aborts and its log lines carry no "skipped" fields.
   std::string on_nonfinite = "abort";
   int64_t max_nonfinite_steps = 1;
-  std::string nonfinite_key;      // e.g. "distill.on_nonfinite"
-  std::string max_nonfinite_key;  // e.g. "distill.max_nonfinite_steps"
+  std::string nonfinite_key;        // e.g. "distill.on_nonfinite"
+  std::string max_nonfinite_key;    // e.g. "distill.max_nonfinite_steps"
+  std::string lr_key = "train.lr";  // named in the advice of a non-finite error
   model::AdamWOptions adamw;
   GradientReducerOptions reducer;
 };
@@ -147,13 +148,13 @@ struct DataParallelReport {
   uint64_t peak_rss_bytes = 0;
 };
 
-// Runs `objective` on `loaded`'s model over `phases` (their steps in order) on the ranks of
+// Runs `objective` on `model` over `phases` (their steps in order) on the ranks of
 // `gradients` (the gradients' backend; `control` carries the small host-side collectives).
 // `items_name` names the logged rate ("samples_per_s", "queries_per_s"). ConfigError when the
 // batch does not split into ranks x micro-batches; DataError when a step is not finite and the
 // policy says abort (or too many were skipped).
 DataParallelReport train_data_parallel(Communicator& gradients, Communicator& control,
-                                       TrainingModel& loaded, const DataParallelOptions& options,
+                                       TrainableModel& model, const DataParallelOptions& options,
                                        const std::vector<TrainingPhase>& phases,
                                        Objective& objective, const std::string& items_name);
 

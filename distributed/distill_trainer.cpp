@@ -634,8 +634,9 @@ DistillTrainReport DistillRun::run() {
                                   << job_.set_path << " (" << plan_.heldout.size() << " held out, "
                                   << plan_.unused << " with too few positives or negatives), "
                                   << total_steps << " steps, loss " << loss_->name();
+  BartTrainable trainable(loaded_);
   const DataParallelReport run =
-      train_data_parallel(comm_, control_, loaded_, options, {phase}, *this, "queries_per_s");
+      train_data_parallel(comm_, control_, trainable, options, {phase}, *this, "queries_per_s");
   DistillTrainReport report = std::move(report_);
   report.first_step = run.first_step;
   report.steps = run.steps;

@@ -263,8 +263,9 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
   TrainReport report;
   Stage1Objective objective(job, examples, loaded_model, comms.control(), job.copy_steps, copies,
                             report);
+  BartTrainable trainable(loaded_model);
   const DataParallelReport run =
-      train_data_parallel(*comms.gradients, comms.control(), loaded_model,
+      train_data_parallel(*comms.gradients, comms.control(), trainable,
                           data_parallel_options(job, "train"), phases, objective, "samples_per_s");
   report.first_step = run.first_step;
   report.steps = run.steps;

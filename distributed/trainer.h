@@ -1,8 +1,6 @@
-// The data-parallel trainer of stage 1 (learning to generate identifiers): every rank holds a
-// full model replica, reads only its rows of the stage-1 example store, and gradients are
-// all-reduced in buckets that overlap backward (GradientReducer). A step reads top to bottom in
-// trainer.cpp: pick the global batch, forward, backward, synchronise, clip, AdamW, log,
-// checkpoint.
+// Stage 1 (learning to generate identifiers) as an objective of the data-parallel loop
+// (data_parallel_trainer.h, where a step reads top to bottom): every rank holds a full model
+// replica and reads only its rows of the stage-1 example store.
 //
 // World-size invariance: epoch e shuffles all rows with a permutation seeded by (seed, e); step s
 // takes the next `global_batch` rows of it and rank r of N takes the r-th of N equal pieces. The

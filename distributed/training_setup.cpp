@@ -65,12 +65,12 @@ void reseed_rank_stream(uint64_t seed, int rank, int64_t step) {
 }  // namespace
 
 std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
-                                                model::BartModel& bart, int rank,
+                                                CheckpointModel& model, int rank,
                                                 TrainerState& state) {
   const auto offset = static_cast<uint64_t>(rank);
   torch::manual_seed(state.seed + offset);
   std::optional<LoadedCheckpoint> loaded;
-  if (resume) loaded = load_latest_checkpoint(run_dir, bart);
+  if (resume) loaded = load_latest_checkpoint(run_dir, model);
   if (!loaded) return loaded;
   if (loaded->state.global_batch != state.global_batch) {
     throw ConfigError("cannot resume " + loaded->dir + ": it was trained with global_batch " +
@@ -93,16 +93,15 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
 }
 
 void save_training_checkpoint(Communicator& control, const std::string& run_dir,
-                              const model::BartModel& bart, const model::BartConfig& saved_config,
-                              DataParallelAdamW& optimizer, TrainerState& state,
-                              const std::string& config_yaml, const std::string& tokenizer_dir,
-                              int keep_last, double loss) {
+                              const CheckpointModel& model, DataParallelAdamW& optimizer,
+                              TrainerState& state, const std::string& config_yaml, int keep_last,
+                              double loss) {
   // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
   const model::NamedTensors optimizer_state = optimizer.state();
   if (control.rank() == 0) {
     state.torch_rng = model::serialize_rng_state();
-    const std::string dir = save_checkpoint(run_dir, bart, saved_config, optimizer_state, state,
-                                            config_yaml, tokenizer_dir, keep_last);
+    const std::string dir =
+        save_checkpoint(run_dir, model, optimizer_state, state, config_yaml, keep_last);
     LOG(INFO) << "step " << state.step << ": loss " << loss << ", checkpoint " << dir;
   } else {
     reseed_rank_stream(state.seed, control.rank(), state.step);
@@ -110,12 +109,11 @@ void save_training_checkpoint(Communicator& control, const std::string& run_dir,
   control.barrier();
 }
 
-std::string export_trained_model(Communicator& control, const model::BartModel& bart,
-                                 const TrainingModel& loaded, const std::string& run_dir,
-                                 const std::string& export_dir) {
+std::string export_trained_model(Communicator& control, const CheckpointModel& model,
+                                 const std::string& run_dir, const std::string& export_dir) {
   std::string out = export_dir.empty() ? (fs::path(run_dir) / "model").string() : export_dir;
   if (control.rank() == 0) {
-    model::save_pretrained(bart, loaded.saved_config, out, loaded.tokenizer_dir);
+    model.save_pretrained(out);
     LOG(INFO) << "wrote the trained model to " << out;
   }
   control.barrier();

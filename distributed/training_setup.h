@@ -1,4 +1,4 @@
-// What every data-parallel trainer sets up the same way from its job: the checks of the batch,
+// What the data-parallel loop (data_parallel_trainer.h) sets up the same way from a job: the checks of the batch,
 // schedule and optimizer keys, the per-epoch order of the rows, the parameters by name, AdamW's
 // options, the learning-rate schedule, the reducer's options and the optimizer (replicated or
 // ZeRO-1). A job is any struct with the fields global_batch, micro_batch, max_steps, epochs, lr,
@@ -227,13 +227,36 @@ struct TrainingModel {
 TrainingModel load_training_model(const std::string& init_from, const std::string& device,
                                   double dropout);
 
-// When `resume` and run_dir holds a checkpoint: loads its weights into `bart`, replaces `state`
+// A model the data-parallel trainer trains: its module (parameters, train and eval modes) and
+// how a checkpoint saves and restores it.
+class TrainableModel : public CheckpointModel {
+ public:
+  virtual torch::nn::Module& module() = 0;
+};
+
+// A TrainingModel as a TrainableModel: checkpoints and exports keep the config as loaded and
+// the tokenizer files of init_from.
+class BartTrainable final : public TrainableModel {
+ public:
+  explicit BartTrainable(TrainingModel& loaded)
+      : loaded_(loaded),
+        checkpoint_(loaded.pretrained.model, loaded.saved_config, loaded.tokenizer_dir) {}
+  torch::nn::Module& module() override { return *loaded_.pretrained.model; }
+  void save_pretrained(const std::string& dir) const override { checkpoint_.save_pretrained(dir); }
+  void load_weights(const std::string& path) override { checkpoint_.load_weights(path); }
+
+ private:
+  TrainingModel& loaded_;
+  BartCheckpointModel checkpoint_;
+};
+
+// When `resume` and run_dir holds a checkpoint: loads its weights into `model`, replaces `state`
 // by the saved one (world_size excepted) and restores the RNG (rank 0 the saved stream, the
 // other ranks a stream derived from seed, rank and step, as at a fresh start they derive theirs
 // from seed and rank). Returns the checkpoint for the optimizer's load_state, or nullopt (the
 // RNG then seeded with seed + rank). ConfigError when the checkpoint's global batch differs.
 std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
-                                                model::BartModel& bart, int rank,
+                                                CheckpointModel& model, int rank,
                                                 TrainerState& state);
 
 // A checkpoint of step state.step: the optimizer state is assembled on every rank (collective
@@ -241,15 +264,13 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
 // resume_training does (so resuming here draws what the uninterrupted run draws), then every
 // rank waits on `control`.
 void save_training_checkpoint(Communicator& control, const std::string& run_dir,
-                              const model::BartModel& bart, const model::BartConfig& saved_config,
-                              DataParallelAdamW& optimizer, TrainerState& state,
-                              const std::string& config_yaml, const std::string& tokenizer_dir,
-                              int keep_last, double loss);
+                              const CheckpointModel& model, DataParallelAdamW& optimizer,
+                              TrainerState& state, const std::string& config_yaml, int keep_last,
+                              double loss);
 
 // The trained model in Hugging Face layout at export_dir (empty: run_dir/model), written by
 // rank 0; every rank then waits on `control`. Returns the directory.
-std::string export_trained_model(Communicator& control, const model::BartModel& bart,
-                                 const TrainingModel& loaded, const std::string& run_dir,
-                                 const std::string& export_dir);
+std::string export_trained_model(Communicator& control, const CheckpointModel& model,
+                                 const std::string& run_dir, const std::string& export_dir);
 
 }  // namespace dgr::distributed

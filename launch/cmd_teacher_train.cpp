@@ -26,7 +26,8 @@
 // `train` builds the groups on every rank (the same BM25 index and ranking everywhere, as
 // `dgr teacher bm25-run` does), trains (distributed/cross_encoder_trainer.h), writes
 // <out>/train_log.jsonl, <out>/train_report.json and the model to <out>/model (or
-// teacher.train.export_dir). Training does not checkpoint mid-run and cannot resume.
+// teacher.train.export_dir). Checkpoints go to <run.out>/checkpoints every
+// teacher.train.checkpoint_every steps; a rerun resumes from the latest (teacher.train.resume).
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -219,7 +220,7 @@ std::vector<distributed::CrossEncoderGroup> make_groups(
 }
 
 // About the disk the trained cross-encoder takes, for the pre-flight check of the output
-// directory (training keeps no checkpoints): its weights in float32 (4 bytes per parameter of
+// directory (the export; each checkpoint takes as much again, plus AdamW's 2x): its weights in float32 (4 bytes per parameter of
 // init_from's model.safetensors, whatever dtype that stores) and 16 MiB for the vocabulary,
 // configs, report and logs. Without init_from's weights only the margin (the model's loader
 // then names the missing file).
@@ -258,6 +259,11 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   copy_data_parallel_options(t, job);
   job.eval_groups = t.eval_groups;
   job.progress_interval_s = o.run.progress_interval_s;
+  job.checkpoint_every = t.checkpoint_every;
+  job.keep_last = t.keep_last;
+  job.resume = t.resume;
+  job.config_yaml = config.yaml;
+  job.config_hash = config.hash;
   distributed::check_cross_encoder_job(job, mpi.size());
   const teacher::Bm25Options bm25 = bm25_options(o.teacher.bm25);
 

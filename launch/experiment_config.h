@@ -216,6 +216,9 @@ struct TeacherTrainOptions {
   double bucket_mb = 25.0;
   std::string overlap = "auto";
   int zero_stage = 0;
+  int checkpoint_every = 1000;
+  int keep_last = 3;
+  bool resume = true;
   std::string export_dir;
 };
 
@@ -634,6 +637,10 @@ void visit(V& v, TeacherTrainOptions& o) {
           "(false), or auto: as train.overlap decides.");
   v.field("zero_stage", o.zero_stage,
           "0: every rank holds the AdamW state; 1: ZeRO-1, the state is sharded over the ranks.");
+  v.field("checkpoint_every", o.checkpoint_every,
+          "Steps between checkpoints in <run.out>/checkpoints (and one at the end).");
+  v.field("keep_last", o.keep_last, "Checkpoints kept; 0 keeps all.");
+  v.field("resume", o.resume, "Continue from <run.out>/checkpoints/latest when it exists.");
   v.field("export_dir", o.export_dir,
           "The trained cross-encoder in Hugging Face layout; empty = <run.out>/model.");
 }

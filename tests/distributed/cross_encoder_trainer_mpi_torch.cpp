@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,7 +81,7 @@ class CrossEncoderTrainer : public ::testing::Test {
     write_initial_cross_encoder(tmp("init"), "tiny", builder.build(), true, 7);
   }
   static void TearDownTestSuite() {
-    for (const char* name : {"init", "one", "two", "zero"})
+    for (const char* name : {"init", "one", "two", "zero", "full", "resumed"})
       fs::remove_all(tmp(name));
     delete corpus_;
   }
@@ -101,6 +102,8 @@ class CrossEncoderTrainer : public ::testing::Test {
     j.bucket_mb = 0.01;  // several buckets
     j.eval_groups = 8;
     j.progress_interval_s = 1e9;
+    j.checkpoint_every = 2;
+    j.resume = false;  // every test starts afresh; the resume test asks for it
     return j;
   }
 
@@ -182,6 +185,41 @@ TEST_F(CrossEncoderTrainer, ShardedOptimizerStateGivesTheSameWeights) {
   context().barrier();
 }
 
+// Stopped after step 2 (only its checkpoint left) and resumed, the run ends with the weights of
+// the uninterrupted one: the model, AdamW, the data cursor and the negatives' draws (seeded by
+// epoch and group) are restored.
+TEST_F(CrossEncoderTrainer, ResumedRunEqualsUninterruptedRun) {
+  const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
+  auto comm = make_communicator("mpi", context());
+  train_cross_encoder(*comm, *comm, *corpus_, groups, job("full"));
+  train_cross_encoder(*comm, *comm, *corpus_, groups, job("resumed"));
+  if (context().is_root()) {
+    const fs::path checkpoints = fs::path(tmp("resumed")) / "checkpoints";
+    EXPECT_TRUE(fs::exists(checkpoints / "step-0000004" / "vocab.txt"));
+    fs::remove_all(checkpoints / "step-0000004");
+    fs::remove_all(checkpoints / "step-0000005");
+    fs::remove_all(fs::path(tmp("resumed")) / "model");
+    std::ofstream(checkpoints / "latest", std::ios::trunc) << "step-0000002\n";
+  }
+  context().barrier();
+  // Every rank reads rank 0's run directory.
+  CrossEncoderTrainJob resumed = job("resumed");
+  std::string dir = resumed.run_dir;
+  context().broadcast_string(dir);
+  resumed.run_dir = dir;
+  resumed.resume = true;
+  const CrossEncoderTrainReport report =
+      train_cross_encoder(*comm, *comm, *corpus_, groups, resumed);
+  EXPECT_EQ(report.first_step, 2);
+  EXPECT_EQ(report.steps, 5);
+  if (context().is_root()) {
+    EXPECT_LE(max_difference(tmp("full") + "/model", tmp("resumed") + "/model"), 1e-6);
+    // The export after the resumed steps is a complete cross-encoder directory again.
+    EXPECT_TRUE(fs::exists(tmp("resumed") + "/model/vocab.txt"));
+  }
+  context().barrier();
+}
+
 TEST_F(CrossEncoderTrainer, BadJobsNameTheirKey) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
@@ -208,6 +246,9 @@ TEST_F(CrossEncoderTrainer, BadJobsNameTheirKey) {
   j = job("bad");
   j.max_length = 65;  // the tiny model has 64 positions
   expect_key(j, "teacher.train.max_length");
+  j = job("bad");
+  j.checkpoint_every = 0;
+  expect_key(j, "teacher.train.checkpoint_every");
   fs::remove_all(tmp("bad"));
 }
 
