@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/rank/loss_names.h"
 #include "core/util/config.h"
 
 namespace dgr {
@@ -679,10 +680,7 @@ void visit(V& v, TeacherOptions& o) {
 template <class V>
 void visit(V& v, DistillOptions& o) {
   v.field("set", o.set, "Distillation set to train on; empty = teacher.out.");
-  v.field("loss",
-          config::Choice{
-              o.loss,
-              {"distilled_ranknet", "ranknet_logistic", "margin", "listnet", "kl", "lambdaloss"}},
+  v.field("loss", config::Choice{o.loss, rank::ranking_loss_names()},
           "Ranking loss L_rank over each list (positive first, negatives in teacher order): DGR's "
           "distilled RankNet, its logistic form, LTRGR's margin loss, ListNet, KL to the "
           "teacher's softmax, or LambdaLoss (NDCG-Loss2).");

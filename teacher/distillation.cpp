@@ -249,7 +249,11 @@ std::vector<CandidateList> retrieval_candidates(
       }
       const auto it = slot.find(query_id);
       if (it == slot.end()) continue;
-      dumped[it->second] = parse_dump_line(reader, data::parse_json_object(reader, line), query_id);
+      const json object = data::parse_json_object(reader, line);
+      if (data::json_id(reader, object, "query_id", "query id") != query_id) {
+        throw reader.error("'query_id' is given more than once");
+      }
+      dumped[it->second] = parse_dump_line(reader, object, query_id);
       seen[it->second] = true;
     }
   }

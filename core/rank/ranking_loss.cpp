@@ -14,7 +14,7 @@ namespace {
 
 using Factory = std::unique_ptr<RankingLoss> (*)(const RankingLossOptions&);
 
-// In the order the names are listed to users.
+// Each name of ranking_loss_names() with its factory.
 const std::vector<std::pair<std::string, Factory>>& registry() {
   static const std::vector<std::pair<std::string, Factory>> losses = {
       {"distilled_ranknet", &losses::make_distilled_ranknet},
@@ -51,16 +51,6 @@ void check_positive(double value, const char* key) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& ranking_loss_names() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& entry : registry())
-      out.push_back(entry.first);
-    return out;
-  }();
-  return names;
-}
 
 std::unique_ptr<RankingLoss> make_ranking_loss(const std::string& name,
                                                const RankingLossOptions& options) {

@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include "core/rank/loss_names.h"
+
 namespace dgr::rank {
 
 struct RankingLossOptions {
@@ -62,8 +64,7 @@ class RankingLoss {
   virtual torch::Tensor list_losses(const RankingBatch& batch) const = 0;
 };
 
-// "distilled_ranknet", "ranknet_logistic", "margin", "listnet", "kl", "lambdaloss".
-const std::vector<std::string>& ranking_loss_names();
+// ranking_loss_names() (core/rank/loss_names.h) lists the names make_ranking_loss knows.
 
 // ConfigError naming distill.loss and listing the names for an unknown name, and naming the
 // option for a value out of range (sigma, temperatures ≤ 0; margin, margin_step, first_weight

@@ -598,6 +598,13 @@ TEST(RankingLossRegistry, ListsEveryLossInOrder) {
                                       "kl", "lambdaloss"}));
 }
 
+// The list the configuration offers (core/rank/loss_names.h) and the registry agree: every name
+// makes the loss of that name.
+TEST(RankingLossRegistry, EveryListedNameMakesThatLoss) {
+  for (const std::string& name : ranking_loss_names())
+    EXPECT_EQ(make_ranking_loss(name, RankingLossOptions{})->name(), name);
+}
+
 TEST(RankingLossRegistry, UnknownNameIsAConfigErrorListingTheNames) {
   const std::string message =
       message_of<ConfigError>([] { make_ranking_loss("listwise", RankingLossOptions{}); });

@@ -328,6 +328,11 @@ TEST_F(Distillation, OnlyTheLinesOfTheQueriesAskedAreParsedInFull) {
   expect_error<DataError>(
       [&] { candidates(outputs(kRun, kKeysQ1 + "\n" + kKeysQ1 + "\n"), {}, {all[1]}); },
       {"keys.jsonl:2", "'q1'", "twice"});
+  // A line of its own that names two ids: the scan and the full parse disagree, refused.
+  const std::string two_ids = R"({"query_id": "q2", "query_id": "q3", "keys": [], "passages": []})";
+  expect_error<DataError>(
+      [&] { candidates(outputs(kRun, kKeysQ1 + "\n" + two_ids + "\n"), {}, {all[1]}); },
+      {"keys.jsonl:2", "'query_id' is given more than once"});
 }
 
 // A teacher that scores a passage by the number in its id, and can be told to misbehave.
