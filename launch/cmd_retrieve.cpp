@@ -12,6 +12,7 @@
 #include "core/util/files.h"
 #include "core/util/memory.h"
 #include "data/dataset.h"
+#include "data/stage_outputs.h"
 #include "data/trec.h"
 #include "distributed/mpi_context.h"
 #include "distributed/retrieval.h"
@@ -106,6 +107,14 @@ int retrieve(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const distributed::RetrievalReport report = distributed::retrieve(mpi, job);
   if (mpi.is_root()) {
     write_resolved_config(config, out);
+    data::RetrievalManifest manifest;
+    manifest.run = job.run_path;
+    manifest.keys = job.keys_path;
+    manifest.index_dir = job.index_dir;
+    manifest.model = job.model_dir;
+    manifest.queries = o.data.queries;
+    manifest.retrieved = static_cast<int64_t>(report.queries);
+    data::write_retrieval_manifest(out, manifest);
     std::cout << "retrieved " << report.queries << " queries on " << mpi.size() << " rank(s) x "
               << threads << " thread(s) in " << std::setprecision(3) << report.seconds
               << " s (search " << report.search_seconds << " s, "

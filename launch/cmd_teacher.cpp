@@ -16,7 +16,6 @@
 // byte for byte on any number of ranks. `dgr teacher inspect` prints a set's attributes and a
 // query's candidates in teacher order; it needs no MPI.
 #include <glog/logging.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
@@ -41,6 +40,7 @@
 #include "core/util/memory.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
+#include "data/stage_outputs.h"
 #include "distributed/hdf5_group.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
@@ -270,10 +270,9 @@ std::string training_qrels(const ExperimentConfig& o) {
       "data.train_split, or data.qrels)");
 }
 
-// Which retrieval outputs and which index the candidates in `dir` come from. `dgr retrieve`
-// records its resolved configuration next to its outputs: the run path (retrieve.run) and the
-// index (index.dir) are read from there; index.dir of this configuration must then name the same
-// index (by content) when it is set.
+// Which retrieval outputs and which index the candidates in `dir` come from, as `dgr retrieve`
+// recorded them in its outputs manifest (data/stage_outputs.h); index.dir of this configuration
+// must then name the same index (by content) when it is set.
 struct CandidateSource {
   teacher::RetrievalOutputs outputs;
   std::string index_dir;
@@ -289,33 +288,22 @@ CandidateSource candidate_source(const ExperimentConfig& o) {
   if (!fs::is_directory(dir)) {
     throw IoError("teacher.candidates_dir " + dir + " is not a directory");
   }
+  // What `dgr retrieve` handed over: its run, its keys and the index it searched.
+  const data::RetrievalManifest manifest = data::read_retrieval_manifest(dir);
   CandidateSource source;
-  source.outputs.run_path = (fs::path(dir) / "run.trec").string();
-  source.outputs.keys_path = (fs::path(dir) / "keys.jsonl").string();
-  const std::string recorded = (fs::path(dir) / "config.resolved.yaml").string();
-  if (file_exists(recorded)) {
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile(recorded);
-    } catch (const YAML::Exception& e) {
-      throw DataError(recorded + ": not a readable configuration (" + e.msg + ")");
-    }
-    const YAML::Node run = root["retrieve"] ? root["retrieve"]["run"] : YAML::Node();
-    if (run && run.IsScalar() && !run.as<std::string>().empty()) {
-      source.outputs.run_path = run.as<std::string>();
-    }
-    const YAML::Node index = root["index"] ? root["index"]["dir"] : YAML::Node();
-    if (index && index.IsScalar()) source.index_dir = index.as<std::string>();
-  }
+  source.outputs.run_path = manifest.run;
+  source.outputs.keys_path = manifest.keys;
+  source.index_dir = manifest.index_dir;
   if (source.index_dir.empty()) source.index_dir = o.index.dir;
   if (source.index_dir.empty()) {
     throw ConfigError("cannot tell which index the candidates in " + dir +
-                      " were retrieved from (no index.dir in " + recorded +
-                      "): set index.dir (--index)");
+                      " were retrieved from (no index_dir in " +
+                      data::retrieval_manifest_path(dir) + "): set index.dir (--index)");
   }
-  if (!file_exists(source.outputs.keys_path)) {
-    throw IoError(source.outputs.keys_path +
-                  " does not exist: run `dgr retrieve` with retrieve.dump_keys: true");
+  if (source.outputs.keys_path.empty() || !file_exists(source.outputs.keys_path)) {
+    throw IoError(
+        (source.outputs.keys_path.empty() ? dir + "/keys.jsonl" : source.outputs.keys_path) +
+        " does not exist: run `dgr retrieve` with retrieve.dump_keys: true");
   }
   return source;
 }

@@ -172,8 +172,8 @@ class TeacherRank : public ::testing::Test {
     if (two.exit_code != 0) error_ += "2-rank teacher rank failed:\n" + two.output;
   }
   static void TearDownTestSuite() {
-    for (const char* name : {"queries.jsonl", "index", "model", "retrieve", "sets", "rank-out",
-                             "corpus.jsonl", "ce", "ce-out"})
+    for (const char* name : {"queries.jsonl", "index", "model", "retrieve", "by-hand", "sets",
+                             "rank-out", "corpus.jsonl", "ce", "ce-out"})
       fs::remove_all(tmp(name));
   }
   void SetUp() override { ASSERT_TRUE(error_.empty()) << error_; }
@@ -197,6 +197,15 @@ TEST_F(TeacherRank, OneAndTwoRanksWriteTheSameBytes) {
   EXPECT_NE(one_output_.find("wrote " + tmp("sets") + "/distill.h5"), std::string::npos)
       << one_output_;
   EXPECT_TRUE(fs::exists(tmp("rank-out") + "/config.resolved.yaml"));
+  // What retrieve handed over to the teacher (docs/formats.md).
+  const nlohmann::json handed = nlohmann::json::parse(slurp(tmp("retrieve") + "/outputs.json"));
+  EXPECT_EQ(handed["stage"], "retrieve");
+  EXPECT_EQ(handed["format"], 1);
+  EXPECT_EQ(handed["run"], tmp("retrieve") + "/run.trec");
+  EXPECT_EQ(handed["keys"], tmp("retrieve") + "/keys.jsonl");
+  EXPECT_EQ(handed["index_dir"], tmp("index"));
+  EXPECT_EQ(handed["model"], tmp("model"));
+  EXPECT_GT(handed["retrieved"].get<int>(), 0);
 }
 
 TEST_F(TeacherRank, SetHoldsTheRetrievalTopMWithScoresKeysAndTrainingLabels) {
@@ -349,6 +358,19 @@ TEST_F(TeacherRank, AnotherCorpusIsRejectedNamingTheCorpus) {
       "/none.h5 --set run.out=" + tmp("rank-out") + " --candidates " + tmp("nowhere"));
   EXPECT_NE(no_candidates.exit_code, 0);
   EXPECT_NE(no_candidates.output.find(tmp("nowhere")), std::string::npos) << no_candidates.output;
+
+  // A directory with a run and keys but no outputs manifest of `dgr retrieve` (an older dgr, or
+  // files put there by hand): refused, naming the manifest and what to run.
+  fs::create_directories(tmp("by-hand"));
+  fs::copy_file(tmp("retrieve") + "/run.trec", tmp("by-hand") + "/run.trec");
+  fs::copy_file(tmp("retrieve") + "/keys.jsonl", tmp("by-hand") + "/keys.jsonl");
+  auto by_hand = run_command("timeout 120 " + dgr() + " teacher rank --dataset " + kData +
+                             " --out " + tmp("sets") + "/none.h5 --set run.out=" + tmp("rank-out") +
+                             " --candidates " + tmp("by-hand"));
+  EXPECT_NE(by_hand.exit_code, 0);
+  EXPECT_NE(by_hand.output.find(tmp("by-hand") + "/outputs.json does not exist"), std::string::npos)
+      << by_hand.output;
+  EXPECT_NE(by_hand.output.find("run `dgr retrieve` again"), std::string::npos) << by_hand.output;
 }
 
 TEST_F(TeacherRank, CrossEncoderTeacherScoresEveryPairOnTwoRanks) {
