@@ -303,7 +303,7 @@ void check_data(const Plan& plan) {
   const DataOptions& d = plan.evaluation.options.data;
   std::vector<std::string> needed = {d.corpus, d.queries, d.qrels};
   if (plan.evaluation.options.pipeline.train_queries == "dataset") {
-    needed.push_back((fs::path(d.dataset) / "qrels" / (d.train_split + ".tsv")).string());
+    needed.push_back(training_qrels_path(d, "pipeline"));
   }
   std::string missing;
   for (const std::string& path : needed) {

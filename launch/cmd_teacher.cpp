@@ -258,18 +258,6 @@ const InputFlag kCheckpointFlag{"--checkpoint", "teacher.cross_encoder.checkpoin
 // Queries scored per teacher call: the unit of progress lines.
 constexpr size_t kScoreChunk = 64;
 
-// The judgments that make a query a training query and give the labels.
-std::string training_qrels(const ExperimentConfig& o) {
-  if (!o.teacher.qrels.empty()) return o.teacher.qrels;
-  if (!o.data.dataset.empty()) {
-    return (fs::path(o.data.dataset) / "qrels" / (o.data.train_split + ".tsv")).string();
-  }
-  if (!o.data.qrels.empty()) return o.data.qrels;
-  throw ConfigError(
-      "teacher rank: no training judgments (set teacher.qrels, or data.dataset with "
-      "data.train_split, or data.qrels)");
-}
-
 // Which retrieval outputs and which index the candidates in `dir` come from, as `dgr retrieve`
 // recorded them in its outputs manifest (data/stage_outputs.h); index.dir of this configuration
 // must then name the same index (by content) when it is set.
@@ -353,7 +341,7 @@ int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const bool from_retrieval = t.candidates == "retrieve";
   const bool need_bm25 = t.kind == "bm25" || !from_retrieval;
   const teacher::Bm25Options bm25_opts = bm25_options(t.bm25);
-  const std::string qrels_path = training_qrels(o);
+  const std::string qrels_path = training_qrels_path(o.data, "teacher rank", o.teacher.qrels);
   const std::string out = o.run.out;
   const std::string set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;
   CandidateSource source;

@@ -59,15 +59,6 @@ const InputFlag kModelOutFlag{"--out", "model.init_from",
 const InputFlag kVocabFlag{"--vocab", "teacher.train.vocab",
                            "An existing WordPiece vocab.txt (teacher.train.vocab)"};
 
-// The training split's judgments: <dataset>/qrels/<train_split>.tsv, else data.qrels; "" when
-// neither is set.
-std::string training_qrels_path(const ExperimentConfig& o) {
-  if (!o.data.dataset.empty()) {
-    return (fs::path(o.data.dataset) / "qrels" / (o.data.train_split + ".tsv")).string();
-  }
-  return o.data.qrels;
-}
-
 std::vector<std::string> read_vocab_lines(const std::string& path) {
   std::vector<std::string> lines;
   std::string line;
@@ -118,7 +109,10 @@ int teacher_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
                     o.data.corpus + ": passage '" + p.id + "'");
       }
       size_t queries_added = 0;
-      const std::string qrels_path = training_qrels_path(o);
+      // The training queries' words too, when there are training judgments.
+      const std::string qrels_path = o.data.dataset.empty() && o.data.qrels.empty()
+                                         ? std::string()
+                                         : training_qrels_path(o.data, "teacher init");
       if (!o.data.queries.empty() && !qrels_path.empty() && file_exists(qrels_path)) {
         const data::Queries queries = data::load_queries(o.data.queries);
         const eval::Qrels qrels = data::read_qrels(qrels_path);
@@ -220,10 +214,10 @@ std::vector<distributed::CrossEncoderGroup> make_groups(
 }
 
 // About the disk the trained cross-encoder takes, for the pre-flight check of the output
-// directory (the export; each checkpoint takes as much again, plus AdamW's 2x): its weights in float32 (4 bytes per parameter of
-// init_from's model.safetensors, whatever dtype that stores) and 16 MiB for the vocabulary,
-// configs, report and logs. Without init_from's weights only the margin (the model's loader
-// then names the missing file).
+// directory (the export; each checkpoint takes as much again, plus AdamW's 2x): its weights in
+// float32 (4 bytes per parameter of init_from's model.safetensors, whatever dtype that stores) and
+// 16 MiB for the vocabulary, configs, report and logs. Without init_from's weights only the margin
+// (the model's loader then names the missing file).
 uint64_t trained_model_bytes(const std::string& init_from) {
   const std::string weights = (fs::path(init_from) / "model.safetensors").string();
   uint64_t bytes = 16ull << 20;
@@ -238,12 +232,7 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
                         {"data.queries", "--queries or --dataset"}});
   const ExperimentConfig& o = config.options;
   const TeacherTrainOptions& t = o.teacher.train;
-  const std::string qrels_path = training_qrels_path(o);
-  if (qrels_path.empty()) {
-    throw ConfigError(
-        "teacher train: no training judgments (set data.dataset with data.train_split, or "
-        "data.qrels)");
-  }
+  const std::string qrels_path = training_qrels_path(o.data, "teacher train");
   if (t.negative_depth < 1) {
     throw ConfigError("teacher.train.negative_depth must be at least 1, got " +
                       std::to_string(t.negative_depth));

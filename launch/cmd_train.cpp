@@ -57,15 +57,7 @@ int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   options.seed = static_cast<uint64_t>(o.run.seed);
   const index::ViewOptions views = index_view_options(o.index);
   // The training split's judgments (data.qrels is the evaluated split).
-  std::string qrels_path = o.data.qrels;
-  if (!o.data.dataset.empty()) {
-    qrels_path = (fs::path(o.data.dataset) / "qrels" / (o.data.train_split + ".tsv")).string();
-  }
-  if (qrels_path.empty()) {
-    throw ConfigError(
-        "examples: no training judgments (set data.dataset with data.train_split, "
-        "or data.qrels)");
-  }
+  const std::string qrels_path = training_qrels_path(o.data, "examples");
   start_logging(config, mpi, global);
   // Generation reads the corpus once and is cheap next to training: rank 0 does it.
   if (mpi.is_root()) {

@@ -17,6 +17,18 @@ void derive_dataset_paths(DataOptions& data) {
   if (data.qrels.empty()) data.qrels = (root / "qrels" / (data.test_split + ".tsv")).string();
 }
 
+std::string training_qrels_path(const DataOptions& data, const std::string& command,
+                                const std::string& override_path) {
+  if (!override_path.empty()) return override_path;
+  if (!data.dataset.empty()) {
+    return (fs::path(data.dataset) / "qrels" / (data.train_split + ".tsv")).string();
+  }
+  if (!data.qrels.empty()) return data.qrels;
+  throw ConfigError(command +
+                    ": no training judgments (set data.dataset with data.train_split, or "
+                    "data.qrels)");
+}
+
 ResolvedConfig resolve_config(const std::string& config_path, const std::vector<std::string>& sets,
                               const std::vector<std::pair<std::string, std::string>>& flags) {
   ResolvedConfig out;

@@ -805,6 +805,13 @@ ResolvedConfig resolve_config(const std::string& config_path, const std::vector<
 // Fills empty data paths from `data.dataset` (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
 void derive_dataset_paths(DataOptions& data);
 
+// The training judgments, the one rule every stage follows: `override_path` when not empty (e.g.
+// teacher.qrels), else <data.dataset>/qrels/<data.train_split>.tsv, else data.qrels (which is
+// then the only judgments there are). ConfigError "<command>: no training judgments (...)" when
+// none is set.
+std::string training_qrels_path(const DataOptions& data, const std::string& command,
+                                const std::string& override_path = "");
+
 // The node at a dotted key ("train.lr") of a resolved tree; undefined when absent.
 YAML::Node find_key(const YAML::Node& root, const std::string& dotted);
 

@@ -228,7 +228,7 @@ Plan make_plan(const std::string& config_path, const std::vector<std::string>& u
           "pipeline: training judgments come from <data.dataset>/qrels/<data.train_split>.tsv, "
           "but data.dataset is empty (set it, or pipeline.train_queries: synthetic)");
     }
-    train_qrels = join_path(o.data.dataset, "qrels/" + o.data.train_split + ".tsv");
+    train_qrels = training_qrels_path(o.data, "pipeline");
   }
   auto with_train_data = [&train_data](std::vector<std::string> wiring) {
     wiring.insert(wiring.begin(), train_data.begin(), train_data.end());

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/util/error.h"
 #include "core/util/files.h"
 #include "launch/experiment_config.h"
 
@@ -257,6 +258,27 @@ TEST(ConfigNearest, SuggestsCloseKeysOnly) {
   EXPECT_EQ(config::nearest("recal_at", {"recall_at", "hits_at"}), "recall_at");
   EXPECT_EQ(config::nearest("mrr", {"mrr_at", "map"}), "mrr_at");
   EXPECT_EQ(config::nearest("zzzzzzzz", {"recall_at", "hits_at"}), "");
+}
+
+// The one rule for the training judgments: the stage's own key, else the data set's training
+// split, else data.qrels; none of them is an error naming the stage.
+TEST(TrainingQrels, OverrideThenTrainSplitThenQrels) {
+  DataOptions d;
+  d.dataset = "data/cranfield";
+  d.train_split = "train";
+  d.qrels = "data/cranfield/qrels/test.tsv";
+  EXPECT_EQ(training_qrels_path(d, "x"), "data/cranfield/qrels/train.tsv");
+  EXPECT_EQ(training_qrels_path(d, "x", "mine.tsv"), "mine.tsv");
+  d.dataset.clear();
+  EXPECT_EQ(training_qrels_path(d, "x"), "data/cranfield/qrels/test.tsv");
+  d.qrels.clear();
+  try {
+    training_qrels_path(d, "teacher rank");
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("teacher rank: no training judgments"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
