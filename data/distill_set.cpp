@@ -473,10 +473,11 @@ h5::Dataset expect_strings(const h5::File& file, const std::string& name, uint64
   return d;
 }
 
-// Offsets [first .. first + n] of a ragged array over `total` elements: non-decreasing, within.
-void check_offsets(const h5::Dataset& d, const std::vector<int64_t>& offsets, uint64_t first,
+// The `count` offsets of a ragged array from element `first` on, over `total` elements:
+// non-decreasing and within.
+void check_offsets(const h5::Dataset& d, const int64_t* offsets, size_t count, uint64_t first,
                    uint64_t total) {
-  for (size_t i = 0; i < offsets.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     const int64_t o = offsets[i];
     if (o < 0 || static_cast<uint64_t>(o) > total || (i > 0 && o < offsets[i - 1])) {
       d.fail("is corrupt at element " + std::to_string(first + i) + " (offset " +
@@ -636,14 +637,12 @@ std::vector<DistillQuery> DistillSetFile::read(const std::vector<uint64_t>& want
   size_t at = 0;  // the run's first offset in key_offset / token_offset
   for (const h5::Range& r : row_ranges) {
     const size_t n = static_cast<size_t>((r.end - r.begin) * m + 1);
-    const std::vector<int64_t> ko(key_offset.begin() + static_cast<std::ptrdiff_t>(at),
-                                  key_offset.begin() + static_cast<std::ptrdiff_t>(at + n));
-    const std::vector<int64_t> to(token_offset.begin() + static_cast<std::ptrdiff_t>(at),
-                                  token_offset.begin() + static_cast<std::ptrdiff_t>(at + n));
-    check_offsets(f.key_offset, ko, r.begin * m, f.num_keys);
-    check_offsets(f.token_offset, to, r.begin * m, f.num_tokens);
-    key_ranges.push_back({static_cast<uint64_t>(ko.front()), static_cast<uint64_t>(ko.back())});
-    token_ranges.push_back({static_cast<uint64_t>(to.front()), static_cast<uint64_t>(to.back())});
+    const int64_t* ko = key_offset.data() + at;  // the run's slot offsets
+    const int64_t* to = token_offset.data() + at;
+    check_offsets(f.key_offset, ko, n, r.begin * m, f.num_keys);
+    check_offsets(f.token_offset, to, n, r.begin * m, f.num_tokens);
+    key_ranges.push_back({static_cast<uint64_t>(ko[0]), static_cast<uint64_t>(ko[n - 1])});
+    token_ranges.push_back({static_cast<uint64_t>(to[0]), static_cast<uint64_t>(to[n - 1])});
     key_base.push_back(keys);
     token_base.push_back(tokens);
     keys += key_ranges.back().end - key_ranges.back().begin;

@@ -73,6 +73,7 @@ RetrievalManifest read_retrieval_manifest(const std::string& dir) {
   }
   o.retrieved = retrieved.get<int64_t>();
   if (o.run.empty()) throw DataError(path + ": field 'run' is empty");
+  if (o.index_dir.empty()) throw DataError(path + ": field 'index_dir' is empty");
   return o;
 }
 

@@ -23,6 +23,7 @@
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "distributed/communicator.h"
 #include "distributed/data_parallel_trainer.h"
 #include "distributed/gradient_reducer.h"
@@ -39,10 +40,6 @@ using text::TokenId;
 // The negatives of the before/after evaluation come from this "epoch": a stream no training
 // epoch uses.
 constexpr uint64_t kEvalStream = std::numeric_limits<uint64_t>::max();
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // The negatives of group `g` in `epoch`: without replacement from its candidates, then (when the
 // pool is short) uniformly from the corpus, never a judged-relevant passage or a repeat.
@@ -223,7 +220,8 @@ class CrossEncoderObjective : public Objective {
                         const std::vector<CrossEncoderGroup>& groups, size_t corpus_size,
                         const CrossEncoderTrainJob& job, int64_t max_length,
                         const text::WordPieceTokenizer& tokenizer, EncodingCache& cache,
-                        const torch::Device& device, int ranks, CrossEncoderTrainReport& report)
+                        const torch::Device& device, int ranks, bool root,
+                        CrossEncoderTrainReport& report)
       : bert_(bert),
         groups_(groups),
         corpus_size_(corpus_size),
@@ -233,20 +231,19 @@ class CrossEncoderObjective : public Objective {
         cache_(cache),
         device_(device),
         ranks_(ranks),
+        root_(root),
         report_(report) {}
 
   uint64_t rows() const override { return groups_.size(); }
   size_t sum_count() const override { return 2; }
 
   std::vector<int64_t> prepare(const StepShare& share) override {
-    const int64_t per_rank = job_.global_batch / ranks_;
-    const int64_t micro = job_.micro_batch > 0 ? job_.micro_batch : per_rank;
-    micro_ = micro;
+    const auto micro = static_cast<size_t>(share.micro_batch);
     batches_.clear();
-    for (size_t first = 0; first < share.rows.size(); first += static_cast<size_t>(micro)) {
+    for (size_t first = 0; first < share.rows.size(); first += micro) {
       const std::vector<uint64_t> part(
           share.rows.begin() + static_cast<std::ptrdiff_t>(first),
-          share.rows.begin() + static_cast<std::ptrdiff_t>(first + static_cast<size_t>(micro)));
+          share.rows.begin() + static_cast<std::ptrdiff_t>(first + micro));
       batches_.push_back(collate(part, groups_, corpus_size_, job_,
                                  static_cast<uint64_t>(share.epoch), max_length_, tokenizer_,
                                  cache_, device_));
@@ -254,10 +251,10 @@ class CrossEncoderObjective : public Objective {
     return {};
   }
 
-  torch::Tensor forward(int64_t first, int64_t /*count*/, const std::vector<int64_t>& /*counts*/,
+  torch::Tensor forward(int64_t first, int64_t count, const std::vector<int64_t>& /*counts*/,
                         std::vector<double>& sums) override {
     const torch::Tensor scores =
-        group_scores(bert_, batches_[static_cast<size_t>(first / micro_)]);  // [G, 1+n]
+        group_scores(bert_, batches_[static_cast<size_t>(first / count)]);  // [G, 1+n]
     const torch::Tensor loss = -torch::log_softmax(scores, 1).select(1, 0).sum();
     sums[0] += loss.item<double>();
     sums[1] += scores.argmax(1).eq(0).sum().item<double>();
@@ -270,27 +267,16 @@ class CrossEncoderObjective : public Objective {
                       const std::vector<int64_t>& /*counts*/) override {
     StepOutcome out;
     out.loss = sums[0] / static_cast<double>(job_.global_batch);
-    accuracy_ = sums[1] / static_cast<double>(job_.global_batch);
-    out.fields = {{"accuracy", accuracy_}};
+    out.fields = {{"accuracy", sums[1] / static_cast<double>(job_.global_batch)}};
     return out;
   }
 
-  nlohmann::json after_step(int64_t /*step*/, bool /*last*/, bool taken) override {
-    if (!taken) return {};
-    if (!first_taken_) report_.first_accuracy = accuracy_;
-    first_taken_ = true;
-    report_.final_accuracy = accuracy_;
-    return {};
-  }
-
   void at_end(int64_t /*step*/, TrainLog& /*log*/) override {
-    if (report_.eval_groups > 0 && is_root_) {
+    if (report_.eval_groups > 0 && root_) {
       report_.final_pair_accuracy = pair_accuracy(bert_, groups_, corpus_size_, job_, max_length_,
                                                   tokenizer_, cache_, device_, report_.eval_groups);
     }
   }
-
-  void set_root(bool root) { is_root_ = root; }
 
  private:
   model::BertForSequenceClassification& bert_;
@@ -302,12 +288,9 @@ class CrossEncoderObjective : public Objective {
   EncodingCache& cache_;
   torch::Device device_;
   int ranks_;
+  bool root_;
   CrossEncoderTrainReport& report_;
   std::vector<PairBatch> batches_;
-  int64_t micro_ = 1;
-  double accuracy_ = 0;
-  bool first_taken_ = false;
-  bool is_root_ = false;
 };
 
 }  // namespace
@@ -425,8 +408,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   DataParallelOptions options = data_parallel_options(job, "teacher train");
   options.lr_key = "teacher.train.lr";
   CrossEncoderObjective objective(bert, groups, corpus.size(), job, max_length, tokenizer, cache,
-                                  device, static_cast<int>(ranks), report);
-  objective.set_root(root);
+                                  device, static_cast<int>(ranks), root, report);
   BertTrainable trainable(bert, saved_config, job.init_from);
   const DataParallelReport run =
       train_data_parallel(comm, control, trainable, options, {phase}, objective, "groups_per_s");
@@ -434,6 +416,8 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   report.steps = run.steps;
   report.first_loss = run.first_loss;
   report.final_loss = run.final_loss;
+  report.first_accuracy = run.first_fields.value("accuracy", 0.0);
+  report.final_accuracy = run.final_fields.value("accuracy", 0.0);
   report.export_dir = run.export_dir;
   report.seconds = seconds_since(start);
   report.groups_per_second = run.items_per_second;

@@ -10,22 +10,12 @@
 #include "core/util/error.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "distributed/gradient_reducer.h"
 
 namespace dgr::distributed {
-namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-nlohmann::json finite_or_null(double value) {
-  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
-}
-
-}  // namespace
 
 DataParallelReport train_data_parallel(Communicator& gradients, Communicator& control,
                                        TrainableModel& model, const DataParallelOptions& o,
@@ -93,7 +83,7 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     StepShare share;
     share.step = state.step;
     share.epoch = state.epoch;
-    share.phase = phase_index;
+    share.micro_batch = micro;
     const int64_t lo = rank * per_rank, hi = lo + per_rank;
     for (int64_t i = lo; i < std::min(hi, stored); ++i)
       share.rows.push_back(order[static_cast<size_t>(state.cursor + i)]);
@@ -138,7 +128,7 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
                                " and the gradient norm " + std::to_string(grad_norm) + " at step " +
                                std::to_string(state.step + 1);
       if (o.on_nonfinite != "skip" || o.nonfinite_key.empty()) {
-        throw DataError(what + (o.nonfinite_key.empty() ? std::string(" (lower train.lr?)")
+        throw DataError(what + (o.nonfinite_key.empty() ? " (lower " + o.lr_key + "?)"
                                                         : " (" + o.nonfinite_key + ": abort)"));
       }
       ++report.skipped_steps;
@@ -162,14 +152,18 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     window_items += o.global_batch;
     window_tokens += outcome.tokens;
     if (finite) {
-      if (!first_taken) report.first_loss = outcome.loss;
+      if (!first_taken) {
+        report.first_loss = outcome.loss;
+        report.first_fields = outcome.fields;
+      }
       first_taken = true;
       report.final_loss = outcome.loss;
+      report.final_fields = outcome.fields;
     }
     report.steps = state.step;
 
     const bool last = state.step == total_steps;
-    const nlohmann::json extra = objective.after_step(state.step, last, finite);
+    const nlohmann::json extra = objective.after_step(state.step, last);
     const bool log_step =
         state.step % o.log_every == 0 || last || state.step == report.first_step + 1 || !finite;
     if (log_step) {

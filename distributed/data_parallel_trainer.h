@@ -3,7 +3,8 @@
 // gradient reducer, clipping, the non-finite policy, the learning-rate phases, AdamW (replicated
 // or ZeRO-1), train_log.jsonl, progress, checkpoints, resume and the export. What is trained is
 // an Objective: given this rank's rows of a step it prepares them, and given a micro-batch it
-// returns the loss to backward and adds its named sums; stage 1 and distillation are objectives.
+// returns the loss to backward and adds its named sums; stage 1, distillation and the
+// cross-encoder teacher are objectives.
 //
 // A step: new epoch when the rows left are too few; the objective prepares this rank's share
 // (rows [cursor + r·B/N, ...) of the epoch order, then generated examples); its counts are
@@ -16,6 +17,7 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +29,11 @@
 #include "distributed/training_setup.h"
 
 namespace dgr::distributed {
+
+// A value for a log line: null when not finite (JSON has no NaN or infinity).
+inline nlohmann::json finite_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
 
 // The loop's own settings (filled from a job by data_parallel_options()).
 struct DataParallelOptions {
@@ -88,11 +95,11 @@ struct TrainingPhase {
   int64_t stored_rows = 0;
 };
 
-// This rank's share of one step.
+// This rank's share of one step, run in micro-batches of `micro_batch` positions.
 struct StepShare {
   int64_t step = 0;   // the step being made (0-based)
   int64_t epoch = 0;  // the epoch of the stored rows
-  size_t phase = 0;
+  int64_t micro_batch = 1;
   std::vector<uint64_t> rows;    // stored rows (indices < Objective::rows()), in batch order
   uint64_t generated_first = 0;  // then generated examples [first, first + count) of the step
   uint64_t generated_count = 0;
@@ -113,9 +120,9 @@ class Objective {
   // Prepares this rank's share for the micro-batches; returns its counts (the normalisers),
   // which the trainer sums over the ranks before forward.
   virtual std::vector<int64_t> prepare(const StepShare& share) = 0;
-  // Micro-batch `index` (positions [first, first + count) of the share): its loss to backward,
-  // already scaled by the global `counts` (undefined: nothing to backward), after adding its
-  // named sums to `sums` (as many as sum_names()).
+  // The micro-batch of positions [first, first + count) of the share (count is the share's
+  // micro_batch): its loss to backward, already scaled by the global `counts` (undefined:
+  // nothing to backward), after adding its sums to `sums` (sum_count() of them).
   virtual torch::Tensor forward(int64_t first, int64_t count, const std::vector<int64_t>& counts,
                                 std::vector<double>& sums) = 0;
   virtual size_t sum_count() const = 0;
@@ -124,9 +131,8 @@ class Objective {
                               const std::vector<int64_t>& counts) = 0;
   // Before the first step of a fresh run (log lines of step 0).
   virtual void at_start(TrainLog& /*log*/) {}
-  // After step `step` (`taken`: the optimizer stepped): fields joined to its log line (written
-  // alone when the step logs no line).
-  virtual nlohmann::json after_step(int64_t /*step*/, bool /*last*/, bool /*taken*/) { return {}; }
+  // After step `step`: fields joined to its log line (written alone when the step logs no line).
+  virtual nlohmann::json after_step(int64_t /*step*/, bool /*last*/) { return {}; }
   // After the step's log line, before its checkpoint.
   virtual void after_log(int64_t /*step*/, bool /*last*/, TrainLog& /*log*/) {}
   // After the last step, before the export.
@@ -138,6 +144,9 @@ struct DataParallelReport {
   int64_t steps = 0;
   double first_loss = 0;  // first step of this run that was taken
   double final_loss = 0;  // last step taken
+  // The objective's log fields of those two steps (empty objects when no step was taken).
+  nlohmann::json first_fields = nlohmann::json::object();
+  nlohmann::json final_fields = nlohmann::json::object();
   int64_t skipped_steps = 0;
   std::string export_dir;
   double seconds = 0;
@@ -150,9 +159,9 @@ struct DataParallelReport {
 
 // Runs `objective` on `model` over `phases` (their steps in order) on the ranks of
 // `gradients` (the gradients' backend; `control` carries the small host-side collectives).
-// `items_name` names the logged rate ("samples_per_s", "queries_per_s"). ConfigError when the
-// batch does not split into ranks x micro-batches; DataError when a step is not finite and the
-// policy says abort (or too many were skipped).
+// `items_name` names the logged rate ("samples_per_s", "queries_per_s"). The job's checks
+// (check_data_parallel_job) come first: the batch must split into ranks x micro-batches.
+// DataError when a step is not finite and the policy says abort (or too many were skipped).
 DataParallelReport train_data_parallel(Communicator& gradients, Communicator& control,
                                        TrainableModel& model, const DataParallelOptions& options,
                                        const std::vector<TrainingPhase>& phases,

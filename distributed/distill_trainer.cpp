@@ -22,6 +22,7 @@
 #include "core/util/files.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "data/distill_set.h"
 #include "data/stage1_examples.h"
 #include "distributed/communicator.h"
@@ -38,10 +39,6 @@ using Clock = std::chrono::steady_clock;
 
 // Held-out candidates go through the decoder this many at a time (40 keys each at most).
 constexpr size_t kEvalChunk = 8;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 rank::RankingLossOptions loss_options(const DistillTrainJob& job) {
   rank::RankingLossOptions o;
@@ -273,7 +270,6 @@ class DistillRun : public Objective {
                         std::vector<double>& sums) override;
   StepOutcome outcome(const std::vector<double>& sums, const std::vector<int64_t>& counts) override;
   void at_start(TrainLog& log) override { record_agreement(0, log); }
-  nlohmann::json after_step(int64_t step, bool last, bool taken) override;
   void after_log(int64_t step, bool last, TrainLog& log) override {
     if (job_.eval_every > 0 && step % job_.eval_every == 0 && !last) record_agreement(step, log);
   }
@@ -313,8 +309,6 @@ class DistillRun : public Objective {
   std::map<std::string, data::Stage1ExampleFile::SourceRows> source_rows_;
   DistillTrainReport report_;
   std::vector<StepQuery> step_;  // this rank's queries of the current step
-  double rank_loss_ = 0;         // of the current step
-  bool first_rank_taken_ = false;
 };
 
 std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, int64_t epoch) const {
@@ -575,26 +569,15 @@ StepOutcome DistillRun::outcome(const std::vector<double>& sums,
   auto mean = [](double sum, int64_t count) {
     return count > 0 ? sum / static_cast<double>(count) : 0.0;
   };
-  rank_loss_ = mean(sums[0], counts[0]);
+  const double rank_loss = mean(sums[0], counts[0]);
   const double ce_title = mean(sums[1], counts[1]);
   const double ce_body = mean(sums[3], counts[2]);
-  auto finite_or_null = [](double v) {
-    return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
-  };
   StepOutcome out;
-  out.loss = job_.lambda_rank * rank_loss_ + job_.lambda_gen * 0.5 * (ce_title + ce_body);
-  out.fields = {{"rank_loss", finite_or_null(rank_loss_)}, {"ce_title", finite_or_null(ce_title)},
-                {"ce_body", finite_or_null(ce_body)},      {"nll_title", mean(sums[2], counts[1])},
-                {"nll_body", mean(sums[4], counts[2])},    {"lists", counts[0]}};
+  out.loss = job_.lambda_rank * rank_loss + job_.lambda_gen * 0.5 * (ce_title + ce_body);
+  out.fields = {{"rank_loss", finite_or_null(rank_loss)}, {"ce_title", finite_or_null(ce_title)},
+                {"ce_body", finite_or_null(ce_body)},     {"nll_title", mean(sums[2], counts[1])},
+                {"nll_body", mean(sums[4], counts[2])},   {"lists", counts[0]}};
   return out;
-}
-
-nlohmann::json DistillRun::after_step(int64_t /*step*/, bool /*last*/, bool taken) {
-  if (!taken) return {};
-  if (!first_rank_taken_) report_.first_rank_loss = rank_loss_;
-  first_rank_taken_ = true;
-  report_.final_rank_loss = rank_loss_;
-  return {};
 }
 
 void DistillRun::record_agreement(int64_t step, TrainLog& log) {
@@ -642,6 +625,9 @@ DistillTrainReport DistillRun::run() {
   report.steps = run.steps;
   report.first_loss = run.first_loss;
   report.final_loss = run.final_loss;
+  // A taken step has a finite loss, so its rank loss is a number.
+  report.first_rank_loss = run.first_fields.value("rank_loss", 0.0);
+  report.final_rank_loss = run.final_fields.value("rank_loss", 0.0);
   report.skipped_steps = run.skipped_steps;
   report.export_dir = run.export_dir;
   report.seconds = seconds_since(start);

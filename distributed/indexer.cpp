@@ -14,6 +14,7 @@
 #include "core/util/hash.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "data/answers.h"
 #include "data/dataset.h"
 
@@ -22,10 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::string shard_name(int shard) {
   char name[32];

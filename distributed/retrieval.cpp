@@ -15,15 +15,12 @@
 #include "core/util/files.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 
 namespace dgr::distributed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // Shortest form that reads back as the same double (ties stay ties in the run file).
 std::string format_score(double value) {

@@ -20,6 +20,7 @@
 #include "core/util/files.h"
 #include "core/util/memory.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "data/copy_task.h"
 #include "data/stage1_examples.h"
 #include "distributed/checkpoint.h"
@@ -36,10 +37,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 void check_job(const TrainJob& job, int world_size) {
   check_data_parallel_job(job, world_size, "train");
@@ -85,7 +82,7 @@ void check_job(const TrainJob& job, int world_size) {
 class Stage1Objective : public Objective {
  public:
   Stage1Objective(const TrainJob& job, const data::Stage1ExampleFile& examples,
-                  TrainingModel& loaded, Communicator& control, int64_t copy_steps,
+                  TrainingModel& loaded, Communicator& control,
                   std::optional<data::CopyTask>& copies, TrainReport& report)
       : job_(job),
         examples_(examples),
@@ -93,7 +90,6 @@ class Stage1Objective : public Objective {
         config_(loaded.pretrained.config),
         device_(model::parse_device(job.device)),
         control_(control),
-        copy_steps_(copy_steps),
         copies_(copies),
         probe_(examples, job.probe_examples, job.seed),
         report_(report) {}
@@ -110,13 +106,13 @@ class Stage1Objective : public Objective {
       local.insert(local.end(), std::make_move_iterator(copied.begin()),
                    std::make_move_iterator(copied.end()));
     }
-    const int64_t micro = micro_batch();
+    const auto micro = static_cast<size_t>(share.micro_batch);
     batches_.clear();
     int64_t tokens = 0;
-    for (size_t first = 0; first < local.size(); first += static_cast<size_t>(micro)) {
+    for (size_t first = 0; first < local.size(); first += micro) {
       std::vector<data::Stage1Example> part(
           local.begin() + static_cast<std::ptrdiff_t>(first),
-          local.begin() + static_cast<std::ptrdiff_t>(first + static_cast<size_t>(micro)));
+          local.begin() + static_cast<std::ptrdiff_t>(first + micro));
       try {
         batches_.push_back(collate_examples(part, config_, device_));
       } catch (const DataError& e) {
@@ -127,9 +123,9 @@ class Stage1Objective : public Objective {
     return {tokens};  // the loss is normalised by the global batch's target tokens
   }
 
-  torch::Tensor forward(int64_t first, int64_t /*count*/, const std::vector<int64_t>& counts,
+  torch::Tensor forward(int64_t first, int64_t count, const std::vector<int64_t>& counts,
                         std::vector<double>& sums) override {
-    const ExampleBatch& b = batches_[static_cast<size_t>(first / micro_batch())];
+    const ExampleBatch& b = batches_[static_cast<size_t>(first / count)];
     const torch::Tensor logits = bart_->forward(b.input_ids, b.attention_mask, b.decoder_input);
     const model::LossSums loss =
         model::label_smoothed_cross_entropy(logits, b.labels, job_.label_smoothing, kIgnoreLabel);
@@ -158,23 +154,18 @@ class Stage1Objective : public Objective {
     log.write(line);
   }
 
-  nlohmann::json after_step(int64_t step, bool last, bool /*taken*/) override {
+  nlohmann::json after_step(int64_t step, bool last) override {
     if (!probe_.enabled() || (step % job_.probe_every != 0 && !last)) return {};
     run_probe(step);
     return probe_json(*probed_);
   }
 
  private:
-  int64_t micro_batch() const {
-    const int64_t per_rank = job_.global_batch / control_.size();
-    return job_.micro_batch > 0 ? job_.micro_batch : per_rank;
-  }
-
   void run_probe(int64_t step) {
     probed_ = probe_.measure(bart_, config_, device_, control_);
     report_.final_probe_gap = probed_->gap;
     report_.final_encoder_spread = probed_->encoder_spread;
-    if (job_.probe_check_after > 0 && step - copy_steps_ >= job_.probe_check_after &&
+    if (job_.probe_check_after > 0 && step - job_.copy_steps >= job_.probe_check_after &&
         probed_->gap < job_.probe_min_gap) {
       throw_ignores_input(job_, step, *probed_);
     }
@@ -193,7 +184,6 @@ class Stage1Objective : public Objective {
   const model::BartConfig& config_;
   torch::Device device_;
   Communicator& control_;
-  int64_t copy_steps_;
   std::optional<data::CopyTask>& copies_;
   InputProbe probe_;
   TrainReport& report_;
@@ -261,8 +251,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
 
   TrainingCommunicators comms = make_training_communicators(job.backend, mpi);
   TrainReport report;
-  Stage1Objective objective(job, examples, loaded_model, comms.control(), job.copy_steps, copies,
-                            report);
+  Stage1Objective objective(job, examples, loaded_model, comms.control(), copies, report);
   BartTrainable trainable(loaded_model);
   const DataParallelReport run =
       train_data_parallel(*comms.gradients, comms.control(), trainable,

@@ -1,9 +1,9 @@
-// What the data-parallel loop (data_parallel_trainer.h) sets up the same way from a job: the checks of the batch,
-// schedule and optimizer keys, the per-epoch order of the rows, the parameters by name, AdamW's
-// options, the learning-rate schedule, the reducer's options and the optimizer (replicated or
-// ZeRO-1). A job is any struct with the fields global_batch, micro_batch, max_steps, epochs, lr,
-// beta1, beta2, adam_eps, weight_decay, warmup_steps, decay, end_lr, clip_norm, dropout,
-// log_every, bucket_mb, overlap and zero_stage (TrainJob, CrossEncoderTrainJob).
+// What the data-parallel loop (data_parallel_trainer.h) sets up the same way from a job: the checks
+// of the batch, schedule and optimizer keys, the per-epoch order of the rows, the parameters by
+// name, AdamW's options, the learning-rate schedule, the reducer's options and the optimizer
+// (replicated or ZeRO-1). A job is any struct with the fields global_batch, micro_batch, max_steps,
+// epochs, lr, beta1, beta2, adam_eps, weight_decay, warmup_steps, decay, end_lr, clip_norm,
+// dropout, log_every, bucket_mb, overlap and zero_stage (TrainJob, CrossEncoderTrainJob).
 #pragma once
 
 #include <torch/torch.h>

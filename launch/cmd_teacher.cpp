@@ -38,6 +38,7 @@
 #include "core/util/files.h"
 #include "core/util/hash.h"
 #include "core/util/memory.h"
+#include "core/util/timing.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
 #include "data/stage_outputs.h"
@@ -61,10 +62,6 @@ const InputFlag kBm25RunFlag{"--run", "teacher.bm25.run",
                              "Run file to write (teacher.bm25.run; default <out>/bm25.trec)"};
 const InputFlag kK1Flag{"--k1", "teacher.bm25.k1", "BM25 k1 (teacher.bm25.k1)"};
 const InputFlag kBFlag{"--b", "teacher.bm25.b", "BM25 b (teacher.bm25.b)"};
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // The queries to rank for, in query-file order.
 std::vector<data::Query> select_queries(const ExperimentConfig& o) {
@@ -282,12 +279,6 @@ CandidateSource candidate_source(const ExperimentConfig& o) {
   source.outputs.run_path = manifest.run;
   source.outputs.keys_path = manifest.keys;
   source.index_dir = manifest.index_dir;
-  if (source.index_dir.empty()) source.index_dir = o.index.dir;
-  if (source.index_dir.empty()) {
-    throw ConfigError("cannot tell which index the candidates in " + dir +
-                      " were retrieved from (no index_dir in " +
-                      data::retrieval_manifest_path(dir) + "): set index.dir (--index)");
-  }
   if (source.outputs.keys_path.empty() || !file_exists(source.outputs.keys_path)) {
     throw IoError(
         (source.outputs.keys_path.empty() ? dir + "/keys.jsonl" : source.outputs.keys_path) +

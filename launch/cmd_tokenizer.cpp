@@ -12,16 +12,13 @@
 #include "core/util/files.h"
 #include "core/util/hash.h"
 #include "core/util/progress.h"
+#include "core/util/timing.h"
 #include "data/dataset.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 
 namespace dgr::cli {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 int train_tokenizer(distributed::MpiContext& mpi, const ResolvedConfig& config,
                     const GlobalOptions& global) {

@@ -70,6 +70,12 @@ TEST(RetrievalManifest, MissingOrForeignManifestsAreNamedErrors) {
              R"( "model": "m", "queries": "q", "retrieved": -1})");
       },
       {path, "'retrieved' must be a count"});
+  expect_error<DataError>(
+      [&] {
+        with(R"({"stage": "retrieve", "format": 1, "run": "r", "keys": "", "index_dir": "",)"
+             R"( "model": "m", "queries": "q", "retrieved": 1})");
+      },
+      {path, "'index_dir' is empty"});
 }
 
 }  // namespace

@@ -220,6 +220,26 @@ TEST_F(CrossEncoderTrainer, ResumedRunEqualsUninterruptedRun) {
   context().barrier();
 }
 
+// A step that is not finite stops the run before the optimizer takes it, with advice that names
+// the teacher's own learning-rate key.
+TEST_F(CrossEncoderTrainer, NonFiniteStepAbortsNamingTheTeachersLearningRate) {
+  const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
+  SoloCommunicator solo;
+  CrossEncoderTrainJob j = job("diverge");
+  j.lr = 1e38;
+  j.warmup_steps = 0;
+  j.clip_norm = 0;
+  try {
+    train_cross_encoder(solo, solo, *corpus_, groups, j);
+    ADD_FAILURE() << "expected a DataError";
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("teacher train: the loss is"), std::string::npos) << what;
+    EXPECT_NE(what.find("(lower teacher.train.lr?)"), std::string::npos) << what;
+  }
+  fs::remove_all(tmp("diverge"));
+}
+
 TEST_F(CrossEncoderTrainer, BadJobsNameTheirKey) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
