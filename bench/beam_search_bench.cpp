@@ -88,7 +88,7 @@ Fixture& fixture() {
         });
     auto shard = std::make_shared<const dgr::index::FmIndex>(dgr::index::FmIndex::build(passages));
     out.index = dgr::index::ShardedIndex({shard}, {0});
-    out.views = dgr::search::view_prompts(view_options, markers, {}, {15, 10, 30});
+    out.views = dgr::search::view_prompts(view_options, markers, dgr::search::SearchOptions{});
     for (const auto& q : dgr::data::load_queries(data + "/msmarco-dl19/queries.jsonl")) {
       out.queries.push_back(tokenizer.encode(" " + q.text));
     }

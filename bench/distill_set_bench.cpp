@@ -58,7 +58,7 @@ struct Store {
         const size_t keys = 1 + rng() % kMaxKeys;
         for (size_t k = 0; k < keys; ++k) {
           DistillKey key;
-          key.view = static_cast<dgr::data::ExampleView>(rng() % 2);
+          key.view = static_cast<dgr::search::View>(rng() % 2);
           key.tokens.resize(1 + rng() % 10);
           for (int32_t& t : key.tokens)
             t = static_cast<int32_t>(rng() % 50265);

@@ -27,9 +27,9 @@
 
 namespace {
 
-using dgr::data::ExampleView;
 using dgr::data::Stage1Example;
 using dgr::data::Stage1ExampleFile;
+using dgr::search::View;
 
 constexpr size_t kExamples = 100000;
 
@@ -46,9 +46,9 @@ std::vector<Stage1Example> synthetic_examples(size_t n, uint64_t seed) {
     Stage1Example& e = examples[i];
     e.supervised = rng() % 2 == 0;
     e.source_id = (e.supervised ? "q" : "p") + std::to_string(rng() % 10000000);
-    e.view = static_cast<ExampleView>(rng() % 3);
+    e.view = static_cast<View>(rng() % 3);
     e.source = tokens(8, 64);
-    if (e.view != ExampleView::kBody) e.prompt = {e.view == ExampleView::kTitle ? 2 : 45056};
+    if (e.view != View::kBody) e.prompt = {e.view == View::kTitle ? 2 : 45056};
     e.target = tokens(10, 15);
   }
   return examples;

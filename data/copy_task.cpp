@@ -25,7 +25,7 @@ std::vector<int32_t> drawable_ids(const CopyTaskOptions& o) {
 CopyTask::CopyTask(const CopyTaskOptions& options)
     : options_(options), ids_(drawable_ids(options)) {
   if (options.length < 1) {
-    throw ConfigError("train.copy.length must be at least 1, got " +
+    throw ConfigError("copy task: length must be at least 1, got " +
                       std::to_string(options.length));
   }
   if (ids_.empty()) {
@@ -46,7 +46,7 @@ std::vector<Stage1Example> CopyTask::examples(uint64_t step, uint64_t first_row,
     const uint64_t length = shortest + stream.uniform(longest - shortest + 1);
     Stage1Example e;
     e.source_id = "copy:" + std::to_string(step) + ":" + std::to_string(row);
-    e.view = ExampleView::kBody;
+    e.view = search::View::kBody;
     e.supervised = false;
     e.source.reserve(length);
     for (uint64_t i = 0; i < length; ++i)

@@ -127,7 +127,7 @@ std::string record_error(const DistillQuery& query, uint64_t row, const DistillS
     for (size_t k = 0; k < c.keys.size(); ++k) {
       const DistillKey& key = c.keys[k];
       auto key_at = [&] { return at() + ", key " + std::to_string(k); };
-      if (static_cast<uint8_t>(key.view) > static_cast<uint8_t>(ExampleView::kPseudoQuery)) {
+      if (static_cast<uint8_t>(key.view) > static_cast<uint8_t>(search::View::kPseudoQuery)) {
         return key_at() + ": unknown view " + std::to_string(static_cast<int>(key.view));
       }
       if (key.tokens.empty()) return key_at() + " has no tokens";
@@ -708,7 +708,7 @@ std::vector<DistillQuery> DistillSetFile::read(const std::vector<uint64_t>& want
             f.key_len.fail("holds " + std::to_string(key_len[k]) + key_at() + ", where " +
                            std::to_string(t1 - t) + " of the candidate's tokens remain");
           }
-          if (key_view[k] < 0 || key_view[k] > static_cast<int8_t>(ExampleView::kPseudoQuery)) {
+          if (key_view[k] < 0 || key_view[k] > static_cast<int8_t>(search::View::kPseudoQuery)) {
             f.key_view.fail("holds " + std::to_string(key_view[k]) + key_at() +
                             " (0 title, 1 body, 2 pseudo_queries)");
           }
@@ -716,7 +716,7 @@ std::vector<DistillQuery> DistillSetFile::read(const std::vector<uint64_t>& want
             f.key_count.fail("holds " + std::to_string(key_count[k]) + key_at());
           if (std::isnan(key_log_prob[k])) f.key_log_prob.fail("holds NaN" + key_at());
           DistillKey& key = c.keys[k - k0];
-          key.view = static_cast<ExampleView>(key_view[k]);
+          key.view = static_cast<search::View>(key_view[k]);
           key.count = key_count[k];
           key.log_prob = key_log_prob[k];
           key.tokens.assign(token_ids.begin() + static_cast<std::ptrdiff_t>(t),
@@ -943,7 +943,7 @@ std::string describe_query(const DistillQuery& query, const DescribeOptions& opt
         << (c.label < 0 ? std::string("-") : std::to_string(c.label)) << "\n";
     if (!options.keys) continue;
     for (const DistillKey& key : c.keys) {
-      out << "         " << std::left << std::setw(15) << example_view_name(key.view)
+      out << "         " << std::left << std::setw(15) << search::view_name(key.view)
           << (options.detokenize ? quoted(options.detokenize(key.tokens)) : token_list(key.tokens))
           << "  count " << key.count << "  log_prob " << fixed(key.log_prob, 3) << "\n";
     }

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/index/manifest.h"
+#include "core/search/identifiers.h"
 #include "data/hdf5_file.h"
 #include "data/stage1_examples.h"
 
@@ -29,10 +30,10 @@ namespace dgr::data {
 
 // One key that matched a candidate, as `dgr retrieve` dumps it (keys.jsonl).
 struct DistillKey {
-  ExampleView view = ExampleView::kBody;  // numbered as search::View: 0 title, 1 body, 2 pq
-  std::vector<int32_t> tokens;            // generated tokens after the view's prefix
-  int64_t count = 0;                      // corpus occurrences of prefix + tokens (F)
-  float log_prob = 0;                     // the key's log-probability at retrieval (sr)
+  search::View view = search::View::kBody;  // stored as 0 title, 1 body, 2 pseudo-query
+  std::vector<int32_t> tokens;              // generated tokens after the view's prefix
+  int64_t count = 0;                        // corpus occurrences of prefix + tokens (F)
+  float log_prob = 0;                       // the key's log-probability at retrieval (sr)
 };
 
 struct DistillCandidate {

@@ -210,28 +210,24 @@ std::vector<size_t> unsupervised_span_starts(const std::vector<text::TokenWord>&
   return starts;
 }
 
-void check_options(const Stage1Options& o) {
-  const std::pair<const char*, int> counts[] = {
-      {"titles_per_query", o.titles_per_query},
-      {"spans_per_query", o.spans_per_query},
-      {"pseudo_queries_per_query", o.pseudo_queries_per_query},
-      {"unsup_spans", o.unsup_spans},
-      {"unsup_titles", o.unsup_titles},
-      {"unsup_pseudo_queries", o.unsup_pseudo_queries}};
-  for (const auto& [name, value] : counts) {
-    if (value < 0) {
-      throw ConfigError(std::string("stage-1 option ") + name + " must be >= 0 (got " +
-                        std::to_string(value) + ")");
+void check_options(const Stage1Options& o, const Stage1Inputs& inputs) {
+  using config::option_key;
+  for (const int* count : {&o.titles_per_query, &o.spans_per_query, &o.pseudo_queries_per_query,
+                           &o.unsup_spans, &o.unsup_titles, &o.unsup_pseudo_queries}) {
+    if (*count < 0) {
+      throw config::OptionError("{} must be >= 0 (got " + std::to_string(*count) + ")",
+                                {option_key(o, *count)});
     }
   }
-  const std::pair<const char*, int> lengths[] = {{"span_length", o.span_length},
-                                                 {"source_length", o.source_length},
-                                                 {"max_query_length", o.max_query_length}};
-  for (const auto& [name, value] : lengths) {
-    if (value < 1) {
-      throw ConfigError(std::string("stage-1 option ") + name + " must be >= 1 (got " +
-                        std::to_string(value) + ")");
+  for (const int* length : {&o.span_length, &o.source_length}) {
+    if (*length < 1) {
+      throw config::OptionError("{} must be >= 1 (got " + std::to_string(*length) + ")",
+                                {option_key(o, *length)});
     }
+  }
+  if (inputs.max_query_length < 1) {
+    throw ConfigError("stage-1 examples: the query length limit must be >= 1 (got " +
+                      std::to_string(inputs.max_query_length) + ")");
   }
 }
 
@@ -248,19 +244,19 @@ struct ExampleSink {
   Stage1Stats& stats;
 
   void add(const std::string& source_id, bool supervised, const std::vector<TokenId>& source,
-           ExampleView view, std::vector<TokenId> target) {
+           search::View view, std::vector<TokenId> target) {
     Stage1Example example;
     example.source_id = source_id;
     example.view = view;
     example.supervised = supervised;
     example.source = source;
-    example.prompt = view == ExampleView::kTitle         ? markers.title_start
-                     : view == ExampleView::kPseudoQuery ? markers.pq_start
-                                                         : std::vector<TokenId>{};
+    example.prompt = view == search::View::kTitle         ? markers.title_start
+                     : view == search::View::kPseudoQuery ? markers.pq_start
+                                                          : std::vector<TokenId>{};
     example.target = std::move(target);
     out.push_back(std::move(example));
     ++(supervised ? stats.supervised : stats.unsupervised);
-    ++stats.per_view[example_view_name(view)];
+    ++stats.per_view[search::view_name(view)];
   }
 
   // Titles, spans at `starts`, then the pseudo-queries `pq_chosen` of `views`.
@@ -269,12 +265,13 @@ struct ExampleSink {
                size_t span_length, const std::vector<size_t>& pq_chosen) {
     if (!views.title.empty()) {
       for (int i = 0; i < titles; ++i)
-        add(source_id, supervised, source, ExampleView::kTitle, views.title);
+        add(source_id, supervised, source, search::View::kTitle, views.title);
     }
     for (size_t start : starts)
-      add(source_id, supervised, source, ExampleView::kBody, slice(views.body, start, span_length));
+      add(source_id, supervised, source, search::View::kBody,
+          slice(views.body, start, span_length));
     for (size_t k : pq_chosen)
-      add(source_id, supervised, source, ExampleView::kPseudoQuery, views.pseudo_queries[k]);
+      add(source_id, supervised, source, search::View::kPseudoQuery, views.pseudo_queries[k]);
   }
 };
 
@@ -299,18 +296,6 @@ void fsync_path(const std::string& path, const std::string& name) {
 
 }  // namespace
 
-const char* example_view_name(ExampleView view) {
-  switch (view) {
-    case ExampleView::kTitle:
-      return "title";
-    case ExampleView::kBody:
-      return "body";
-    case ExampleView::kPseudoQuery:
-      return "pseudo_queries";
-  }
-  return "unknown";
-}
-
 // ---------------------------------------------------------------------------------------------
 // Generation
 
@@ -320,7 +305,7 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
   CHECK(inputs.corpus != nullptr && inputs.queries != nullptr && inputs.qrels != nullptr &&
         inputs.tokenizer != nullptr)
       << "make_stage1_examples: corpus, queries, qrels and tokenizer are required";
-  check_options(options);
+  check_options(options, inputs);
   const Corpus& corpus = *inputs.corpus;
   const Queries& queries = *inputs.queries;
   const ViewCutter cutter(inputs);
@@ -328,8 +313,8 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
   const size_t span_length = static_cast<size_t>(options.span_length);
 
   Stage1Stats stats;
-  for (ExampleView view : {ExampleView::kTitle, ExampleView::kBody, ExampleView::kPseudoQuery})
-    stats.per_view[example_view_name(view)] = 0;
+  for (search::View view : {search::View::kTitle, search::View::kBody, search::View::kPseudoQuery})
+    stats.per_view[search::view_name(view)] = 0;
   std::vector<Stage1Example> examples;
   ExampleSink sink{examples, cutter.markers(), stats};
 
@@ -366,8 +351,8 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
     std::sort(positives.begin(), positives.end());
 
     std::vector<TokenId> source = inputs.tokenizer->encode(" " + query.text);
-    if (source.size() > static_cast<size_t>(options.max_query_length)) {
-      source.resize(static_cast<size_t>(options.max_query_length));
+    if (source.size() > static_cast<size_t>(inputs.max_query_length)) {
+      source.resize(static_cast<size_t>(inputs.max_query_length));
     }
     std::vector<std::string> query_words;
     for (text::TokenWord& w : token_words.words(source))
@@ -378,7 +363,7 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
       auto it = cut.find(p);
       if (it == cut.end()) it = cut.emplace(p, cutter.cut(corpus[p], false)).first;
       const PassageViews& views = it->second;
-      Rng rng(options.seed, kSupervisedStream, q, p);
+      Rng rng(inputs.seed, kSupervisedStream, q, p);
       const std::vector<size_t> starts =
           supervised_span_starts(token_words.words(views.body), views.body.size(), span_length,
                                  static_cast<size_t>(options.spans_per_query), query_words, rng,
@@ -409,7 +394,7 @@ std::vector<Stage1Example> make_stage1_examples(const Stage1Inputs& inputs,
         ++stats.passages_without_source;
         continue;
       }
-      Rng rng(options.seed, kUnsupervisedStream, p, 0);
+      Rng rng(inputs.seed, kUnsupervisedStream, p, 0);
       const size_t begin =
           views.text.size() > source_length ? rng.below(views.text.size() - source_length + 1) : 0;
       const std::vector<TokenId> source = slice(views.text, begin, source_length);
@@ -438,9 +423,9 @@ std::map<std::string, std::string> stage1_provenance(const Stage1Inputs& inputs,
        << " unsup_spans=" << options.unsup_spans << " unsup_titles=" << options.unsup_titles
        << " unsup_pseudo_queries=" << options.unsup_pseudo_queries
        << " source_length=" << options.source_length
-       << " max_query_length=" << options.max_query_length
+       << " max_query_length=" << inputs.max_query_length
        << " relevance_threshold=" << options.relevance_threshold << " seed="
-       << options.seed
+       << inputs.seed
        // How spans are chosen: stores of the earlier (any-token, disjoint) spans hash apart.
        << " span_starts=content_words";
   std::string views;
@@ -621,13 +606,13 @@ std::map<std::string, Stage1ExampleFile::SourceRows> Stage1ExampleFile::supervis
     if (!flags[r]) continue;
     SourceRows& rows = out[ids[r]];
     switch (views[r]) {
-      case static_cast<uint8_t>(ExampleView::kTitle):
+      case static_cast<uint8_t>(search::View::kTitle):
         rows.title.push_back(r);
         break;
-      case static_cast<uint8_t>(ExampleView::kBody):
+      case static_cast<uint8_t>(search::View::kBody):
         rows.body.push_back(r);
         break;
-      case static_cast<uint8_t>(ExampleView::kPseudoQuery):
+      case static_cast<uint8_t>(search::View::kPseudoQuery):
         rows.pseudo_query.push_back(r);
         break;
       default:
@@ -675,7 +660,7 @@ std::vector<Stage1Example> Stage1ExampleFile::read(const std::vector<uint64_t>& 
   check_tokens(targets, "target/tokens");
   std::vector<Stage1Example> unique(sorted.size());
   for (size_t i = 0; i < sorted.size(); ++i) {
-    if (views[i] > static_cast<uint8_t>(ExampleView::kPseudoQuery)) {
+    if (views[i] > static_cast<uint8_t>(search::View::kPseudoQuery)) {
       f.view.fail("holds " + std::to_string(views[i]) + " at row " + std::to_string(sorted[i]) +
                   " (0 title, 1 body, 2 pseudo_queries)");
     }
@@ -685,7 +670,7 @@ std::vector<Stage1Example> Stage1ExampleFile::read(const std::vector<uint64_t>& 
     }
     Stage1Example& e = unique[i];
     e.source_id = std::move(ids[i]);
-    e.view = static_cast<ExampleView>(views[i]);
+    e.view = static_cast<search::View>(views[i]);
     e.supervised = flags[i] != 0;
     e.source = std::move(sources[i]);
     e.prompt = std::move(prompts[i]);

@@ -25,40 +25,21 @@
 
 #include "core/eval/qrels.h"
 #include "core/index/views.h"
+#include "core/search/identifiers.h"
 #include "core/text/bpe_tokenizer.h"
 #include "data/answers.h"
 #include "data/corpus.h"
+#include "data/stage1_options.h"
 
 namespace dgr::data {
 
-enum class ExampleView : uint8_t { kTitle = 0, kBody = 1, kPseudoQuery = 2 };
-
 struct Stage1Example {
   std::string source_id;  // query id (supervised) or passage id (unsupervised)
-  ExampleView view = ExampleView::kBody;
+  search::View view = search::View::kBody;
   bool supervised = true;
   std::vector<int32_t> source;  // encoder tokens, no special tokens
   std::vector<int32_t> prompt;  // the view's forced prefix
   std::vector<int32_t> target;  // identifier tokens (a title / pseudo-query ends with its marker)
-};
-
-// "title", "body", "pseudo_queries" (the names of core/search/identifiers.h).
-const char* example_view_name(ExampleView view);
-
-// How many examples of which kind; defaults are MINDER's (the paper's settings).
-struct Stage1Options {
-  int titles_per_query = 3;          // copies of each positive's title example (MINDER's 3)
-  int spans_per_query = 10;          // body spans per (query, positive)
-  int pseudo_queries_per_query = 5;  // per (query, positive), when pseudo-queries are given
-  int span_length = 10;              // tokens of a body span
-  bool unsupervised = true;          // corpus examples
-  int unsup_spans = 3;               // per passage: segment -> another span
-  int unsup_titles = 1;              // per passage: segment -> its title
-  int unsup_pseudo_queries = 2;      // per passage: segment -> a pseudo-query
-  int source_length = 64;            // tokens of the passage segment used as an unsupervised source
-  int max_query_length = 64;         // supervised sources are truncated to this
-  int relevance_threshold = 1;       // qrels grade that makes a passage a positive
-  uint64_t seed = 13;
 };
 
 struct Stage1Inputs {
@@ -67,7 +48,9 @@ struct Stage1Inputs {
   const eval::Qrels* qrels = nullptr;             // the training split
   const PseudoQueries* pseudo_queries = nullptr;  // may be null
   const text::BpeTokenizer* tokenizer = nullptr;
-  index::ViewOptions views;  // which views the index holds, and their marker strings
+  index::ViewOptions views;   // which views the index holds, and their marker strings
+  int max_query_length = 64;  // supervised sources are truncated to this (the encoder's input)
+  uint64_t seed = 13;         // the run's seed: every choice of spans and sources
 };
 
 struct Stage1Stats {
@@ -80,7 +63,7 @@ struct Stage1Stats {
   size_t supervised = 0;                // examples
   size_t supervised_spans_at_query_words = 0;  // supervised body spans starting at a query word
   size_t unsupervised = 0;
-  std::map<std::string, size_t> per_view;  // example_view_name -> examples
+  std::map<std::string, size_t> per_view;  // search::view_name -> examples
 };
 
 // The examples, in this order:
@@ -126,7 +109,7 @@ std::map<std::string, std::string> stage1_provenance(const Stage1Inputs& inputs,
 //                       num_examples, num_supervised, num_unsupervised, num_title, num_body,
 //                       num_pseudo_queries, and the caller's (tokenizer_hash, config_hash, ...)
 //   source_id           fixed-length NUL-padded UTF-8 strings [N]
-//   view                uint8 [N]   (ExampleView: 0 title, 1 body, 2 pseudo_queries)
+//   view                uint8 [N]   (search::View: 0 title, 1 body, 2 pseudo_queries)
 //   supervised          uint8 [N]   (1 supervised, 0 unsupervised)
 //   source/offset       int64 [N+1] row r's tokens are source/tokens[offset[r], offset[r+1])
 //   source/tokens       int32 [total]

@@ -34,16 +34,36 @@
 #include <string>
 #include <vector>
 
+#include "core/util/options.h"
 #include "data/corpus.h"
 
 namespace dgr::data {
 
-struct SyntheticQueryOptions {
+// What the configuration sets.
+struct SyntheticQuerySettings {
   int passages = 0;             // passages sampled without replacement, by seed (0: all)
   int queries_per_passage = 2;  // query slots per passage; slot k has kind kinds[k % size]
   std::vector<std::string> kinds{"terms", "span"};
   int min_words = 3;
   int max_words = 8;
+};
+
+template <class V>
+void visit(V& v, SyntheticQuerySettings& o) {
+  v.field("passages", o.passages,
+          "Passages that get synthetic queries, drawn by the run's seed without replacement; "
+          "0 = all.");
+  v.field("queries_per_passage", o.queries_per_passage,
+          "Queries made from each drawn passage, cycling through `kinds`.");
+  v.field("kinds", o.kinds,
+          "terms: the passage's N highest-idf words in their order; span: N consecutive words of "
+          "one sentence.");
+  v.field("min_words", o.min_words, "Fewest words of a synthetic query.");
+  v.field("max_words", o.max_words, "Most words of a synthetic query.");
+}
+
+// The settings with what the run adds.
+struct SyntheticQueryOptions : SyntheticQuerySettings {
   uint64_t seed = 13;
   std::string id_prefix = "syn";  // non-empty, no whitespace (ids go into TREC run files)
 };

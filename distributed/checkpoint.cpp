@@ -445,7 +445,7 @@ std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_di
   throw DataError(root + ": " + std::to_string(dirs.size()) + " checkpoint director" +
                   (dirs.size() == 1 ? "y" : "ies") +
                   " but none is complete and `latest` is missing (the newest: " + newest_error +
-                  "); remove them to start afresh, or set train.resume: false");
+                  "); remove them to start afresh, or turn the training's resume option off");
 }
 
 std::string checkpoint_config_yaml(const std::string& dir) {

@@ -18,9 +18,12 @@ namespace dgr::distributed {
 using Clock = std::chrono::steady_clock;
 
 DataParallelReport train_data_parallel(Communicator& gradients, Communicator& control,
-                                       TrainableModel& model, const DataParallelOptions& o,
+                                       TrainableModel& model, const DataParallelJob& job,
                                        const std::vector<TrainingPhase>& phases,
-                                       Objective& objective, const std::string& items_name) {
+                                       Objective& objective) {
+  const TrainingOptions& o = job.options;
+  const TrainingRun& run = job.run;
+  const NonFinitePolicy& nonfinite = job.nonfinite;
   const auto start = Clock::now();
   const int64_t ranks = gradients.size();
   const int64_t rank = gradients.rank();
@@ -33,33 +36,33 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
   torch::nn::Module& module = model.module();
   const NamedParameters parameters = named_parameters(module);
   TrainerState state;
-  state.seed = o.seed;
+  state.seed = run.seed;
   state.global_batch = o.global_batch;
-  state.config_hash = o.config_hash;
+  state.config_hash = run.config_hash;
   state.world_size = static_cast<int>(ranks);
   std::optional<LoadedCheckpoint> resumed =
-      resume_training(o.run_dir, o.resume, model, static_cast<int>(rank), state);
-  GradientReducer reducer(parameters.params, gradients, o.reducer);
+      resume_training(run.run_dir, o.resume, model, static_cast<int>(rank), state);
+  GradientReducer reducer(parameters.params, gradients, reducer_options(o, run.overlap));
   // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
-  DataParallelAdamW optimizer(parameters, reducer, gradients, o.adamw);
+  DataParallelAdamW optimizer(parameters, reducer, gradients, adamw_options(o));
   if (resumed) optimizer.load_state(resumed->optimizer_state, resumed->dir);
   resumed.reset();  // the optimizer tensors of the checkpoint are copied; free them
   module.train();
 
-  TrainLog log(o.run_dir, root, /*append=*/state.step > 0);
+  TrainLog log(run.run_dir, root, /*append=*/state.step > 0);
   DataParallelReport report;
   report.first_step = state.step;
   if (state.step == 0) objective.at_start(log);
 
   const int64_t per_rank = o.global_batch / ranks;
   const int64_t micro = o.micro_batch > 0 ? o.micro_batch : per_rank;
-  std::vector<uint64_t> order = epoch_order(rows, o.seed, state.epoch);
+  std::vector<uint64_t> order = epoch_order(rows, run.seed, state.epoch);
   double total_step_seconds = 0, total_exposed = 0, window_seconds = 0;
   int64_t total_items = 0, total_tokens = 0, window_items = 0, window_tokens = 0;
   bool first_taken = false;
   ProgressOptions progress_options;
-  progress_options.log_interval_s = o.progress_interval_s;
-  Progress progress(o.name, total_steps, root, progress_options);
+  progress_options.log_interval_s = run.progress_interval_s;
+  Progress progress(job.name, total_steps, root, progress_options);
   progress.add(state.step);
 
   while (state.step < total_steps) {
@@ -75,7 +78,7 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     if (stored > 0 && state.cursor + stored > static_cast<int64_t>(rows)) {
       ++state.epoch;
       state.cursor = 0;
-      order = epoch_order(rows, o.seed, state.epoch);
+      order = epoch_order(rows, run.seed, state.epoch);
     }
     const auto step_start = Clock::now();
     // Rank r takes positions [r·B/N, (r+1)·B/N) of the global batch: stored rows first, then
@@ -124,19 +127,21 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
       optimizer.step(lr);  // with ZeRO-1 the all-gather of the parameters counts as optimizer time
       optimizer_s = seconds_since(t0);
     } else {
-      const std::string what = o.name + ": the loss is " + std::to_string(outcome.loss) +
+      const std::string what = job.name + ": the loss is " + std::to_string(outcome.loss) +
                                " and the gradient norm " + std::to_string(grad_norm) + " at step " +
                                std::to_string(state.step + 1);
-      if (o.on_nonfinite != "skip" || o.nonfinite_key.empty()) {
-        throw DataError(what + (o.nonfinite_key.empty() ? " (lower " + o.lr_key + "?)"
-                                                        : " (" + o.nonfinite_key + ": abort)"));
+      const std::string advice = " (lower " + config::key_name(config::option_key(o, o.lr)) + "?)";
+      if (!nonfinite.skip) {
+        throw DataError(what + (nonfinite.policy_key.address
+                                    ? " (" + config::key_name(nonfinite.policy_key) + ": abort)"
+                                    : advice));
       }
       ++report.skipped_steps;
       LOG_IF(WARNING, root) << what << ": step skipped (" << report.skipped_steps << " so far)";
-      if (report.skipped_steps >= o.max_nonfinite_steps) {
+      if (report.skipped_steps >= nonfinite.max_skipped) {
         throw DataError(what + ": " + std::to_string(report.skipped_steps) + " steps skipped, " +
-                        o.max_nonfinite_key + " is " + std::to_string(o.max_nonfinite_steps) +
-                        " (lower " + o.lr_key + "?)");
+                        config::key_name(nonfinite.max_skipped_key) + " is " +
+                        std::to_string(nonfinite.max_skipped) + advice);
       }
     }
 
@@ -173,12 +178,12 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
           {"loss", finite_or_null(outcome.loss)},
           {"lr", lr},
           {"grad_norm", finite_or_null(grad_norm)},
-          {items_name, window_items / std::max(1e-9, window_seconds)},
+          {job.items_name, window_items / std::max(1e-9, window_seconds)},
           {"seconds",
            StepSeconds{step_s, forward_s, backward_s, exposed, sync_s, optimizer_s}.json()},
           {"ranks", ranks}};
       if (window_tokens > 0) line["tokens_per_s"] = window_tokens / std::max(1e-9, window_seconds);
-      if (!o.nonfinite_key.empty()) {
+      if (nonfinite.policy_key.address) {
         line["skipped"] = !finite;
         line["skipped_steps"] = report.skipped_steps;
       }
@@ -197,14 +202,14 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     objective.after_log(state.step, last, log);
 
     if (state.step % o.checkpoint_every == 0 || last) {
-      save_training_checkpoint(control, o.run_dir, model, optimizer, state, o.config_yaml,
+      save_training_checkpoint(control, run.run_dir, model, optimizer, state, run.config_yaml,
                                o.keep_last, outcome.loss);
     }
   }
   progress.finish();
   objective.at_end(state.step, log);
 
-  report.export_dir = export_trained_model(control, model, o.run_dir, o.export_dir);
+  report.export_dir = export_trained_model(control, model, run.run_dir, o.export_dir);
   report.seconds = seconds_since(start);
   report.items_per_second = total_items / std::max(1e-9, total_step_seconds);
   report.tokens_per_second = total_tokens / std::max(1e-9, total_step_seconds);

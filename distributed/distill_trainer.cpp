@@ -40,32 +40,25 @@ using Clock = std::chrono::steady_clock;
 // Held-out candidates go through the decoder this many at a time (40 keys each at most).
 constexpr size_t kEvalChunk = 8;
 
-rank::RankingLossOptions loss_options(const DistillTrainJob& job) {
-  rank::RankingLossOptions o;
-  o.margin = job.margin;
-  o.margin_step = job.margin_step;
-  o.first_weight = job.first_weight;
-  o.sigma = job.sigma;
-  o.temperature = job.temperature;
-  o.teacher_temperature = job.teacher_temperature;
-  return o;
-}
+using config::key_name;
+using config::option_key;
+using config::OptionError;
 
-rank::PassageScoreOptions score_options(const DistillTrainJob& job) {
+rank::PassageScoreOptions score_options(const DistillInputs& in) {
   rank::PassageScoreOptions o;
-  o.alpha = job.alpha;
-  o.beta = job.beta;
-  o.smoothing = job.smoothing;
-  o.corpus_tokens = job.corpus_tokens;
-  o.title_positions = job.title_positions;
-  o.pq_positions = job.pq_positions;
+  o.alpha = in.scoring.alpha;
+  o.beta = in.scoring.beta;
+  o.smoothing = in.scoring.smoothing;
+  o.corpus_tokens = in.corpus_tokens;
+  o.title_positions = in.title_positions;
+  o.pq_positions = in.pq_positions;
   return o;
 }
 
-rank::KeyPrompts key_prompts(const DistillTrainJob& job) {
+rank::KeyPrompts key_prompts(const DistillInputs& in) {
   rank::KeyPrompts p;
-  p.title = {job.title_prefix, job.title_end};
-  p.pseudo_query = {job.pq_prefix, job.pq_end};
+  p.title = {in.title_prefix, in.title_end};
+  p.pseudo_query = {in.pq_prefix, in.pq_end};
   return p;
 }
 
@@ -76,38 +69,40 @@ struct RowPlan {
   int64_t unused = 0;
 };
 
-RowPlan plan_rows(const data::DistillSetFile& set, const DistillTrainJob& job) {
+RowPlan plan_rows(const data::DistillSetFile& set, const TrainOptions& train,
+                  const DistillOptions& d, uint64_t seed) {
   RowPlan plan;
   std::vector<uint64_t> eligible;
-  const auto summaries = set.summaries(job.relevance_threshold);
+  const auto summaries = set.summaries(d.relevance_threshold);
   for (uint64_t r = 0; r < summaries.size(); ++r) {
     const int32_t negatives = summaries[r].candidates - summaries[r].positives;
-    if (summaries[r].positives >= job.min_positives && negatives >= job.min_negatives) {
+    if (summaries[r].positives >= d.min_positives && negatives >= d.min_negatives) {
       eligible.push_back(r);
     } else {
       ++plan.unused;
     }
   }
   if (eligible.empty()) {
-    throw DataError(
-        set.path() + ": none of its " + std::to_string(set.size()) +
-        " queries has at least distill.min_positives (" + std::to_string(job.min_positives) +
-        ") candidates labelled >= " + std::to_string(job.relevance_threshold) +
-        " and distill.min_negatives (" + std::to_string(job.min_negatives) + ") other candidates");
+    throw DataError(set.path() + ": none of its " + std::to_string(set.size()) +
+                    " queries has at least " + key_name(option_key(d, d.min_positives)) + " (" +
+                    std::to_string(d.min_positives) +
+                    ") candidates labelled >= " + std::to_string(d.relevance_threshold) + " and " +
+                    key_name(option_key(d, d.min_negatives)) + " (" +
+                    std::to_string(d.min_negatives) + ") other candidates");
   }
   // The held-out rows: the first of a permutation of their own (epoch −1 of the seed).
-  const std::vector<uint64_t> order = epoch_order(eligible.size(), job.seed, -1);
-  const size_t heldout = std::min<size_t>(static_cast<size_t>(job.holdout), eligible.size());
+  const std::vector<uint64_t> order = epoch_order(eligible.size(), seed, -1);
+  const size_t heldout = std::min<size_t>(static_cast<size_t>(d.holdout), eligible.size());
   for (size_t i = 0; i < order.size(); ++i)
     (i < heldout ? plan.heldout : plan.training).push_back(eligible[order[i]]);
   std::sort(plan.heldout.begin(), plan.heldout.end());
   std::sort(plan.training.begin(), plan.training.end());
-  if (static_cast<int64_t>(plan.training.size()) < job.global_batch) {
-    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
-                      ") is larger than the " + std::to_string(plan.training.size()) +
-                      " training queries of " + set.path() + " (" +
-                      std::to_string(eligible.size()) + " usable, distill.holdout " +
-                      std::to_string(heldout) + " held out)");
+  if (static_cast<int64_t>(plan.training.size()) < train.global_batch) {
+    throw OptionError("{} (" + std::to_string(train.global_batch) + ") is larger than the " +
+                          std::to_string(plan.training.size()) + " training queries of " +
+                          set.path() + " (" + std::to_string(eligible.size()) + " usable, {} " +
+                          std::to_string(heldout) + " held out)",
+                      {option_key(train, train.global_batch), option_key(d, d.holdout)});
   }
   return plan;
 }
@@ -159,7 +154,7 @@ rank::CandidateKeys candidate_keys(const data::DistillCandidate& c, int64_t quer
                         " (was the set made with another tokenizer?)");
       }
     }
-    out.keys.push_back({static_cast<search::View>(k.view), k.tokens, k.count});
+    out.keys.push_back({k.view, k.tokens, k.count});
   }
   return out;
 }
@@ -232,28 +227,33 @@ struct StepQuery {
 
 class DistillRun : public Objective {
  public:
-  DistillRun(Communicator& comm, Communicator& control, const DistillTrainJob& job)
+  DistillRun(Communicator& comm, Communicator& control, const TrainingRun& run,
+             const TrainOptions& train, const DistillOptions& distill, const DistillInputs& inputs,
+             std::unique_ptr<rank::RankingLoss> loss)
       : comm_(comm),
         control_(control),
-        job_(job),
-        set_(data::DistillSetFile::open(job.set_path)),
-        tokenizer_(text::BpeTokenizer::load(job.tokenizer_dir)),
-        loaded_(load_training_model(job.init_from, job.device, job.dropout)),
-        device_(model::parse_device(job.device)),
+        run_(run),
+        train_(train),
+        distill_(distill),
+        inputs_(inputs),
+        set_(data::DistillSetFile::open(inputs.set_path)),
+        tokenizer_(text::BpeTokenizer::load(inputs.tokenizer_dir)),
+        loaded_(load_training_model(run.init_from, run.device, train.dropout)),
+        device_(model::parse_device(run.device)),
         bart_(loaded_.pretrained.model),
         config_(loaded_.pretrained.config),
-        prompts_(key_prompts(job)),
-        scoring_(score_options(job)),
-        loss_(rank::make_ranking_loss(job.loss, loss_options(job))) {
+        prompts_(key_prompts(inputs)),
+        scoring_(score_options(inputs)),
+        loss_(std::move(loss)) {
     if (tokenizer_.vocab_size() > config_.vocab_size) {
-      throw DataError(job.tokenizer_dir + ": the tokenizer's " +
+      throw DataError(inputs.tokenizer_dir + ": the tokenizer's " +
                       std::to_string(tokenizer_.vocab_size()) + " tokens do not fit the " +
                       std::to_string(config_.vocab_size) + "-token vocabulary of the model " +
-                      job.init_from);
+                      run.init_from);
     }
-    plan_ = plan_rows(set_, job);
-    if (job.lambda_gen > 0) {
-      examples_ = data::Stage1ExampleFile::open(job.examples_path);
+    plan_ = plan_rows(set_, train, distill, run.seed);
+    if (distill.lambda_gen > 0) {
+      examples_ = data::Stage1ExampleFile::open(inputs.examples_path);
       source_rows_ = examples_.supervised_rows();
     }
   }
@@ -271,7 +271,8 @@ class DistillRun : public Objective {
   StepOutcome outcome(const std::vector<double>& sums, const std::vector<int64_t>& counts) override;
   void at_start(TrainLog& log) override { record_agreement(0, log); }
   void after_log(int64_t step, bool last, TrainLog& log) override {
-    if (job_.eval_every > 0 && step % job_.eval_every == 0 && !last) record_agreement(step, log);
+    if (distill_.eval_every > 0 && step % distill_.eval_every == 0 && !last)
+      record_agreement(step, log);
   }
   void at_end(int64_t step, TrainLog& log) override { record_agreement(step, log); }
 
@@ -294,7 +295,10 @@ class DistillRun : public Objective {
 
   Communicator& comm_;
   Communicator& control_;
-  const DistillTrainJob& job_;
+  const TrainingRun& run_;
+  const TrainOptions& train_;
+  const DistillOptions& distill_;
+  const DistillInputs& inputs_;
   data::DistillSetFile set_;
   text::BpeTokenizer tokenizer_;
   TrainingModel loaded_;
@@ -320,15 +324,15 @@ std::vector<StepQuery> DistillRun::prepare(const std::vector<uint64_t>& rows, in
     StepQuery& q = out[i];
     q.row = rows[i];
     q.query = std::move(read[i]);
-    const uint64_t seed = rank::mix_seed(job_.seed, static_cast<uint64_t>(epoch), rows[i]);
+    const uint64_t seed = rank::mix_seed(run_.seed, static_cast<uint64_t>(epoch), rows[i]);
     std::vector<float> teacher;
     std::vector<bool> positive;
     for (const data::DistillCandidate& c : q.query.candidates) {
       teacher.push_back(c.teacher_score);
-      positive.push_back(c.label >= job_.relevance_threshold);
+      positive.push_back(c.label >= distill_.relevance_threshold);
     }
-    q.lists = rank::sample_lists(teacher, positive, job_.sampling, seed);
-    if (job_.lambda_gen > 0) {
+    q.lists = rank::sample_lists(teacher, positive, distill_.sampling, seed);
+    if (distill_.lambda_gen > 0) {
       const auto found = source_rows_.find(q.query.query_id);
       if (found == source_rows_.end()) continue;
       std::mt19937_64 rng(seed ^ 0x9E3779B97F4A7C15ull);
@@ -359,7 +363,7 @@ std::pair<torch::Tensor, torch::Tensor> DistillRun::encode(
   std::vector<std::string> texts;
   for (const data::DistillQuery* q : queries)
     texts.push_back(q->query);
-  auto [ids, mask] = encode_queries(tokenizer_, texts, job_.max_query_length, config_, device_);
+  auto [ids, mask] = encode_queries(tokenizer_, texts, inputs_.max_query_length, config_, device_);
   torch::Tensor out = bart_->encode(ids, mask);  // [Q, S, D]
   return {std::move(out), std::move(mask)};
 }
@@ -398,7 +402,7 @@ DistillAgreement DistillRun::evaluate(int64_t step) {
     for (size_t i = lo; i < hi; ++i) {
       const uint64_t row = plan_.heldout[i];
       const data::DistillQuery& q = held[i - lo];
-      const size_t n = std::min(q.candidates.size(), static_cast<size_t>(job_.eval_candidates));
+      const size_t n = std::min(q.candidates.size(), static_cast<size_t>(distill_.eval_candidates));
       std::vector<double> student, teacher, stored;
       std::vector<bool> positive;
       // The query is encoded once; its candidates go through the decoder chunk by chunk.
@@ -414,7 +418,7 @@ DistillAgreement DistillRun::evaluate(int64_t step) {
       for (size_t c = 0; c < n; ++c) {
         teacher.push_back(q.candidates[c].teacher_score);
         stored.push_back(q.candidates[c].student_score);
-        positive.push_back(q.candidates[c].label >= job_.relevance_threshold);
+        positive.push_back(q.candidates[c].label >= distill_.relevance_threshold);
       }
       sums[0] += kendall_tau_b(student, teacher);
       sums[1] += ndcg10_against_teacher(student, teacher);
@@ -483,9 +487,9 @@ torch::Tensor DistillRun::forward(int64_t first, int64_t count, const std::vecto
                                   std::vector<double>& sums) {
   const auto ranks = static_cast<double>(comm_.size());
   auto scale = [&](int64_t n) { return n > 0 ? ranks / static_cast<double>(n) : 0.0; };
-  const double rank_scale = job_.lambda_rank * scale(counts[0]);
-  const double title_scale = job_.lambda_gen * 0.5 * scale(counts[1]);
-  const double body_scale = job_.lambda_gen * 0.5 * scale(counts[2]);
+  const double rank_scale = distill_.lambda_rank * scale(counts[0]);
+  const double title_scale = distill_.lambda_gen * 0.5 * scale(counts[1]);
+  const double body_scale = distill_.lambda_gen * 0.5 * scale(counts[2]);
 
   // Each query's sampled candidates are scored once, then gathered into its lists.
   std::vector<const data::DistillQuery*> batch_queries;
@@ -552,9 +556,9 @@ torch::Tensor DistillRun::forward(int64_t first, int64_t count, const std::vecto
     add(list_sum * rank_scale);
   }
   const model::LossSums title =
-      generation_loss(bart_, titles, config_, device_, job_.label_smoothing);
+      generation_loss(bart_, titles, config_, device_, train_.label_smoothing);
   const model::LossSums body =
-      generation_loss(bart_, bodies, config_, device_, job_.label_smoothing);
+      generation_loss(bart_, bodies, config_, device_, train_.label_smoothing);
   sums[1] += value_of(title.loss);
   sums[2] += value_of(title.nll);
   sums[3] += value_of(body.loss);
@@ -573,7 +577,7 @@ StepOutcome DistillRun::outcome(const std::vector<double>& sums,
   const double ce_title = mean(sums[1], counts[1]);
   const double ce_body = mean(sums[3], counts[2]);
   StepOutcome out;
-  out.loss = job_.lambda_rank * rank_loss + job_.lambda_gen * 0.5 * (ce_title + ce_body);
+  out.loss = distill_.lambda_rank * rank_loss + distill_.lambda_gen * 0.5 * (ce_title + ce_body);
   out.fields = {{"rank_loss", finite_or_null(rank_loss)}, {"ce_title", finite_or_null(ce_title)},
                 {"ce_body", finite_or_null(ce_body)},     {"nll_title", mean(sums[2], counts[1])},
                 {"nll_body", mean(sums[4], counts[2])},   {"lists", counts[0]}};
@@ -593,33 +597,29 @@ void DistillRun::record_agreement(int64_t step, TrainLog& log) {
 DistillTrainReport DistillRun::run() {
   const auto start = Clock::now();
   const auto rows = static_cast<int64_t>(plan_.training.size());
-  const int64_t steps_per_epoch = rows / job_.global_batch;
-  const int64_t total_steps = job_.max_steps > 0 ? job_.max_steps : steps_per_epoch * job_.epochs;
-  if (job_.decay != "constant" && total_steps <= job_.warmup_steps) {
-    throw ConfigError("train.warmup_steps (" + std::to_string(job_.warmup_steps) +
-                      ") must be smaller than the " + std::to_string(total_steps) +
-                      " training steps when train.decay is " + job_.decay);
-  }
+  const int64_t total_steps = training_steps(train_, rows, "training queries");
   TrainingPhase phase;
   phase.steps = total_steps;
-  phase.schedule = lr_schedule(job_, total_steps);
-  phase.stored_rows = job_.global_batch;
-  DataParallelOptions options = data_parallel_options(job_, "distill");
-  options.on_nonfinite = job_.on_nonfinite;
-  options.max_nonfinite_steps = job_.max_nonfinite_steps;
-  options.nonfinite_key = "distill.on_nonfinite";
-  options.max_nonfinite_key = "distill.max_nonfinite_steps";
+  phase.schedule = lr_schedule(train_, total_steps);
+  phase.stored_rows = train_.global_batch;
+  NonFinitePolicy nonfinite;
+  nonfinite.skip = distill_.on_nonfinite == "skip";
+  nonfinite.max_skipped = distill_.max_nonfinite_steps;
+  nonfinite.policy_key = option_key(distill_, distill_.on_nonfinite);
+  nonfinite.max_skipped_key = option_key(distill_, distill_.max_nonfinite_steps);
+  const DataParallelJob job{train_, run_, "distill", "queries_per_s", nonfinite};
 
   report_.training_queries = rows;
   report_.heldout_queries = static_cast<int64_t>(plan_.heldout.size());
   report_.unused_queries = plan_.unused;
   LOG_IF(INFO, comm_.rank() == 0) << "distilling on " << rows << " training queries of "
-                                  << job_.set_path << " (" << plan_.heldout.size() << " held out, "
-                                  << plan_.unused << " with too few positives or negatives), "
-                                  << total_steps << " steps, loss " << loss_->name();
+                                  << inputs_.set_path << " (" << plan_.heldout.size()
+                                  << " held out, " << plan_.unused
+                                  << " with too few positives or negatives), " << total_steps
+                                  << " steps, loss " << loss_->name();
   BartTrainable trainable(loaded_);
   const DataParallelReport run =
-      train_data_parallel(comm_, control_, trainable, options, {phase}, *this, "queries_per_s");
+      train_data_parallel(comm_, control_, trainable, job, {phase}, *this);
   DistillTrainReport report = std::move(report_);
   report.first_step = run.first_step;
   report.steps = run.steps;
@@ -640,73 +640,74 @@ DistillTrainReport DistillRun::run() {
 
 }  // namespace
 
-void check_distill_job(const DistillTrainJob& job, int world_size) {
-  check_data_parallel_job(job, world_size, "train");
-  if (job.label_smoothing < 0 || job.label_smoothing >= 1) {
-    throw ConfigError("train.label_smoothing must be in [0, 1)");
+void check_distill(const TrainOptions& train, const DistillOptions& d, const DistillInputs& inputs,
+                   int world_size) {
+  check_training_options(train, world_size);
+  if (!(train.label_smoothing >= 0 && train.label_smoothing < 1)) {
+    throw OptionError("{} must be in [0, 1)", {option_key(train, train.label_smoothing)});
   }
-  if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
-  auto at_least = [](int64_t value, int64_t low, const std::string& key) {
+  auto at_least = [&](const int& value, int low) {
     if (value < low) {
-      throw ConfigError(key + " must be at least " + std::to_string(low) + ", got " +
-                        std::to_string(value));
+      throw OptionError(
+          "{} must be at least " + std::to_string(low) + ", got " + std::to_string(value),
+          {option_key(d, value)});
     }
   };
-  auto finite_non_negative = [](double value, const std::string& key) {
+  auto finite_non_negative = [&](const double& value) {
     if (!std::isfinite(value) || value < 0) {
-      throw ConfigError(key + " must be a finite number >= 0, got " + std::to_string(value));
+      throw OptionError("{} must be a finite number >= 0, got " + std::to_string(value),
+                        {option_key(d, value)});
     }
   };
-  finite_non_negative(job.lambda_rank, "distill.lambda_rank");
-  finite_non_negative(job.lambda_gen, "distill.lambda_gen");
-  if (job.lambda_rank == 0 && job.lambda_gen == 0) {
-    throw ConfigError("distill.lambda_rank and distill.lambda_gen are both 0: nothing to train");
+  finite_non_negative(d.lambda_rank);
+  finite_non_negative(d.lambda_gen);
+  if (d.lambda_rank == 0 && d.lambda_gen == 0) {
+    throw OptionError("{} and {} are both 0: nothing to train",
+                      {option_key(d, d.lambda_rank), option_key(d, d.lambda_gen)});
   }
-  at_least(job.relevance_threshold, 1, "distill.relevance_threshold");
-  at_least(job.min_positives, 1, "distill.min_positives");
-  at_least(job.min_negatives, 1, "distill.min_negatives");
-  at_least(job.max_nonfinite_steps, 1, "distill.max_nonfinite_steps");
-  at_least(job.holdout, 0, "distill.holdout");
-  at_least(job.eval_candidates, 2, "distill.eval_candidates");
-  at_least(job.eval_every, 0, "distill.eval_every");
-  at_least(job.max_query_length, 1, "search.max_query_length");
-  if (job.on_nonfinite != "skip" && job.on_nonfinite != "abort") {
-    throw ConfigError("distill.on_nonfinite must be skip or abort, got '" + job.on_nonfinite + "'");
+  at_least(d.relevance_threshold, 1);
+  at_least(d.min_positives, 1);
+  at_least(d.min_negatives, 1);
+  at_least(d.max_nonfinite_steps, 1);
+  at_least(d.holdout, 0);
+  at_least(d.eval_candidates, 2);
+  at_least(d.eval_every, 0);
+  if (d.on_nonfinite != "skip" && d.on_nonfinite != "abort") {
+    throw OptionError("{} must be skip or abort, got '" + d.on_nonfinite + "'",
+                      {option_key(d, d.on_nonfinite)});
   }
-  if (job.corpus_tokens == 0) {
-    throw ConfigError("distill: the index's corpus token count is 0 (index.dir not loaded?)");
+  if (inputs.max_query_length < 1) {
+    throw ConfigError("distill: the query length limit must be at least 1, got " +
+                      std::to_string(inputs.max_query_length));
   }
-  // The sampling and loss options are checked by their own functions, with their keys.
-  const rank::ListSamplingOptions& s = job.sampling;
-  at_least(s.top_positives, 0, "distill.top_positives");
-  at_least(s.random_positives, 0, "distill.random_positives");
-  at_least(s.top_negatives, 0, "distill.top_negatives");
-  at_least(s.random_negatives, 0, "distill.random_negatives");
-  if (s.top_positives + s.random_positives < 1) {
-    throw ConfigError("distill.top_positives + distill.random_positives must be at least 1");
+  if (inputs.corpus_tokens == 0) {
+    throw ConfigError("distill: the index's corpus token count is 0 (no index loaded?)");
   }
-  if (s.top_negatives + s.random_negatives < 1) {
-    throw ConfigError("distill.top_negatives + distill.random_negatives must be at least 1");
+  if (d.lambda_gen > 0 && inputs.examples_path.empty()) {
+    throw OptionError("{} > 0 needs the stage-1 example store for the generation loss",
+                      {option_key(d, d.lambda_gen)});
   }
-  rank::make_ranking_loss(job.loss, loss_options(job));
-  if (job.lambda_gen > 0 && job.examples_path.empty()) {
-    throw ConfigError(
-        "distill.lambda_gen > 0 needs the stage-1 example store (examples.path) for the "
-        "generation loss");
+  const std::vector<std::string>& losses = rank::ranking_loss_names();
+  if (std::find(losses.begin(), losses.end(), d.loss) == losses.end()) {
+    throw OptionError("{}: unknown ranking loss '" + d.loss + "'", {option_key(d, d.loss)});
   }
+  rank::check_ranking_loss_options(d.ranking);
+  rank::check_list_sampling(d.sampling);
 }
 
-DistillTrainReport train_distill(Communicator& comm, Communicator& control,
-                                 const DistillTrainJob& job) {
-  check_distill_job(job, comm.size());
-  DistillRun run(comm, control, job);
-  return run.run();
+DistillTrainReport train_distill(Communicator& comm, Communicator& control, const TrainingRun& run,
+                                 const TrainOptions& train, const DistillOptions& distill,
+                                 const DistillInputs& inputs) {
+  check_distill(train, distill, inputs, comm.size());
+  DistillRun distill_run(comm, control, run, train, distill, inputs,
+                         rank::make_ranking_loss(distill.loss, distill.ranking));
+  return distill_run.run();
 }
 
-DistillTrainReport train_distill(MpiContext& mpi, const std::string& backend,
-                                 const DistillTrainJob& job) {
-  TrainingCommunicators comms = make_training_communicators(backend, mpi);
-  return train_distill(*comms.gradients, comms.control(), job);
+DistillTrainReport train_distill(MpiContext& mpi, const TrainingRun& run, const TrainOptions& train,
+                                 const DistillOptions& distill, const DistillInputs& inputs) {
+  TrainingCommunicators comms = make_training_communicators(train.backend, mpi);
+  return train_distill(*comms.gradients, comms.control(), run, train, distill, inputs);
 }
 
 }  // namespace dgr::distributed

@@ -22,7 +22,7 @@ ExampleBatch collate_examples(const std::vector<data::Stage1Example>& examples,
       for (int32_t t : *tokens) {
         if (t < 0 || t >= config.vocab_size) {
           throw DataError(
-              "stage-1 example of '" + e.source_id + "' (" + data::example_view_name(e.view) +
+              "stage-1 example of '" + e.source_id + "' (" + search::view_name(e.view) +
               "): token " + std::to_string(t) + " is outside the model's vocabulary of " +
               std::to_string(config.vocab_size) + " (was the store made with another tokenizer?)");
         }

@@ -41,24 +41,41 @@ void copy_tokenizer(const std::string& from, const std::string& to_dir) {
 
 }  // namespace
 
-IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
+index::ViewOptions view_options(const IndexOptions& o) {
+  index::ViewOptions views;
+  index::set_views(views, o.views, config::key_name(config::option_key(o, o.views)));
+  views.title_start = o.title_start;
+  views.title_end = o.title_end;
+  views.pq_start = o.pq_start;
+  views.pq_end = o.pq_end;
+  return views;
+}
+
+IndexBuildReport build_index(MpiContext& mpi, const IndexOptions& options,
+                             const IndexBuildInputs& in) {
   const auto start = Clock::now();
-  if (in.views.pseudo_queries && in.pseudo_queries.empty()) {
-    throw ConfigError("index.views lists pseudo_queries but data.pseudo_queries names no file");
+  const index::ViewOptions views = view_options(options);
+  if (views.pseudo_queries != !in.pseudo_queries.empty()) {
+    throw config::OptionError(views.pseudo_queries
+                                  ? "{} lists pseudo_queries but no pseudo-queries file is given"
+                                  : "a pseudo-queries file is given but {} lacks pseudo_queries",
+                              {config::option_key(options, options.views)});
   }
-  if (!in.views.pseudo_queries && !in.pseudo_queries.empty()) {
-    throw ConfigError("data.pseudo_queries is set but index.views lacks pseudo_queries");
+  if (options.shards < 0) {
+    throw config::OptionError("{} must be >= 0, got " + std::to_string(options.shards),
+                              {config::option_key(options, options.shards)});
   }
+  const std::string& out_dir = options.dir;
   text::BpeTokenizer tokenizer = text::BpeTokenizer::load(in.tokenizer_dir);
-  const index::ViewMarkers markers = index::encode_markers(tokenizer, in.views);
-  const int num_shards = in.shards > 0 ? in.shards : mpi.size();
+  const index::ViewMarkers markers = index::encode_markers(tokenizer, views);
+  const int num_shards = options.shards > 0 ? options.shards : mpi.size();
 
   // The output directory exists and holds no manifest while shards are being (re)written, so
   // a half-built directory is never taken for an index.
   if (mpi.is_root()) {
-    ensure_directory(in.out_dir);
+    ensure_directory(out_dir);
     std::error_code ec;
-    fs::remove(fs::path(in.out_dir) / "manifest.yaml", ec);
+    fs::remove(fs::path(out_dir) / "manifest.yaml", ec);
   }
   mpi.barrier();
 
@@ -95,8 +112,9 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
   }
   if (num_passages == 0) throw DataError(in.corpus + ": no passages to index");
   if (static_cast<uint32_t>(num_shards) > num_passages) {
-    throw ConfigError("index.shards = " + std::to_string(num_shards) + " but the corpus has only " +
-                      std::to_string(num_passages) + " passages");
+    throw config::OptionError("{} = " + std::to_string(num_shards) + " but the corpus has only " +
+                                  std::to_string(num_passages) + " passages",
+                              {config::option_key(options, options.shards)});
   }
   static const std::vector<std::string> kNoQueries;
 
@@ -127,7 +145,7 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
         [&](data::Passage&& p, int64_t) {
           auto pq = pseudo_queries.find(p.id);
           passages.push_back(
-              index::passage_segments(tokenizer, in.views, markers, p.title, p.text,
+              index::passage_segments(tokenizer, views, markers, p.title, p.text,
                                       pq == pseudo_queries.end() ? kNoQueries : pq->second));
           ids.push_back(std::move(p.id));
           progress.add(1);
@@ -141,11 +159,11 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
     passages.clear();
     passages.shrink_to_fit();
     const std::string file = shard_name(s);
-    const std::string path = (fs::path(in.out_dir) / file).string();
+    const std::string path = (fs::path(out_dir) / file).string();
     index::write_shard(path, shard, ids);
     build_seconds += seconds_since(t1);
     const uint64_t bytes = fs::file_size(path);
-    const index::ViewStarts starts = index::count_view_starts(shard, in.views, markers);
+    const index::ViewStarts starts = index::count_view_starts(shard, views, markers);
     LOG(INFO) << "shard " << s << ": passages [" << lo << ", " << hi << "), " << shard.num_tokens()
               << " tokens, " << format_bytes(bytes) << " ("
               << static_cast<double>(bytes) / std::max<uint64_t>(1, shard.num_tokens())
@@ -175,7 +193,7 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
     manifest.corpus_hash = sha256_file(in.corpus);
     manifest.pseudo_queries_hash = in.pseudo_queries.empty() ? "" : sha256_file(in.pseudo_queries);
     manifest.config_hash = in.config_hash;
-    manifest.views = in.views;
+    manifest.views = views;
     manifest.num_passages = num_passages;
     manifest.shards.resize(num_shards);
     for (const auto& text : all) {
@@ -198,9 +216,9 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
         report.bytes += info.bytes;
       }
     }
-    copy_tokenizer(in.tokenizer_dir, (fs::path(in.out_dir) / "tokenizer").string());
+    copy_tokenizer(in.tokenizer_dir, (fs::path(out_dir) / "tokenizer").string());
     // Shards of an earlier build with more shards would otherwise linger.
-    for (const auto& entry : fs::directory_iterator(in.out_dir)) {
+    for (const auto& entry : fs::directory_iterator(out_dir)) {
       const std::string name = entry.path().filename().string();
       if (name.rfind("shard-", 0) != 0 || name.size() != shard_name(0).size()) continue;
       const std::string digits = name.substr(6, 5);
@@ -209,7 +227,7 @@ IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& in) {
         fs::remove(entry.path());
       }
     }
-    manifest.write((fs::path(in.out_dir) / "manifest.yaml").string());
+    manifest.write((fs::path(out_dir) / "manifest.yaml").string());
     report.passages = num_passages;
     report.tokens = manifest.num_tokens;
   }

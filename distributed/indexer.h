@@ -9,19 +9,17 @@
 #include <cstdint>
 #include <string>
 
-#include "core/index/views.h"
+#include "distributed/index_options.h"
 #include "distributed/mpi_context.h"
 
 namespace dgr::distributed {
 
+// What the index is built from.
 struct IndexBuildInputs {
   std::string corpus;
   std::string corpus_format = "auto";
   std::string tokenizer_dir;
-  std::string pseudo_queries;  // optional jsonl {"_id", "pseudo_queries": [...]}
-  std::string out_dir;
-  index::ViewOptions views;
-  int shards = 0;  // 0 = one per rank
+  std::string pseudo_queries;  // jsonl {"_id", "pseudo_queries": [...]}; needs the view
   std::string config_hash;
   double progress_interval_s = 30;
 };
@@ -37,8 +35,10 @@ struct IndexBuildReport {
   uint64_t peak_rss_bytes = 0;  // largest over ranks
 };
 
-// Collective: every rank of `mpi` must call it with the same inputs. Throws on bad input (the
-// guard in main turns that into the end of the job).
-IndexBuildReport build_index(MpiContext& mpi, const IndexBuildInputs& inputs);
+// Builds the index `options` describe into options.dir. Collective: every rank of `mpi` must
+// call it with the same arguments. Throws on bad input (the guard in main turns that into the
+// end of the job).
+IndexBuildReport build_index(MpiContext& mpi, const IndexOptions& options,
+                             const IndexBuildInputs& inputs);
 
 }  // namespace dgr::distributed

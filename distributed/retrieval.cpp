@@ -10,6 +10,7 @@
 #include "core/index/manifest.h"
 #include "core/model/retrieval_model.h"
 #include "core/search/fm_index_constraint.h"
+#include "core/search/retriever.h"
 #include "core/text/bpe_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
@@ -29,33 +30,28 @@ std::string format_score(double value) {
   return std::string(buffer, result.ptr);
 }
 
-void check_job(const RetrievalJob& job) {
-  if (job.queries.empty()) throw ConfigError("retrieve: there are no queries to retrieve for");
-  if (job.batch_size < 1) throw ConfigError("search.batch_size must be at least 1");
-  if (job.max_query_length < 1) throw ConfigError("search.max_query_length must be at least 1");
-  if (job.options.beam.beam_size < 1) throw ConfigError("search.beam_size must be at least 1");
-  if (job.lengths.title < 1 || job.lengths.body < 1 || job.lengths.pseudo_query < 1) {
-    throw ConfigError("search.*_max_length must be at least 1");
-  }
-  if (job.options.scoring.depth < 1) throw ConfigError("scoring.depth must be at least 1");
-  if (job.run_path.empty()) throw ConfigError("retrieve: no run file to write");
+void check_job(const RetrievalOptions& options, const RetrievalInputs& in) {
+  if (in.queries.empty()) throw ConfigError("retrieve: there are no queries to retrieve for");
+  search::check_search_options(options.search);
+  search::check_scoring_options(options.scoring);
+  if (in.run_path.empty()) throw ConfigError("retrieve: no run file to write");
 }
 
 // The model's vocabulary must be the index's: ids mean the same tokens on both sides.
-void check_vocabulary(const RetrievalJob& job, const text::BpeTokenizer& tokenizer,
-                      const model::RetrievalModel& model) {
-  const std::string vocab = job.model_dir + "/vocab.json";
-  if (file_exists(vocab) && file_exists(job.model_dir + "/merges.txt")) {
-    const text::BpeTokenizer model_tokenizer = text::BpeTokenizer::load(job.model_dir);
+void check_vocabulary(const std::string& model_dir, const std::string& index_dir,
+                      const text::BpeTokenizer& tokenizer, const model::RetrievalModel& model) {
+  const std::string vocab = model_dir + "/vocab.json";
+  if (file_exists(vocab) && file_exists(model_dir + "/merges.txt")) {
+    const text::BpeTokenizer model_tokenizer = text::BpeTokenizer::load(model_dir);
     if (model_tokenizer.hash() != tokenizer.hash()) {
       throw ConfigError(
-          "the model in " + job.model_dir + " uses a different vocabulary than the index in " +
-          job.index_dir + " (tokenizer " + model_tokenizer.hash().substr(0, 12) + " vs " +
+          "the model in " + model_dir + " uses a different vocabulary than the index in " +
+          index_dir + " (tokenizer " + model_tokenizer.hash().substr(0, 12) + " vs " +
           tokenizer.hash().substr(0, 12) + "); rebuild the index with the model's tokenizer");
     }
   }
   if (model.config().vocab_size < tokenizer.vocab_size()) {
-    throw ConfigError("the model in " + job.model_dir + " has " +
+    throw ConfigError("the model in " + model_dir + " has " +
                       std::to_string(model.config().vocab_size) +
                       " token embeddings but the index's tokenizer has " +
                       std::to_string(tokenizer.vocab_size()) + " tokens");
@@ -65,7 +61,7 @@ void check_vocabulary(const RetrievalJob& job, const text::BpeTokenizer& tokeniz
 // One query's lines of the run file and of keys.jsonl.
 void append_results(const data::Query& query, const search::QueryRetrieval& result,
                     const index::IndexDirectory& index, const text::BpeTokenizer& tokenizer,
-                    const std::vector<search::ViewPrompt>& prompts, const RetrievalJob& job,
+                    const std::vector<search::ViewPrompt>& prompts, const RetrieveOptions& options,
                     std::string& run, std::string* keys_out) {
   size_t rank = 0;
   for (const search::ScoredPassage& passage : result.passages) {
@@ -77,7 +73,7 @@ void append_results(const data::Query& query, const search::QueryRetrieval& resu
     run += ' ';
     run += format_score(passage.score);
     run += ' ';
-    run += job.run_tag;
+    run += options.tag;
     run += '\n';
   }
   if (!keys_out) return;
@@ -87,8 +83,8 @@ void append_results(const data::Query& query, const search::QueryRetrieval& resu
   nlohmann::json passages = nlohmann::json::array();
   for (const search::ScoredPassage& passage : result.passages) {
     nlohmann::json matched = nlohmann::json::array();
-    const size_t limit =
-        std::min(passage.keys.size(), static_cast<size_t>(std::max(0, job.max_keys_per_passage)));
+    const size_t limit = std::min(passage.keys.size(),
+                                  static_cast<size_t>(std::max(0, options.max_keys_per_passage)));
     for (size_t i = 0; i < limit; ++i) {
       const uint32_t k = passage.keys[i];
       if (renumbered[k] < 0) {
@@ -137,27 +133,35 @@ struct RankFigures {
 
 }  // namespace
 
-RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
+RetrievalReport retrieve(MpiContext& mpi, const RetrievalOptions& options,
+                         const RetrievalInputs& job) {
   const auto start = Clock::now();
-  check_job(job);
+  check_job(options, job);
+  const search::SearchOptions& search_options = options.search;
+  search::RetrieverOptions retriever;
+  retriever.beam.beam_size = search_options.beam_size;
+  retriever.beam.keep_history = search_options.keep_history;
+  retriever.beam.unigram_top = options.scoring.unigram_evidence ? options.scoring.unigram_top : 0;
+  retriever.scoring = options.scoring;
+  retriever.scoring.max_keys_per_passage = options.retrieve.max_keys_per_passage;
 
   // Every rank loads the index and the model once; both stay for all its batches.
+  const std::string& index_dir = options.index.dir;
   const index::IndexDirectory index =
-      index::load_index_directory(job.index_dir, job.verify_checksums);
+      index::load_index_directory(index_dir, options.index.verify_checksums);
   const text::BpeTokenizer tokenizer = text::BpeTokenizer::load(index.tokenizer_dir());
   std::unique_ptr<model::RetrievalModel> model =
       model::load_retrieval_model(job.model_dir, job.device);
-  check_vocabulary(job, tokenizer, *model);
+  check_vocabulary(job.model_dir, index_dir, tokenizer, *model);
   const index::ViewMarkers markers = index::encode_markers(tokenizer, index.manifest.views);
   const std::vector<search::ViewPrompt> prompts =
-      search::view_prompts(index.manifest.views, markers, job.views, job.lengths);
+      search::view_prompts(index.manifest.views, markers, search_options);
   RankFigures figures;
   figures.load_seconds = seconds_since(start);
-  LOG_IF(INFO, mpi.is_root()) << "loaded index " << job.index_dir << " ("
-                              << index.index.num_passages() << " passages, "
-                              << index.index.num_shards() << " shards) and model " << job.model_dir
-                              << " (" << model->num_parameters() << " parameters) in "
-                              << figures.load_seconds << " s";
+  LOG_IF(INFO, mpi.is_root()) << "loaded index " << index_dir << " (" << index.index.num_passages()
+                              << " passages, " << index.index.num_shards() << " shards) and model "
+                              << job.model_dir << " (" << model->num_parameters()
+                              << " parameters) in " << figures.load_seconds << " s";
 
   // Batches are cut from the whole query list, then dealt to ranks as contiguous runs of
   // batches: every batch holds the same queries (so the same padding and the same floating-point
@@ -166,14 +170,14 @@ RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
   const size_t total = job.queries.size();
   const size_t size = static_cast<size_t>(mpi.size());
   const size_t rank = static_cast<size_t>(mpi.rank());
-  const size_t batch = static_cast<size_t>(job.batch_size);
+  const size_t batch = static_cast<size_t>(search_options.batch_size);
   const size_t batches = (total + batch - 1) / batch;
   const size_t lo = std::min(total, batches * rank / size * batch);
   const size_t hi = std::min(total, batches * (rank + 1) / size * batch);
 
   search::FmIndexConstraint constraint(index.index);
   search::KeyRescorer rescorer;
-  if (job.rescore) {
+  if (search_options.rescore) {
     rescorer = [&model](const std::vector<search::TokenId>& query,
                         const std::vector<search::ViewPrompt>& views,
                         std::vector<search::GeneratedKey>& keys) {
@@ -191,24 +195,25 @@ RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job) {
     progress_options.log_interval_s = job.progress_interval_s;
     Progress progress(size > 1 ? "retrieve (rank 0's queries)" : "retrieve",
                       static_cast<int64_t>(hi - lo), mpi.is_root(), progress_options);
-    for (size_t b = lo; b < hi; b += static_cast<size_t>(job.batch_size)) {
-      const size_t e = std::min(hi, b + static_cast<size_t>(job.batch_size));
+    for (size_t b = lo; b < hi; b += static_cast<size_t>(search_options.batch_size)) {
+      const size_t e = std::min(hi, b + static_cast<size_t>(search_options.batch_size));
       std::vector<std::vector<search::TokenId>> batch;
       for (size_t q = b; q < e; ++q) {
         std::vector<search::TokenId> ids = tokenizer.encode(" " + job.queries[q].text);
-        if (ids.size() > static_cast<size_t>(job.max_query_length)) {
-          ids.resize(static_cast<size_t>(job.max_query_length));
+        if (ids.size() > static_cast<size_t>(search_options.max_query_length)) {
+          ids.resize(static_cast<size_t>(search_options.max_query_length));
         }
         batch.push_back(std::move(ids));
       }
       const std::vector<search::QueryRetrieval> results = search::retrieve(
-          model->step_model(), constraint, index.index, batch, prompts, job.options, rescorer);
+          model->step_model(), constraint, index.index, batch, prompts, retriever, rescorer);
       for (size_t q = b; q < e; ++q) {
         const search::QueryRetrieval& result = results[q - b];
         figures.keys += result.keys.size();
         figures.ranked += result.passages.size();
         if (result.passages.empty()) ++figures.empty;
-        append_results(job.queries[q], result, index, tokenizer, prompts, job, run_part, keys_out);
+        append_results(job.queries[q], result, index, tokenizer, prompts, options.retrieve,
+                       run_part, keys_out);
       }
       progress.add(static_cast<int64_t>(e - b));
     }

@@ -8,28 +8,29 @@
 #include <string>
 #include <vector>
 
-#include "core/search/retriever.h"
+#include "core/search/search_options.h"
 #include "data/corpus.h"
+#include "distributed/index_options.h"
 #include "distributed/mpi_context.h"
+#include "distributed/retrieve_options.h"
 
 namespace dgr::distributed {
 
-struct RetrievalJob {
-  std::string index_dir;
-  bool verify_checksums = true;
+// The options a retrieval reads, each owned by its component.
+struct RetrievalOptions {
+  const IndexOptions& index;
+  const search::SearchOptions& search;
+  const search::ScoringOptions& scoring;
+  const RetrieveOptions& retrieve;
+};
+
+// What a retrieval works on.
+struct RetrievalInputs {
   std::string model_dir;
   std::string device = "cpu";
   std::vector<data::Query> queries;  // the same list on every rank
-  std::vector<std::string> views;    // empty = every indexed view
-  search::ViewLengths lengths;
-  int max_query_length = 64;
-  int batch_size = 8;
-  bool rescore = true;
-  search::RetrieverOptions options;
   std::string run_path;
-  std::string run_tag = "dgr";
   std::string keys_path;  // empty = no keys dump
-  int max_keys_per_passage = 40;
   double progress_interval_s = 30;
 };
 
@@ -45,6 +46,7 @@ struct RetrievalReport {
 };
 
 // Collective over `mpi`; rank 0 writes `run_path` (and `keys_path`). Throws on bad input.
-RetrievalReport retrieve(MpiContext& mpi, const RetrievalJob& job);
+RetrievalReport retrieve(MpiContext& mpi, const RetrievalOptions& options,
+                         const RetrievalInputs& inputs);
 
 }  // namespace dgr::distributed

@@ -38,41 +38,47 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-void check_job(const TrainJob& job, int world_size) {
-  check_data_parallel_job(job, world_size, "train");
-  if (job.label_smoothing < 0 || job.label_smoothing >= 1) {
-    throw ConfigError("train.label_smoothing must be in [0, 1)");
+using config::key_name;
+using config::option_key;
+using config::OptionError;
+
+void check_train_options(const TrainOptions& t, int world_size) {
+  check_training_options(t, world_size);
+  if (!(t.label_smoothing >= 0 && t.label_smoothing < 1)) {
+    throw OptionError("{} must be in [0, 1)", {option_key(t, t.label_smoothing)});
   }
-  if (job.checkpoint_every < 1) throw ConfigError("train.checkpoint_every must be at least 1");
-  if (job.copy_steps < 0) throw ConfigError("train.copy.steps must be >= 0");
-  if (job.copy_steps > 0) {
-    if (!(job.copy_lr > 0)) throw ConfigError("train.copy.lr must be positive");
-    if (job.copy_warmup_steps < 0) throw ConfigError("train.copy.warmup_steps must be >= 0");
-    if (job.copy_length < 1) throw ConfigError("train.copy.length must be at least 1");
+  const CopyWarmStartOptions& c = t.copy;
+  if (c.steps < 0) throw OptionError("{} must be >= 0", {option_key(t, c.steps)});
+  if (c.steps > 0) {
+    if (!(c.lr > 0)) throw OptionError("{} must be positive", {option_key(t, c.lr)});
+    if (c.warmup_steps < 0) throw OptionError("{} must be >= 0", {option_key(t, c.warmup_steps)});
+    if (c.length < 1) throw OptionError("{} must be at least 1", {option_key(t, c.length)});
   }
-  if (!(job.copy_mix >= 0 && job.copy_mix < 1)) {
-    throw ConfigError("train.copy.mix must be in [0, 1), got " + std::to_string(job.copy_mix));
+  if (!(c.mix >= 0 && c.mix < 1)) {
+    throw OptionError("{} must be in [0, 1), got " + std::to_string(c.mix), {option_key(t, c.mix)});
   }
-  if (job.probe_examples < 0) throw ConfigError("train.probe.examples must be >= 0");
-  if (job.probe_every < 1) throw ConfigError("train.probe.every must be at least 1");
-  if (job.probe_check_after < 0) throw ConfigError("train.probe.check_after must be >= 0");
+  const InputProbeOptions& p = t.probe;
+  if (p.examples < 0) throw OptionError("{} must be >= 0", {option_key(t, p.examples)});
+  if (p.every < 1) throw OptionError("{} must be at least 1", {option_key(t, p.every)});
+  if (p.check_after < 0) throw OptionError("{} must be >= 0", {option_key(t, p.check_after)});
 }
 
 // What a collapsed model looks like and what to change; thrown on every rank at once (the
 // probe's numbers are all-reduced).
-[[noreturn]] void throw_ignores_input(const TrainJob& job, int64_t step, const ProbeResult& p) {
+[[noreturn]] void throw_ignores_input(const TrainOptions& t, int64_t step, const ProbeResult& p) {
   char numbers[320];
   std::snprintf(numbers, sizeof numbers,
                 "the NLL per target token is %.4f after the example's own source and %.4f after "
-                "another example's source (gap %.4f < train.probe.min_gap %.4g); encoder output "
-                "spread %.3g",
-                p.nll_true, p.nll_shuffled, p.gap, job.probe_min_gap, p.encoder_spread);
-  throw DataError("train: the model ignores its input at step " + std::to_string(step) + ": " +
-                  numbers +
-                  ". The loss falls only because the decoder learns the targets as a language "
-                  "model. Train from scratch with a copy warm start (train.copy.steps, e.g. 300) "
-                  "and a lower train.lr (e.g. 3e-4), or start from a pretrained model; "
-                  "train.probe.check_after 0 only logs the probe.");
+                "another example's source (gap %.4f < %s %.4g); encoder output spread %.3g",
+                p.nll_true, p.nll_shuffled, p.gap, key_name(option_key(t, t.probe.min_gap)).c_str(),
+                t.probe.min_gap, p.encoder_spread);
+  throw DataError(
+      "train: the model ignores its input at step " + std::to_string(step) + ": " + numbers +
+      ". The loss falls only because the decoder learns the targets as a language "
+      "model. Train from scratch with a copy warm start (" +
+      key_name(option_key(t, t.copy.steps)) + ", e.g. 300) and a lower " +
+      key_name(option_key(t, t.lr)) + " (e.g. 3e-4), or start from a pretrained model; " +
+      key_name(option_key(t, t.probe.check_after)) + " 0 only logs the probe.");
 }
 
 // Stage 1 as an objective: label-smoothed cross-entropy of the identifiers over the global
@@ -81,17 +87,17 @@ void check_job(const TrainJob& job, int world_size) {
 // runs before the first step, every probe_every steps and at the last.
 class Stage1Objective : public Objective {
  public:
-  Stage1Objective(const TrainJob& job, const data::Stage1ExampleFile& examples,
-                  TrainingModel& loaded, Communicator& control,
-                  std::optional<data::CopyTask>& copies, TrainReport& report)
-      : job_(job),
+  Stage1Objective(const TrainOptions& train, const TrainingRun& run,
+                  const data::Stage1ExampleFile& examples, TrainingModel& loaded,
+                  Communicator& control, std::optional<data::CopyTask>& copies, TrainReport& report)
+      : train_(train),
         examples_(examples),
         bart_(loaded.pretrained.model),
         config_(loaded.pretrained.config),
-        device_(model::parse_device(job.device)),
+        device_(model::parse_device(run.device)),
         control_(control),
         copies_(copies),
-        probe_(examples, job.probe_examples, job.seed),
+        probe_(examples, train.probe.examples, run.seed),
         report_(report) {}
 
   uint64_t rows() const override { return examples_.size(); }
@@ -116,7 +122,7 @@ class Stage1Objective : public Objective {
       try {
         batches_.push_back(collate_examples(part, config_, device_));
       } catch (const DataError& e) {
-        throw DataError(job_.examples_path + ": " + e.what());
+        throw DataError(examples_.path() + ": " + e.what());
       }
       tokens += batches_.back().target_tokens;
     }
@@ -128,7 +134,7 @@ class Stage1Objective : public Objective {
     const ExampleBatch& b = batches_[static_cast<size_t>(first / count)];
     const torch::Tensor logits = bart_->forward(b.input_ids, b.attention_mask, b.decoder_input);
     const model::LossSums loss =
-        model::label_smoothed_cross_entropy(logits, b.labels, job_.label_smoothing, kIgnoreLabel);
+        model::label_smoothed_cross_entropy(logits, b.labels, train_.label_smoothing, kIgnoreLabel);
     sums[0] += loss.loss.item<double>();
     sums[1] += loss.nll.item<double>();
     const double scale =
@@ -155,7 +161,7 @@ class Stage1Objective : public Objective {
   }
 
   nlohmann::json after_step(int64_t step, bool last) override {
-    if (!probe_.enabled() || (step % job_.probe_every != 0 && !last)) return {};
+    if (!probe_.enabled() || (step % train_.probe.every != 0 && !last)) return {};
     run_probe(step);
     return probe_json(*probed_);
   }
@@ -165,9 +171,10 @@ class Stage1Objective : public Objective {
     probed_ = probe_.measure(bart_, config_, device_, control_);
     report_.final_probe_gap = probed_->gap;
     report_.final_encoder_spread = probed_->encoder_spread;
-    if (job_.probe_check_after > 0 && step - job_.copy_steps >= job_.probe_check_after &&
-        probed_->gap < job_.probe_min_gap) {
-      throw_ignores_input(job_, step, *probed_);
+    const InputProbeOptions& p = train_.probe;
+    if (p.check_after > 0 && step - train_.copy.steps >= p.check_after &&
+        probed_->gap < p.min_gap) {
+      throw_ignores_input(train_, step, *probed_);
     }
   }
 
@@ -178,7 +185,7 @@ class Stage1Objective : public Objective {
                           {"encoder_spread", p.encoder_spread}};
   }
 
-  const TrainJob& job_;
+  const TrainOptions& train_;
   const data::Stage1ExampleFile& examples_;
   model::BartModel& bart_;
   const model::BartConfig& config_;
@@ -193,79 +200,70 @@ class Stage1Objective : public Objective {
 
 }  // namespace
 
-TrainReport train_stage1(MpiContext& mpi, const TrainJob& job) {
+TrainReport train_stage1(MpiContext& mpi, const TrainingRun& run, const TrainOptions& train,
+                         const std::string& examples_path) {
   const auto start = Clock::now();
-  check_job(job, mpi.size());
+  check_train_options(train, mpi.size());
 
-  const data::Stage1ExampleFile examples = data::Stage1ExampleFile::open(job.examples_path);
+  const data::Stage1ExampleFile examples = data::Stage1ExampleFile::open(examples_path);
   const uint64_t rows = examples.size();
-  if (rows == 0) throw DataError(job.examples_path + ": the example store holds no examples");
-  const int64_t steps_per_epoch = static_cast<int64_t>(rows) / job.global_batch;
-  if (steps_per_epoch == 0) {
-    throw ConfigError("train.global_batch (" + std::to_string(job.global_batch) +
-                      ") is larger than the " + std::to_string(rows) + " examples of " +
-                      job.examples_path);
-  }
+  if (rows == 0) throw DataError(examples_path + ": the example store holds no examples");
   // Identifier steps; the copy steps come first and on top.
-  const int64_t main_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
-  if (job.decay != "constant" && main_steps <= job.warmup_steps) {
-    throw ConfigError("train.warmup_steps (" + std::to_string(job.warmup_steps) +
-                      ") must be smaller than the " + std::to_string(main_steps) +
-                      " training steps when train.decay is " + job.decay);
-  }
+  const int64_t main_steps =
+      training_steps(train, static_cast<int64_t>(rows), "examples of " + examples_path);
 
   // Every rank starts from the same weights: the checkpoint, then (when resuming) the latest.
-  TrainingModel loaded_model = load_training_model(job.init_from, job.device, job.dropout);
+  TrainingModel loaded_model = load_training_model(run.init_from, run.device, train.dropout);
   const model::BartConfig& config = loaded_model.pretrained.config;
 
   // Copies in every identifier step's global batch (train.copy.mix).
-  const auto mixed_copies = static_cast<int64_t>(std::llround(job.copy_mix * job.global_batch));
+  const auto mixed_copies = static_cast<int64_t>(std::llround(train.copy.mix * train.global_batch));
   std::vector<TrainingPhase> phases;
-  if (job.copy_steps > 0) {
+  if (train.copy.steps > 0) {
     TrainingPhase copy;
     copy.name = "copy";
-    copy.steps = job.copy_steps;
-    copy.schedule.peak_lr = job.copy_lr;
-    copy.schedule.warmup_steps = job.copy_warmup_steps;
-    copy.schedule.total_steps = job.copy_steps;
+    copy.steps = train.copy.steps;
+    copy.schedule.peak_lr = train.copy.lr;
+    copy.schedule.warmup_steps = train.copy.warmup_steps;
+    copy.schedule.total_steps = train.copy.steps;
     copy.schedule.decay = "constant";
     copy.stored_rows = 0;
     phases.push_back(copy);
   }
   TrainingPhase identifiers;
   identifiers.steps = main_steps;
-  identifiers.schedule = lr_schedule(job, main_steps);
-  identifiers.stored_rows = job.global_batch - mixed_copies;
+  identifiers.schedule = lr_schedule(train, main_steps);
+  identifiers.stored_rows = train.global_batch - mixed_copies;
   phases.push_back(identifiers);
 
   data::CopyTaskOptions copy_options;
-  copy_options.length = job.copy_length;
+  copy_options.length = train.copy.length;
   copy_options.vocab_size = static_cast<int32_t>(config.vocab_size);
   copy_options.excluded = {static_cast<int32_t>(config.bos_token_id),
                            static_cast<int32_t>(config.eos_token_id),
                            static_cast<int32_t>(config.pad_token_id),
                            static_cast<int32_t>(config.decoder_start_token_id)};
-  copy_options.seed = job.seed;
+  copy_options.seed = run.seed;
   std::optional<data::CopyTask> copies;  // checked up front, only when used
-  if (job.copy_steps > 0 || mixed_copies > 0) copies.emplace(copy_options);
+  if (train.copy.steps > 0 || mixed_copies > 0) copies.emplace(copy_options);
 
-  TrainingCommunicators comms = make_training_communicators(job.backend, mpi);
+  TrainingCommunicators comms = make_training_communicators(train.backend, mpi);
   TrainReport report;
-  Stage1Objective objective(job, examples, loaded_model, comms.control(), copies, report);
+  Stage1Objective objective(train, run, examples, loaded_model, comms.control(), copies, report);
   BartTrainable trainable(loaded_model);
-  const DataParallelReport run =
-      train_data_parallel(*comms.gradients, comms.control(), trainable,
-                          data_parallel_options(job, "train"), phases, objective, "samples_per_s");
-  report.first_step = run.first_step;
-  report.steps = run.steps;
-  report.first_loss = run.first_loss;
-  report.final_loss = run.final_loss;
+  const DataParallelJob job{train, run, "train", "samples_per_s", {}};
+  const DataParallelReport trained =
+      train_data_parallel(*comms.gradients, comms.control(), trainable, job, phases, objective);
+  report.first_step = trained.first_step;
+  report.steps = trained.steps;
+  report.first_loss = trained.first_loss;
+  report.final_loss = trained.final_loss;
   report.seconds = seconds_since(start);
-  report.samples_per_second = run.items_per_second;
-  report.tokens_per_second = run.tokens_per_second;
-  report.exposed_comm_fraction = run.exposed_comm_fraction;
-  report.peak_rss_bytes = run.peak_rss_bytes;
-  report.optimizer_state_bytes = run.optimizer_state_bytes;
+  report.samples_per_second = trained.items_per_second;
+  report.tokens_per_second = trained.tokens_per_second;
+  report.exposed_comm_fraction = trained.exposed_comm_fraction;
+  report.peak_rss_bytes = trained.peak_rss_bytes;
+  report.optimizer_state_bytes = trained.optimizer_state_bytes;
   return report;
 }
 

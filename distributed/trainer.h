@@ -16,61 +16,9 @@
 #include <string>
 
 #include "distributed/mpi_context.h"
+#include "distributed/training_options.h"
 
 namespace dgr::distributed {
-
-struct TrainJob {
-  std::string examples_path;  // stage-1 example store (data/stage1_examples.h)
-  std::string init_from;      // checkpoint directory in Hugging Face layout
-  std::string run_dir;        // checkpoints/, train_log.jsonl
-  std::string export_dir;     // final model in Hugging Face layout
-  std::string device = "cpu";
-  std::string config_yaml;  // resolved config, stored in checkpoints
-  std::string config_hash;
-
-  uint64_t seed = 13;
-  int64_t global_batch = 32;
-  int64_t micro_batch = 0;  // per forward/backward on a rank; 0 = global_batch / ranks
-  int64_t max_steps = 0;    // 0 = epochs x rows / global_batch
-  int epochs = 1;
-  double lr = 3e-5;
-  int64_t warmup_steps = 0;
-  std::string decay = "linear";
-  double end_lr = 0;
-  double weight_decay = 0.01;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double adam_eps = 1e-8;
-  double clip_norm = 0.1;  // 0 = off
-  double label_smoothing = 0.1;
-  double dropout = -1;  // < 0: the model config's
-  int64_t checkpoint_every = 1000;
-  int keep_last = 3;
-  int64_t log_every = 10;
-  std::string backend = "mpi";
-  double bucket_mb = 25;
-  bool overlap = true;
-  int zero_stage = 0;  // 1: AdamW state sharded over the ranks (ShardedAdamW)
-  bool resume = true;
-  double progress_interval_s = 30;
-
-  // Copy warm start (data/copy_task.h): steps 1..copy_steps train on random-token copies at
-  // their own schedule (warm-up, then constant copy_lr); the identifier steps follow with the
-  // schedule above. 0 = none.
-  int64_t copy_steps = 0;
-  double copy_lr = 1e-3;
-  int64_t copy_warmup_steps = 50;
-  int copy_length = 16;
-  double copy_mix = 0;  // fraction of every identifier step's global batch that are copies
-
-  // Input probe (distributed/input_probe.h): measured at step 0, every probe_every steps and at
-  // the last step; from probe_check_after steps after the copy warm start on (> 0), a gap below
-  // probe_min_gap stops the run (the switch from copies to identifiers dips it for a while).
-  int probe_examples = 32;
-  int64_t probe_every = 100;
-  double probe_min_gap = 0.1;
-  int64_t probe_check_after = 500;
-};
 
 struct TrainReport {
   int64_t first_step = 0;  // > 0 when resumed
@@ -87,7 +35,9 @@ struct TrainReport {
   double final_encoder_spread = 0;
 };
 
+// Trains run.init_from on the stage-1 example store at `examples_path` (data/stage1_examples.h).
 // Collective over `mpi`. Throws ConfigError / DataError / IoError on bad input.
-TrainReport train_stage1(MpiContext& mpi, const TrainJob& job);
+TrainReport train_stage1(MpiContext& mpi, const TrainingRun& run, const TrainOptions& train,
+                         const std::string& examples_path);
 
 }  // namespace dgr::distributed

@@ -1,9 +1,7 @@
-// What the data-parallel loop (data_parallel_trainer.h) sets up the same way from a job: the checks
-// of the batch, schedule and optimizer keys, the per-epoch order of the rows, the parameters by
-// name, AdamW's options, the learning-rate schedule, the reducer's options and the optimizer
-// (replicated or ZeRO-1). A job is any struct with the fields global_batch, micro_batch, max_steps,
-// epochs, lr, beta1, beta2, adam_eps, weight_decay, warmup_steps, decay, end_lr, clip_norm,
-// dropout, log_every, bucket_mb, overlap and zero_stage (TrainJob, CrossEncoderTrainJob).
+// What the data-parallel loop (data_parallel_trainer.h) and its objectives set up alike from a
+// training's options (training_options.h): the per-epoch order of the rows, the parameters by
+// name, AdamW, the learning-rate schedule, the reducer's options, the model, train_log.jsonl,
+// checkpoints and the export.
 #pragma once
 
 #include <torch/torch.h>
@@ -30,6 +28,7 @@
 #include "distributed/gradient_reducer.h"
 #include "distributed/mpi_context.h"
 #include "distributed/sharded_optimizer.h"
+#include "distributed/training_options.h"
 
 namespace dgr::distributed {
 
@@ -38,33 +37,6 @@ struct NamedParameters {
   std::vector<std::string> names;                            // for ShardedAdamW
   std::vector<torch::Tensor> params;                         // for GradientReducer
 };
-
-// ConfigError naming `section`.<key> for the keys every data-parallel job shares: the batch must
-// split into ranks x micro-batches, and the schedule and optimizer values must be in range.
-template <class Job>
-void check_data_parallel_job(const Job& job, int world_size, const std::string& section) {
-  const std::string k = section + ".";
-  if (job.global_batch < 1) throw ConfigError(k + "global_batch must be at least 1");
-  if (job.micro_batch < 0) throw ConfigError(k + "micro_batch must be >= 0");
-  const int64_t per_rank = job.global_batch / world_size;
-  const int64_t micro = job.micro_batch > 0 ? job.micro_batch : std::max<int64_t>(1, per_rank);
-  if (job.global_batch % world_size != 0 || per_rank % micro != 0) {
-    throw ConfigError(k + "global_batch (" + std::to_string(job.global_batch) +
-                      ") must be a multiple of ranks x micro_batch (" + std::to_string(world_size) +
-                      " x " + std::to_string(micro) + ")");
-  }
-  if (job.max_steps < 0) throw ConfigError(k + "max_steps must be >= 0");
-  if (job.max_steps == 0 && job.epochs < 1) throw ConfigError(k + "epochs must be at least 1");
-  if (!(job.lr > 0)) throw ConfigError(k + "lr must be positive");
-  if (job.warmup_steps < 0) throw ConfigError(k + "warmup_steps must be >= 0");
-  if (job.clip_norm < 0) throw ConfigError(k + "clip_norm must be >= 0");
-  if (job.dropout >= 1) throw ConfigError(k + "dropout must be < 1");
-  if (job.log_every < 1) throw ConfigError(k + "log_every must be at least 1");
-  if (job.zero_stage != 0 && job.zero_stage != 1) {
-    throw ConfigError(k + "zero_stage must be 0 (replicated AdamW state) or 1 (sharded), got " +
-                      std::to_string(job.zero_stage));
-  }
-}
 
 // The rows of epoch `epoch` in training order: a Fisher-Yates shuffle with our own draws, so the
 // order is the same on every platform and standard library.
@@ -89,34 +61,33 @@ inline NamedParameters named_parameters(const torch::nn::Module& module) {
   return out;
 }
 
-template <class Job>
-model::AdamWOptions adamw_options(const Job& job) {
+inline model::AdamWOptions adamw_options(const TrainingOptions& o) {
   model::AdamWOptions adam;
-  adam.lr = job.lr;
-  adam.beta1 = job.beta1;
-  adam.beta2 = job.beta2;
-  adam.eps = job.adam_eps;
-  adam.weight_decay = job.weight_decay;
+  adam.lr = o.lr;
+  adam.beta1 = o.beta1;
+  adam.beta2 = o.beta2;
+  adam.eps = o.adam_eps;
+  adam.weight_decay = o.weight_decay;
   return adam;
 }
 
-template <class Job>
-model::LrSchedule lr_schedule(const Job& job, int64_t total_steps) {
+// The schedule of `o` over `total_steps`.
+inline model::LrSchedule lr_schedule(const TrainingOptions& o, int64_t total_steps) {
   model::LrSchedule schedule;
-  schedule.peak_lr = job.lr;
-  schedule.warmup_steps = job.warmup_steps;
+  schedule.peak_lr = o.lr;
+  schedule.warmup_steps = o.warmup_steps;
   schedule.total_steps = total_steps;
-  schedule.decay = job.decay;
-  schedule.end_lr = job.end_lr;
+  schedule.decay = o.decay;
+  schedule.end_lr = o.end_lr;
   return schedule;
 }
 
-template <class Job>
-GradientReducerOptions reducer_options(const Job& job) {
+// `overlap` is o.overlap as resolved for this node (TrainingRun::overlap).
+inline GradientReducerOptions reducer_options(const TrainingOptions& o, bool overlap) {
   GradientReducerOptions options;
-  options.bucket_mb = job.bucket_mb;
-  options.overlap = job.overlap;
-  options.shard = job.zero_stage == 1;
+  options.bucket_mb = o.bucket_mb;
+  options.overlap = overlap;
+  options.shard = o.zero_stage == 1;
   return options;
 }
 

@@ -57,16 +57,6 @@ void start_logging(const ResolvedConfig& config, const distributed::MpiContext& 
   init_logging(global.argv0.c_str(), mpi.rank(), mpi.size(), dir, global.verbose);
 }
 
-index::ViewOptions index_view_options(const IndexOptions& o) {
-  index::ViewOptions views;
-  index::set_views(views, o.views, "index.views");
-  views.title_start = o.title_start;
-  views.title_end = o.title_end;
-  views.pq_start = o.pq_start;
-  views.pq_end = o.pq_end;
-  return views;
-}
-
 bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
                      int ranks_on_node) {
   if (overlap == "true") return true;
@@ -74,6 +64,19 @@ bool resolve_overlap(const std::string& overlap, const std::string& backend, int
   if (backend == "nccl") return true;  // the collectives run on the GPU's stream
   const auto cores = static_cast<int>(std::thread::hardware_concurrency());
   return cores > 0 && ranks_on_node * threads < cores;
+}
+
+distributed::TrainingRun training_run(const ResolvedConfig& config) {
+  const ExperimentConfig& o = config.options;
+  distributed::TrainingRun run;
+  run.run_dir = o.run.out;
+  run.init_from = o.model.init_from;
+  run.device = o.model.device;
+  run.config_yaml = config.yaml;
+  run.config_hash = config.hash;
+  run.seed = static_cast<uint64_t>(o.run.seed);
+  run.progress_interval_s = o.run.progress_interval_s;
+  return run;
 }
 
 }  // namespace dgr::cli

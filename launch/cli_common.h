@@ -68,38 +68,15 @@ struct GlobalOptions {
 void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,
                    const GlobalOptions& global);
 
-// The identifier views of index.* (ConfigError naming index.views for a bad list).
-index::ViewOptions index_view_options(const IndexOptions& o);
-
 // train.overlap ("auto" | "true" | "false") for a rank with `threads` compute threads: auto is
 // true with the nccl backend or when ranks_on_node x threads leaves a core free for the
 // communication thread, false when the cores are fully used.
 bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
                      int ranks_on_node);
 
-// Copies the keys every data-parallel training section has (train.*, teacher.train.*) into its
-// job: batch, schedule, AdamW, clipping, dropout, logging, buckets and ZeRO stage. The overlap
-// (resolve_overlap) and the section's own keys are the caller's.
-template <class Options, class Job>
-void copy_data_parallel_options(const Options& t, Job& job) {
-  job.global_batch = t.global_batch;
-  job.micro_batch = t.micro_batch;
-  job.max_steps = t.max_steps;
-  job.epochs = t.epochs;
-  job.lr = t.lr;
-  job.warmup_steps = t.warmup_steps;
-  job.decay = t.decay;
-  job.end_lr = t.end_lr;
-  job.weight_decay = t.weight_decay;
-  job.beta1 = t.beta1;
-  job.beta2 = t.beta2;
-  job.adam_eps = t.adam_eps;
-  job.clip_norm = t.clip_norm;
-  job.dropout = t.dropout;
-  job.log_every = t.log_every;
-  job.bucket_mb = t.bucket_mb;
-  job.zero_stage = t.zero_stage;
-}
+// What a training takes from the rest of the run (directories, device, seed, resolved config);
+// the overlap is the caller's (resolve_overlap, once the threads are known).
+distributed::TrainingRun training_run(const ResolvedConfig& config);
 
 // What a subcommand needs to run once parsed.
 struct Command {

@@ -20,18 +20,6 @@
 namespace dgr::cli {
 namespace {
 
-eval::MetricOptions metric_options(const EvalOptions& o) {
-  eval::MetricOptions m;
-  m.recall_at = o.recall_at;
-  m.hits_at = o.hits_at;
-  m.ndcg_at = o.ndcg_at;
-  m.mrr_at = o.mrr_at;
-  m.map = o.map;
-  m.relevance_threshold = o.relevance_threshold;
-  m.missing_queries_count_as_zero = o.missing_queries_count_as_zero;
-  return m;
-}
-
 nlohmann::json input_record(const std::string& path) {
   return {{"path", path}, {"sha256", sha256_file(path)}};
 }
@@ -39,7 +27,7 @@ nlohmann::json input_record(const std::string& path) {
 }  // namespace
 
 void validate_eval_options(const EvalOptions& options) {
-  metric_options(options).validate();
+  options.validate();
   if (options.randomization_trials < 1) {
     throw ConfigError("eval.randomization_trials is " +
                       std::to_string(options.randomization_trials) + "; it must be >= 1");
@@ -56,7 +44,7 @@ nlohmann::json evaluate_run(const ResolvedConfig& config, const std::string& run
                             const std::string& out_dir, const std::string& system_name,
                             const nlohmann::json& extra, const RunComparison& comparison) {
   const ExperimentConfig& o = config.options;
-  const eval::MetricOptions options = metric_options(o.eval);
+  const eval::MetricOptions& options = o.eval;
   eval::Qrels qrels = data::read_qrels(o.data.qrels);
   eval::Run run = data::read_trec_run(run_path);
   LOG(INFO) << "qrels " << o.data.qrels << ": " << qrels.size() << " judgments, "

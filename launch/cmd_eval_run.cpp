@@ -17,6 +17,7 @@ const InputFlag kBaselineFlag{
 
 int eval_run(distributed::MpiContext& mpi, const ResolvedConfig& config,
              const GlobalOptions& global, bool print_per_query) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"eval.run", "--run"}, {"data.qrels", "--qrels or --dataset"}});
   const ExperimentConfig& o = config.options;
   if (!o.data.answers.empty()) require_keys(config, {{"data.corpus", "--corpus"}});

@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 
 int index_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
                 const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"data.corpus", "--corpus or --dataset"},
                         {"tokenizer.dir", "--tokenizer"},
                         {"index.dir", "--out"}});
@@ -31,23 +32,18 @@ int index_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
   inputs.corpus_format = o.data.corpus_format;
   inputs.tokenizer_dir = o.tokenizer.dir;
   inputs.pseudo_queries = o.data.pseudo_queries;
-  inputs.out_dir = o.index.dir;
-  inputs.views = index_view_options(o.index);
-  inputs.shards = o.index.shards;
   inputs.config_hash = config.hash;
   inputs.progress_interval_s = o.run.progress_interval_s;
-  if (inputs.shards < 0)
-    throw ConfigError("index.shards must be >= 0, got " + std::to_string(inputs.shards));
 
   GlobalOptions logging = global;
   if (logging.log_dir.empty() && o.run.log_dir.empty()) {
     logging.log_dir = (fs::path(o.index.dir) / "logs").string();
   }
   start_logging(config, mpi, logging);
-  LOG_IF(INFO, mpi.is_root()) << "building index of " << inputs.corpus << " into " << inputs.out_dir
+  LOG_IF(INFO, mpi.is_root()) << "building index of " << inputs.corpus << " into " << o.index.dir
                               << " on " << mpi.size() << " rank(s)";
 
-  distributed::IndexBuildReport report = distributed::build_index(mpi, inputs);
+  distributed::IndexBuildReport report = distributed::build_index(mpi, o.index, inputs);
   if (mpi.is_root()) {
     write_resolved_config(config, o.index.dir);
     std::cout << "index " << o.index.dir << ": " << report.passages << " passages, "

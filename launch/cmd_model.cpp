@@ -26,6 +26,7 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 int model_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
                const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"tokenizer.dir", "--tokenizer"}, {"model.init_from", "--out"}});
   const ExperimentConfig& o = config.options;
   start_logging(config, mpi, global);

@@ -97,11 +97,7 @@ void write_synthetic_queries(const ResolvedConfig& config, const std::string& di
   const ExperimentConfig& o = config.options;
   const SyntheticQueriesOptions& s = o.pipeline.synthetic;
   data::SyntheticQueryOptions options;
-  options.passages = s.passages;
-  options.queries_per_passage = s.queries_per_passage;
-  options.kinds = s.kinds;
-  options.min_words = s.min_words;
-  options.max_words = s.max_words;
+  static_cast<data::SyntheticQuerySettings&>(options) = s;
   options.seed = static_cast<uint64_t>(o.run.seed);
   const data::Corpus corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);
   const data::SyntheticQueries queries = data::make_synthetic_queries(corpus, options);

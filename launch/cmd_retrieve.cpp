@@ -43,52 +43,22 @@ std::vector<data::Query> select_queries(const ExperimentConfig& o) {
   return selected;
 }
 
-search::ScoringOptions scoring_options(const ScoringOptions& o) {
-  search::ScoringOptions s;
-  s.alpha = o.alpha;
-  s.beta = o.beta;
-  s.smoothing = o.smoothing;
-  if (o.max_hits < 1) throw ConfigError("scoring.max_hits must be at least 1");
-  if (o.fully_score < 1) throw ConfigError("scoring.fully_score must be at least 1");
-  if (o.unigram_top < 0) throw ConfigError("scoring.unigram_top must be >= 0");
-  if (!(o.beta >= 0 && o.beta <= 1)) throw ConfigError("scoring.beta must be in [0, 1]");
-  if (!(o.alpha > 0)) throw ConfigError("scoring.alpha must be positive");
-  if (!(o.smoothing > 0)) throw ConfigError("scoring.smoothing must be positive");
-  s.max_hits = static_cast<uint64_t>(o.max_hits);
-  s.fully_score = o.fully_score;
-  s.unigram_evidence = o.unigram_evidence;
-  s.depth = o.depth;
-  return s;
-}
-
 int retrieve(distributed::MpiContext& mpi, const ResolvedConfig& config,
              const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"index.dir", "--index"},
                         {"model.init_from", "--init-from"},
                         {"data.queries", "--queries or --dataset"}});
   const ExperimentConfig& o = config.options;
   if (o.retrieve.evaluate && !o.data.qrels.empty()) validate_eval_options(o.eval);
 
-  distributed::RetrievalJob job;
-  job.index_dir = o.index.dir;
-  job.verify_checksums = o.index.verify_checksums;
+  const distributed::RetrievalOptions options{o.index, o.search, o.scoring, o.retrieve};
+  distributed::RetrievalInputs job;
   job.model_dir = o.model.init_from;
   job.device = o.model.device;
-  job.views = o.search.views;
-  job.lengths = {o.search.title_max_length, o.search.body_max_length, o.search.pq_max_length};
-  job.max_query_length = o.search.max_query_length;
-  job.batch_size = o.search.batch_size;
-  job.rescore = o.search.rescore;
-  job.options.beam.beam_size = o.search.beam_size;
-  job.options.beam.keep_history = o.search.keep_history;
-  job.options.beam.unigram_top = o.scoring.unigram_evidence ? o.scoring.unigram_top : 0;
-  job.options.scoring = scoring_options(o.scoring);
-  job.options.scoring.max_keys_per_passage = o.retrieve.max_keys_per_passage;
   const std::string out = o.run.out;
   job.run_path = o.retrieve.run.empty() ? (fs::path(out) / "run.trec").string() : o.retrieve.run;
-  job.run_tag = o.retrieve.tag;
   if (o.retrieve.dump_keys) job.keys_path = (fs::path(out) / "keys.jsonl").string();
-  job.max_keys_per_passage = o.retrieve.max_keys_per_passage;
   job.progress_interval_s = o.run.progress_interval_s;
   job.queries = select_queries(o);
 
@@ -104,13 +74,13 @@ int retrieve(distributed::MpiContext& mpi, const ResolvedConfig& config,
   LOG_IF(INFO, mpi.is_root()) << "retrieving " << job.queries.size() << " queries on " << mpi.size()
                               << " rank(s) x " << threads << " thread(s)";
 
-  const distributed::RetrievalReport report = distributed::retrieve(mpi, job);
+  const distributed::RetrievalReport report = distributed::retrieve(mpi, options, job);
   if (mpi.is_root()) {
     write_resolved_config(config, out);
     data::RetrievalManifest manifest;
     manifest.run = job.run_path;
     manifest.keys = job.keys_path;
-    manifest.index_dir = job.index_dir;
+    manifest.index_dir = o.index.dir;
     manifest.model = job.model_dir;
     manifest.queries = o.data.queries;
     manifest.retrieved = static_cast<int64_t>(report.queries);

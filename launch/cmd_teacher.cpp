@@ -8,13 +8,8 @@
 // query's ranking depends only on the query and the corpus, so the run is byte-identical for any
 // number of ranks and threads.
 //
-// `dgr teacher rank` writes the distillation set (data/distill_set.h): the training queries (those
-// judged in the training split) are cut into contiguous slices, one per rank; each rank assembles
-// its queries' candidates (teacher/distillation.h: the stage-1 retrieval of `dgr retrieve`, or
-// BM25's top M), has the teacher score them, and all ranks write the set together with parallel
-// HDF5. Hashes and the creation time are taken on rank 0 and broadcast, so the file is the same
-// byte for byte on any number of ranks. `dgr teacher inspect` prints a set's attributes and a
-// query's candidates in teacher order; it needs no MPI.
+// `dgr teacher rank` writes the distillation set: the job is teacher/rank_job.h's. `dgr teacher
+// inspect` prints a set's attributes and a query's candidates in teacher order; it needs no MPI.
 #include <glog/logging.h>
 
 #include <algorithm>
@@ -36,21 +31,16 @@
 #include "core/text/bpe_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/files.h"
-#include "core/util/hash.h"
 #include "core/util/memory.h"
 #include "core/util/timing.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
-#include "data/stage_outputs.h"
-#include "distributed/hdf5_group.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 #include "launch/cli_eval.h"
-#include "launch/teacher_options.h"
 #include "teacher/bm25.h"
-#include "teacher/cross_encoder.h"
 #include "teacher/distillation.h"
-#include "teacher/run_file_teacher.h"
+#include "teacher/rank_job.h"
 
 namespace dgr::cli {
 namespace {
@@ -124,12 +114,14 @@ void parse_hits(const std::string& part, eval::Run& run) {
 
 int bm25_run(distributed::MpiContext& mpi, const ResolvedConfig& config,
              const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   const auto start = Clock::now();
   require_keys(config, {{"data.corpus", "--corpus or --dataset"},
                         {"data.queries", "--queries or --dataset"}});
   const ExperimentConfig& o = config.options;
   const Bm25TeacherOptions& b = o.teacher.bm25;
-  const teacher::Bm25Options options = bm25_options(b);
+  const teacher::Bm25Options& options = b;
+  teacher::validate(options);
   if (b.top_k < 1) {
     throw ConfigError("teacher.bm25.top_k must be at least 1, got " + std::to_string(b.top_k));
   }
@@ -252,243 +244,50 @@ const InputFlag kCheckpointFlag{"--checkpoint", "teacher.cross_encoder.checkpoin
                                 "Cross-encoder checkpoint directory "
                                 "(teacher.cross_encoder.checkpoint)"};
 
-// Queries scored per teacher call: the unit of progress lines.
-constexpr size_t kScoreChunk = 64;
-
-// Which retrieval outputs and which index the candidates in `dir` come from, as `dgr retrieve`
-// recorded them in its outputs manifest (data/stage_outputs.h); index.dir of this configuration
-// must then name the same index (by content) when it is set.
-struct CandidateSource {
-  teacher::RetrievalOutputs outputs;
-  std::string index_dir;
-};
-
-CandidateSource candidate_source(const ExperimentConfig& o) {
-  const std::string dir = o.teacher.candidates_dir;
-  if (dir.empty()) {
-    throw ConfigError(
-        "teacher.candidates is 'retrieve' but teacher.candidates_dir is empty: pass --candidates "
-        "DIR (a `dgr retrieve` output directory) or set teacher.candidates: bm25");
-  }
-  if (!fs::is_directory(dir)) {
-    throw IoError("teacher.candidates_dir " + dir + " is not a directory");
-  }
-  // What `dgr retrieve` handed over: its run, its keys and the index it searched.
-  const data::RetrievalManifest manifest = data::read_retrieval_manifest(dir);
-  CandidateSource source;
-  source.outputs.run_path = manifest.run;
-  source.outputs.keys_path = manifest.keys;
-  source.index_dir = manifest.index_dir;
-  if (source.outputs.keys_path.empty() || !file_exists(source.outputs.keys_path)) {
-    throw IoError(
-        (source.outputs.keys_path.empty() ? dir + "/keys.jsonl" : source.outputs.keys_path) +
-        " does not exist: run `dgr retrieve` with retrieve.dump_keys: true");
-  }
-  return source;
-}
-
-std::unique_ptr<teacher::TeacherRanker> make_teacher(
-    const ExperimentConfig& o, const std::shared_ptr<const teacher::Bm25Index>& bm25,
-    const data::Corpus* corpus, int threads) {
-  const TeacherOptions& t = o.teacher;
-  if (t.kind == "bm25") return std::make_unique<teacher::Bm25Ranker>(bm25, threads);
-  if (t.kind == "run-file") {
-    teacher::RunFileTeacherOptions options;
-    options.missing_pair = teacher::parse_missing_pair_policy(t.missing_pair);
-    return std::make_unique<teacher::RunFileTeacher>(t.run, options);
-  }
-  const CrossEncoderTeacherOptions& c = t.cross_encoder;
-  teacher::CrossEncoderOptions options;
-  options.device = c.device;
-  options.batch_size = c.batch_size;
-  options.max_length = c.max_length;
-  options.lowercase = c.lowercase;
-  options.threads = 0;  // configure_threads() has set them for this rank
-  return std::make_unique<teacher::CrossEncoderTeacher>(c.checkpoint, *corpus, options);
-}
-
 int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
              const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   const auto start = Clock::now();
   require_keys(config, {{"data.corpus", "--corpus or --dataset"},
                         {"data.queries", "--queries or --dataset"}});
   const ExperimentConfig& o = config.options;
   const TeacherOptions& t = o.teacher;
-  if (t.num_candidates < 1) {
-    throw ConfigError("teacher.num_candidates must be at least 1, got " +
-                      std::to_string(t.num_candidates));
-  }
-  if (t.max_keys < 0) {
-    throw ConfigError("teacher.max_keys must be >= 0, got " + std::to_string(t.max_keys));
-  }
-  if (t.kind == "run-file" && t.run.empty()) {
-    throw ConfigError("teacher.kind is run-file but teacher.run is empty (--teacher-run)");
-  }
-  if (t.kind == "cross-encoder" && t.cross_encoder.checkpoint.empty()) {
-    throw ConfigError(
-        "teacher.kind is cross-encoder but teacher.cross_encoder.checkpoint is empty "
-        "(--checkpoint)");
-  }
-  const bool from_retrieval = t.candidates == "retrieve";
-  const bool need_bm25 = t.kind == "bm25" || !from_retrieval;
-  const teacher::Bm25Options bm25_opts = bm25_options(t.bm25);
-  const std::string qrels_path = training_qrels_path(o.data, "teacher rank", o.teacher.qrels);
+  teacher::check_rank_options(t);
+  teacher::RankJobInputs inputs;
+  inputs.corpus = o.data.corpus;
+  inputs.corpus_format = o.data.corpus_format;
+  inputs.queries = o.data.queries;
+  inputs.qrels_path = training_qrels_path(o.data, "teacher rank", t.qrels);
+  inputs.index_dir = o.index.dir;
   const std::string out = o.run.out;
-  const std::string set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;
-  CandidateSource source;
-  if (from_retrieval) source = candidate_source(o);
+  inputs.set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;
+  inputs.config_hash = config.hash;
 
   if (mpi.is_root()) {
     ensure_directory(out);
-    if (auto parent = fs::path(set_path).parent_path(); !parent.empty()) {
+    if (auto parent = fs::path(inputs.set_path).parent_path(); !parent.empty()) {
       ensure_directory(parent.string());
     }
   }
   mpi.barrier();
   start_logging(config, mpi, global);
-  const int threads =
+  inputs.threads =
       t.kind == "cross-encoder"
           ? model::configure_threads(o.run.threads, mpi.ranks_on_node())
           : (o.run.threads > 0 ? o.run.threads
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
                                                  mpi.ranks_on_node()));
-
-  // What the set records about its inputs, computed once on rank 0. The candidates' passage
-  // numbers are only meaningful when the index was built from this very corpus.
-  data::DistillSetMeta meta;
-  meta.config_hash = config.hash;
-  meta.candidates_per_query = t.num_candidates;
-  meta.max_keys_per_candidate = t.max_keys;
+  const teacher::RankJobReport r = teacher::rank_distill_set(mpi, t, inputs);
   if (mpi.is_root()) {
-    meta.corpus_hash = sha256_file(o.data.corpus);
-    meta.created = teacher::creation_time();
-    if (from_retrieval) {
-      const std::string manifest_path = source.index_dir + "/manifest.yaml";
-      const index::Manifest manifest = index::Manifest::read(manifest_path);
-      if (manifest.corpus_hash != meta.corpus_hash) {
-        throw ConfigError("the index " + source.index_dir + " of the candidates in " +
-                          t.candidates_dir + " was built from another corpus than data.corpus " +
-                          o.data.corpus + " (corpus hash " + manifest.corpus_hash.substr(0, 12) +
-                          " vs " + meta.corpus_hash.substr(0, 12) + ")");
-      }
-      meta.index_hash = data::index_content_hash(manifest);
-      if (!o.index.dir.empty() && o.index.dir != source.index_dir) {
-        const std::string configured = teacher::index_hash_of(o.index.dir);
-        if (configured != meta.index_hash) {
-          throw ConfigError("the candidates in " + t.candidates_dir +
-                            " were retrieved from the "
-                            "index " +
-                            source.index_dir + " (hash " + meta.index_hash.substr(0, 12) +
-                            ") but index.dir is " + o.index.dir + " (hash " +
-                            configured.substr(0, 12) + ")");
-        }
-      }
-    }
-  }
-  mpi.broadcast_string(meta.corpus_hash);
-  mpi.broadcast_string(meta.index_hash);
-  mpi.broadcast_string(meta.created);
-
-  const data::Queries queries = data::load_queries(o.data.queries);
-  const eval::Qrels qrels = data::read_qrels(qrels_path);
-  const std::vector<data::Query> training =
-      teacher::training_queries(queries, o.data.queries, qrels, qrels_path);
-  const size_t total = training.size();
-  const auto size = static_cast<size_t>(mpi.size());
-  const auto rank = static_cast<size_t>(mpi.rank());
-  const size_t lo = total * rank / size;
-  const size_t hi = total * (rank + 1) / size;
-  const std::vector<data::Query> slice(training.begin() + static_cast<std::ptrdiff_t>(lo),
-                                       training.begin() + static_cast<std::ptrdiff_t>(hi));
-
-  // The corpus: its texts for the cross-encoder, else only its ids (and BM25's index).
-  const auto load_start = Clock::now();
-  std::unique_ptr<data::Corpus> corpus;
-  if (t.kind == "cross-encoder") {
-    corpus = std::make_unique<data::Corpus>(data::load_corpus(o.data.corpus, o.data.corpus_format));
-  }
-  std::shared_ptr<const teacher::Bm25Index> bm25;
-  if (need_bm25) {
-    bm25 = corpus ? std::make_shared<const teacher::Bm25Index>(
-                        teacher::Bm25Index::build(*corpus, bm25_opts, threads, o.data.corpus))
-                  : std::make_shared<const teacher::Bm25Index>(teacher::Bm25Index::build(
-                        o.data.corpus, o.data.corpus_format, bm25_opts, threads));
-  }
-  teacher::CandidateOptions candidate_options;
-  candidate_options.num_candidates = static_cast<size_t>(t.num_candidates);
-  candidate_options.max_keys = static_cast<size_t>(t.max_keys);
-  std::vector<teacher::CandidateList> lists;
-  if (from_retrieval) {
-    const teacher::CorpusIds ids =
-        corpus ? teacher::CorpusIds::of(*corpus, o.data.corpus)
-               : teacher::CorpusIds::read(o.data.corpus, o.data.corpus_format);
-    lists = teacher::retrieval_candidates(source.outputs, slice, queries, o.data.queries, ids,
-                                          qrels, qrels_path, candidate_options);
-  } else {
-    lists = teacher::bm25_candidates(*bm25, slice, qrels, qrels_path, candidate_options, threads);
-  }
-  std::unique_ptr<teacher::TeacherRanker> ranker = make_teacher(o, bm25, corpus.get(), threads);
-  meta.teacher = ranker->name();
-  meta.extra = {{"candidates", from_retrieval ? "retrieve" : "bm25"},
-                {"queries", o.data.queries},
-                {"qrels", qrels_path},
-                {"corpus", o.data.corpus}};
-  if (from_retrieval) meta.extra["candidates_dir"] = t.candidates_dir;
-  const double load_seconds = seconds_since(load_start);
-  LOG_IF(INFO, mpi.is_root()) << "teacher " << meta.teacher << ": " << total
-                              << " training queries on " << mpi.size() << " rank(s); loaded in "
-                              << load_seconds << " s";
-
-  const auto score_start = Clock::now();
-  for (size_t begin = 0; begin < lists.size(); begin += kScoreChunk) {
-    const size_t end = std::min(lists.size(), begin + kScoreChunk);
-    teacher::score_candidates(*ranker, lists, begin, end);
-    LOG_IF(INFO, mpi.is_root()) << "scored " << end << " / " << lists.size()
-                                << " queries of rank 0 in " << seconds_since(score_start) << " s";
-  }
-  const double score_seconds = seconds_since(score_start);
-  size_t candidates = 0, judged = 0, positive = 0, keys = 0;
-  for (const teacher::CandidateList& list : lists) {
-    for (const data::DistillCandidate& c : list.record.candidates) {
-      ++candidates;
-      judged += c.label >= 0 ? 1 : 0;
-      positive += c.label > 0 ? 1 : 0;
-      keys += c.keys.size();
-    }
-  }
-  const std::vector<data::DistillQuery> records = teacher::take_records(std::move(lists));
-
-  const auto write_start = Clock::now();
-  const data::h5::WriterGroup group = distributed::hdf5_job_group(mpi.comm());
-  data::write_distill_set(set_path, meta, records, lo, total, group);
-  const double write_seconds = seconds_since(write_start);
-
-  const nlohmann::json local = {{"candidates", candidates},       {"judged", judged},
-                                {"positive", positive},           {"keys", keys},
-                                {"score_seconds", score_seconds}, {"rss", peak_rss_bytes()}};
-  const std::vector<std::string> stats = mpi.gather_strings(local.dump());
-  if (mpi.is_root()) {
-    size_t all_candidates = 0, all_judged = 0, all_positive = 0, all_keys = 0;
-    double slowest = 0;
-    uint64_t rss = 0;
-    for (const std::string& s : stats) {
-      const nlohmann::json j = nlohmann::json::parse(s);
-      all_candidates += j["candidates"].get<size_t>();
-      all_judged += j["judged"].get<size_t>();
-      all_positive += j["positive"].get<size_t>();
-      all_keys += j["keys"].get<size_t>();
-      slowest = std::max(slowest, j["score_seconds"].get<double>());
-      rss = std::max(rss, j["rss"].get<uint64_t>());
-    }
     write_resolved_config(config, out);
-    std::cout << std::setprecision(4) << "teacher " << meta.teacher << " scored " << all_candidates
-              << " candidates of " << total << " training queries (" << all_judged << " judged, "
-              << all_positive << " positive; " << all_keys << " keys) on " << mpi.size()
-              << " rank(s) in " << slowest << " s ("
-              << static_cast<double>(all_candidates) / std::max(1e-9, slowest)
-              << " pairs/s); written in " << write_seconds << " s, " << seconds_since(start)
-              << " s in all; peak RSS " << format_bytes(rss) << " per rank\nwrote " << set_path
-              << "\n";
+    std::cout << std::setprecision(4) << "teacher " << r.teacher << " scored " << r.candidates
+              << " candidates of " << r.queries << " training queries (" << r.judged << " judged, "
+              << r.positive << " positive; " << r.keys << " keys) on " << mpi.size()
+              << " rank(s) in " << r.score_seconds << " s ("
+              << static_cast<double>(r.candidates) / std::max(1e-9, r.score_seconds)
+              << " pairs/s); written in " << r.write_seconds << " s, " << seconds_since(start)
+              << " s in all; peak RSS " << format_bytes(r.peak_rss_bytes) << " per rank\nwrote "
+              << inputs.set_path << "\n";
   }
   mpi.barrier();
   return 0;
@@ -522,7 +321,7 @@ nlohmann::json record_json(const data::DistillQuery& q,
     if (with_keys) {
       nlohmann::json keys = nlohmann::json::array();
       for (const data::DistillKey& k : c.keys) {
-        nlohmann::json key = {{"view", data::example_view_name(k.view)},
+        nlohmann::json key = {{"view", search::view_name(k.view)},
                               {"tokens", k.tokens},
                               {"count", k.count},
                               {"log_prob", k.log_prob}};
@@ -625,21 +424,6 @@ int inspect_set(const InspectOptions& options) {
 }
 
 }  // namespace
-
-teacher::Bm25Options bm25_options(const Bm25TeacherOptions& o) {
-  teacher::Bm25Options options;
-  options.k1 = o.k1;
-  options.b = o.b;
-  options.quantize_lengths = o.quantize_lengths;
-  options.analyzer.stemmer = teacher::parse_stemmer(o.stemmer);
-  options.analyzer.remove_stop_words = o.stop_words;
-  try {
-    teacher::validate(options);
-  } catch (const ConfigError& e) {
-    throw ConfigError(std::string("teacher.bm25: ") + e.what());
-  }
-  return options;
-}
 
 void add_teacher_command(CLI::App& app, Command& selected, const GlobalOptions& global) {
   CLI::App* group = app.add_subcommand(

@@ -43,11 +43,10 @@
 #include "core/util/error.h"
 #include "core/util/files.h"
 #include "data/dataset.h"
-#include "distributed/cross_encoder_trainer.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
-#include "launch/teacher_options.h"
 #include "teacher/bm25.h"
+#include "teacher/cross_encoder_trainer.h"
 
 namespace dgr::cli {
 namespace {
@@ -77,6 +76,7 @@ std::vector<std::string> read_vocab_lines(const std::string& path) {
 
 int teacher_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
                  const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"model.init_from", "--out"}});
   const ExperimentConfig& o = config.options;
   const TeacherTrainOptions& t = o.teacher.train;
@@ -134,7 +134,7 @@ int teacher_init(distributed::MpiContext& mpi, const ResolvedConfig& config,
                   " rare characters left out (raise teacher.train.vocab_size)";
       }
     }
-    const int64_t parameters = distributed::write_initial_cross_encoder(
+    const int64_t parameters = teacher::write_initial_cross_encoder(
         o.model.init_from, t.arch, vocab, t.lowercase, static_cast<uint64_t>(o.run.seed));
     std::cout << "wrote " << o.model.init_from << ": BERT cross-encoder " << t.arch << ", "
               << parameters << " parameters, vocabulary of " << vocab.size() << " (" << origin
@@ -153,10 +153,10 @@ struct GroupStats {
 
 // One group per (judged query, passage of grade >= threshold), in qrels order; candidates are
 // BM25's top negative_depth without the query's judged-relevant passages.
-std::vector<distributed::CrossEncoderGroup> make_groups(
+std::vector<teacher::CrossEncoderGroup> make_groups(
     const data::Corpus& corpus, const data::Queries& queries, const eval::Qrels& qrels,
     const teacher::Bm25Index& index, const TeacherTrainOptions& t, int threads, GroupStats* stats) {
-  std::vector<distributed::CrossEncoderGroup> groups;
+  std::vector<teacher::CrossEncoderGroup> groups;
   std::vector<std::string> texts;
   std::vector<size_t> first_group;  // per searched query
   for (const auto& [query_id, judged] : qrels.by_query) {
@@ -181,7 +181,7 @@ std::vector<distributed::CrossEncoderGroup> make_groups(
     first_group.push_back(groups.size());
     texts.push_back(queries[*q].text);
     for (uint32_t p : relevant) {
-      distributed::CrossEncoderGroup group;
+      teacher::CrossEncoderGroup group;
       group.query_id = query_id;
       group.query = queries[*q].text;
       group.positive = p;
@@ -227,6 +227,7 @@ uint64_t trained_model_bytes(const std::string& init_from) {
 
 int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
                   const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"model.init_from", "--init-from"},
                         {"data.corpus", "--corpus or --dataset"},
                         {"data.queries", "--queries or --dataset"}});
@@ -237,24 +238,10 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
     throw ConfigError("teacher.train.negative_depth must be at least 1, got " +
                       std::to_string(t.negative_depth));
   }
-  distributed::CrossEncoderTrainJob job;
-  job.init_from = o.model.init_from;
-  job.run_dir = o.run.out;
-  job.export_dir = t.export_dir;
-  job.device = o.model.device;
-  job.seed = static_cast<uint64_t>(o.run.seed);
-  job.negatives = t.negatives;
-  job.max_length = t.max_length;
-  copy_data_parallel_options(t, job);
-  job.eval_groups = t.eval_groups;
-  job.progress_interval_s = o.run.progress_interval_s;
-  job.checkpoint_every = t.checkpoint_every;
-  job.keep_last = t.keep_last;
-  job.resume = t.resume;
-  job.config_yaml = config.yaml;
-  job.config_hash = config.hash;
-  distributed::check_cross_encoder_job(job, mpi.size());
-  const teacher::Bm25Options bm25 = bm25_options(o.teacher.bm25);
+  teacher::check_teacher_train(t, mpi.size());
+  distributed::TrainingRun run = training_run(config);
+  const teacher::Bm25Options& bm25 = o.teacher.bm25;
+  teacher::validate(bm25);
 
   // Pre-flight: an output directory that cannot take the model fails now, not after training;
   // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
@@ -264,7 +251,7 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
+  run.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
 
   // Every rank builds the same groups: the inputs and BM25 are deterministic.
   const data::Corpus corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);
@@ -272,7 +259,7 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const eval::Qrels qrels = data::read_qrels(qrels_path);
   const teacher::Bm25Index index = teacher::Bm25Index::build(corpus, bm25, threads, o.data.corpus);
   GroupStats stats;
-  const std::vector<distributed::CrossEncoderGroup> groups =
+  const std::vector<teacher::CrossEncoderGroup> groups =
       make_groups(corpus, queries, qrels, index, t, threads, &stats);
   LOG_IF(INFO, mpi.is_root()) << "teacher train: " << groups.size() << " groups from "
                               << stats.queries << " judged queries of " << qrels_path << " ("
@@ -284,8 +271,8 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
                               << " thread(s), global batch " << t.global_batch << " groups of 1 + "
                               << t.negatives;
 
-  const distributed::CrossEncoderTrainReport report =
-      distributed::train_cross_encoder(mpi, t.backend, corpus, groups, job);
+  const teacher::CrossEncoderTrainReport report =
+      teacher::train_cross_encoder(mpi, corpus, groups, run, t);
   if (mpi.is_root()) {
     write_resolved_config(config, o.run.out);
     const nlohmann::json summary = {{"groups", groups.size()},

@@ -22,11 +22,10 @@ namespace {
 
 int train_tokenizer(distributed::MpiContext& mpi, const ResolvedConfig& config,
                     const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"data.corpus", "--corpus or --dataset"}, {"tokenizer.dir", "--out"}});
   const ExperimentConfig& o = config.options;
-  text::BpeTrainerOptions options;
-  options.vocab_size = o.tokenizer.vocab_size;
-  options.min_frequency = o.tokenizer.min_frequency;
+  const text::BpeTrainerOptions& options = o.tokenizer;
   options.validate();  // every rank checks the options before any work
   GlobalOptions logging = global;
   if (logging.log_dir.empty() && o.run.log_dir.empty()) {

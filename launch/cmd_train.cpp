@@ -37,25 +37,12 @@ std::string examples_path(const ExperimentConfig& o) {
 
 int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
                    const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   require_keys(config, {{"data.corpus", "--corpus or --dataset"},
                         {"data.queries", "--queries or --dataset"},
                         {"tokenizer.dir", "--tokenizer"}});
   const ExperimentConfig& o = config.options;
-  const ExamplesOptions& e = o.examples;
-  data::Stage1Options options;
-  options.titles_per_query = e.titles_per_query;
-  options.spans_per_query = e.spans_per_query;
-  options.pseudo_queries_per_query = e.pseudo_queries_per_query;
-  options.span_length = e.span_length;
-  options.unsupervised = e.unsupervised;
-  options.unsup_spans = e.unsup_spans;
-  options.unsup_titles = e.unsup_titles;
-  options.unsup_pseudo_queries = e.unsup_pseudo_queries;
-  options.source_length = e.source_length;
-  options.max_query_length = o.search.max_query_length;
-  options.relevance_threshold = e.relevance_threshold;
-  options.seed = static_cast<uint64_t>(o.run.seed);
-  const index::ViewOptions views = index_view_options(o.index);
+  const index::ViewOptions views = distributed::view_options(o.index);
   // The training split's judgments (data.qrels is the evaluated split).
   const std::string qrels_path = training_qrels_path(o.data, "examples");
   start_logging(config, mpi, global);
@@ -76,9 +63,11 @@ int examples_build(distributed::MpiContext& mpi, const ResolvedConfig& config,
     inputs.pseudo_queries = o.data.pseudo_queries.empty() ? nullptr : &pseudo_queries;
     inputs.tokenizer = &tokenizer;
     inputs.views = views;
+    inputs.max_query_length = o.search.max_query_length;
+    inputs.seed = static_cast<uint64_t>(o.run.seed);
     data::Stage1Stats stats;
     const std::vector<data::Stage1Example> examples =
-        data::make_stage1_examples(inputs, options, &stats);
+        data::make_stage1_examples(inputs, o.examples, &stats);
     const std::string path = examples_path(o);
     if (auto parent = fs::path(path).parent_path(); !parent.empty()) {
       ensure_directory(parent.string());
@@ -134,26 +123,6 @@ uint64_t checkpoint_bytes(const std::string& init_from) {
   return bytes;
 }
 
-// The keys both stages of `dgr train` copy alike into their job.
-template <class Job>
-void copy_train_options(const ResolvedConfig& config, Job& job) {
-  const ExperimentConfig& o = config.options;
-  const TrainOptions& t = o.train;
-  job.init_from = o.model.init_from;
-  job.run_dir = o.run.out;
-  job.export_dir = t.export_dir;
-  job.device = o.model.device;
-  job.config_yaml = config.yaml;
-  job.config_hash = config.hash;
-  job.seed = static_cast<uint64_t>(o.run.seed);
-  copy_data_parallel_options(t, job);
-  job.label_smoothing = t.label_smoothing;
-  job.checkpoint_every = t.checkpoint_every;
-  job.keep_last = t.keep_last;
-  job.resume = t.resume;
-  job.progress_interval_s = o.run.progress_interval_s;
-}
-
 // `dgr train` with train.stage distill: DGR stage 2 on the distillation set.
 int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
             const GlobalOptions& global) {
@@ -161,19 +130,19 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const ExperimentConfig& o = config.options;
   const TrainOptions& t = o.train;
   const DistillOptions& d = o.distill;
-  distributed::DistillTrainJob job;
-  job.set_path = d.set.empty() ? o.teacher.out : d.set;
-  if (job.set_path.empty()) {
+  distributed::DistillInputs inputs;
+  inputs.set_path = d.set.empty() ? o.teacher.out : d.set;
+  if (inputs.set_path.empty()) {
     throw ConfigError(
         "train.stage distill: no distillation set (set distill.set, or teacher.out as `dgr "
         "teacher rank` wrote it)");
   }
-  if (!file_exists(job.set_path)) {
-    throw IoError(job.set_path + ": no distillation set (run `dgr teacher rank` first)");
+  if (!file_exists(inputs.set_path)) {
+    throw IoError(inputs.set_path + ": no distillation set (run `dgr teacher rank` first)");
   }
-  job.examples_path = d.lambda_gen > 0 ? examples_path(o) : "";
-  if (!job.examples_path.empty() && !file_exists(job.examples_path)) {
-    throw IoError(job.examples_path +
+  inputs.examples_path = d.lambda_gen > 0 ? examples_path(o) : "";
+  if (!inputs.examples_path.empty() && !file_exists(inputs.examples_path)) {
+    throw IoError(inputs.examples_path +
                   ": no stage-1 example store for the generation loss (run `dgr examples build` "
                   "with this config, set examples.path, or distill.lambda_gen: 0)");
   }
@@ -181,9 +150,9 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   // and pseudo-query keys) and the views' prompts; the set must come from it.
   index::Manifest manifest =
       index::Manifest::read((fs::path(o.index.dir) / "manifest.yaml").string());
-  teacher::open_distill_set(job.set_path, {o.data.corpus, o.index.dir});
-  job.tokenizer_dir = (fs::path(o.index.dir) / "tokenizer").string();
-  const text::BpeTokenizer tokenizer = text::BpeTokenizer::load(job.tokenizer_dir);
+  teacher::open_distill_set(inputs.set_path, {o.data.corpus, o.index.dir});
+  inputs.tokenizer_dir = (fs::path(o.index.dir) / "tokenizer").string();
+  const text::BpeTokenizer tokenizer = text::BpeTokenizer::load(inputs.tokenizer_dir);
   const index::ViewMarkers markers = index::encode_markers(tokenizer, manifest.views);
   if (!manifest.view_starts_known) {
     if (mpi.is_root()) {
@@ -193,42 +162,18 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
     }
     index::fill_view_starts(o.index.dir, manifest, markers);
   }
-  job.corpus_tokens = manifest.num_tokens;
-  job.title_positions = manifest.title_starts;
-  job.pq_positions = manifest.pq_starts;
-  job.title_prefix = markers.title_start;
-  job.title_end = markers.title_end;
-  job.pq_prefix = markers.pq_start;
-  job.pq_end = markers.pq_end;
-  job.max_query_length = o.search.max_query_length;
-  job.alpha = o.scoring.alpha;
-  job.beta = o.scoring.beta;
-  job.smoothing = o.scoring.smoothing;
-
-  job.loss = d.loss;
-  job.margin = d.margin;
-  job.margin_step = d.margin_step;
-  job.first_weight = d.first_weight;
-  job.sigma = d.sigma;
-  job.temperature = d.temperature;
-  job.teacher_temperature = d.teacher_temperature;
-  job.lambda_rank = d.lambda_rank;
-  job.lambda_gen = d.lambda_gen;
-  job.sampling.top_positives = d.top_positives;
-  job.sampling.random_positives = d.random_positives;
-  job.sampling.top_negatives = d.top_negatives;
-  job.sampling.random_negatives = d.random_negatives;
-  job.relevance_threshold = d.relevance_threshold;
-  job.min_positives = d.min_positives;
-  job.min_negatives = d.min_negatives;
-  job.on_nonfinite = d.on_nonfinite;
-  job.max_nonfinite_steps = d.max_nonfinite_steps;
-  job.holdout = d.holdout;
-  job.eval_candidates = d.eval_candidates;
-  job.eval_every = d.eval_every;
-
-  copy_train_options(config, job);
-  distributed::check_distill_job(job, mpi.size());
+  inputs.corpus_tokens = manifest.num_tokens;
+  inputs.title_positions = manifest.title_starts;
+  inputs.pq_positions = manifest.pq_starts;
+  inputs.title_prefix = markers.title_start;
+  inputs.title_end = markers.title_end;
+  inputs.pq_prefix = markers.pq_start;
+  inputs.pq_end = markers.pq_end;
+  inputs.max_query_length = o.search.max_query_length;
+  search::check_scoring_options(o.scoring);
+  inputs.scoring = o.scoring;
+  distributed::check_distill(t, d, inputs, mpi.size());
+  distributed::TrainingRun run = training_run(config);
 
   // Pre-flight: a run directory that cannot take a checkpoint fails now, not at the first save;
   // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
@@ -236,10 +181,10 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
+  run.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "distilling on " << mpi.size() << " rank(s) x " << threads
                               << " thread(s), global batch " << t.global_batch << " queries";
-  const distributed::DistillTrainReport report = distributed::train_distill(mpi, t.backend, job);
+  const distributed::DistillTrainReport report = distributed::train_distill(mpi, run, t, d, inputs);
   if (mpi.is_root()) {
     write_resolved_config(config, o.run.out);
     std::cout << std::setprecision(4) << "distilled steps " << report.first_step << " -> "
@@ -270,25 +215,15 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
 }
 
 int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const GlobalOptions& global) {
+  const config::KeyScope option_keys(config.options);  // components' errors name their keys
   if (config.options.train.stage == "distill") return distill(mpi, config, global);
   require_keys(config, {{"model.init_from", "--init-from"}});
   const ExperimentConfig& o = config.options;
   const TrainOptions& t = o.train;
-  distributed::TrainJob job;
-  job.examples_path = examples_path(o);
-  copy_train_options(config, job);
-  job.backend = t.backend;
-  job.copy_steps = t.copy.steps;
-  job.copy_lr = t.copy.lr;
-  job.copy_warmup_steps = t.copy.warmup_steps;
-  job.copy_length = t.copy.length;
-  job.copy_mix = t.copy.mix;
-  job.probe_examples = t.probe.examples;
-  job.probe_every = t.probe.every;
-  job.probe_min_gap = t.probe.min_gap;
-  job.probe_check_after = t.probe.check_after;
-  if (!file_exists(job.examples_path)) {
-    throw IoError(job.examples_path +
+  const std::string examples = examples_path(o);
+  distributed::TrainingRun run = training_run(config);
+  if (!file_exists(examples)) {
+    throw IoError(examples +
                   ": no stage-1 example store (run `dgr examples build` with this config first, "
                   "or set examples.path)");
   }
@@ -299,12 +234,12 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   mpi.barrier();
   start_logging(config, mpi, global);
   const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
-  job.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
+  run.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "training on " << mpi.size() << " rank(s) x " << threads
                               << " thread(s), global batch " << t.global_batch
-                              << (job.overlap ? "; all-reduce overlaps backward"
+                              << (run.overlap ? "; all-reduce overlaps backward"
                                               : "; all-reduce after backward");
-  const distributed::TrainReport report = distributed::train_stage1(mpi, job);
+  const distributed::TrainReport report = distributed::train_stage1(mpi, run, t, examples);
   if (mpi.is_root()) {
     write_resolved_config(config, o.run.out);
     std::cout << std::setprecision(4) << "trained steps " << report.first_step << " -> "

@@ -86,7 +86,8 @@ std::string write_resolved_config(const ResolvedConfig& config, const std::strin
 }
 
 std::string configuration_reference() {
-  std::vector<config::KeyDoc> keys = config::document(ExperimentConfig{});
+  const ExperimentConfig defaults;
+  const std::vector<config::KeyDoc> keys = config::document(defaults);
   auto escape = [](const std::string& s) {
     std::string out;
     for (char c : s) {

@@ -84,13 +84,24 @@ constexpr uint32_t kExactLengths = 24;
 
 }  // namespace
 
+AnalyzerOptions Bm25Options::analyzer() const {
+  AnalyzerOptions options;
+  options.stemmer = parse_stemmer(stemmer);
+  options.remove_stop_words = stop_words;
+  return options;
+}
+
 void validate(const Bm25Options& options) {
   if (!std::isfinite(options.k1) || options.k1 < 0) {
-    throw ConfigError("BM25 k1 must be a finite number >= 0, got " + format_number(options.k1));
+    throw config::OptionError(
+        "BM25 {} must be a finite number >= 0, got " + format_number(options.k1),
+        {config::option_key(options, options.k1)});
   }
   if (!std::isfinite(options.b) || options.b < 0 || options.b > 1) {
-    throw ConfigError("BM25 b must be in [0, 1], got " + format_number(options.b));
+    throw config::OptionError("BM25 {} must be in [0, 1], got " + format_number(options.b),
+                              {config::option_key(options, options.b)});
   }
+  (void)options.analyzer();  // refuses an unknown stemmer
 }
 
 uint8_t encode_length(uint32_t length) {
@@ -120,7 +131,7 @@ class Bm25IndexBuilder {
     index_.options_ = options;
     index_.source_ = std::move(source);
     for (int t = 0; t < threads_; ++t)
-      analyzers_.emplace_back(options.analyzer);
+      analyzers_.emplace_back(options.analyzer());
   }
 
   // Adds the passage `id` with BM25 text `contents`, read at source:line (for the duplicate-id
@@ -316,7 +327,7 @@ std::vector<double> Bm25Index::score(const std::vector<std::string>& terms,
 }
 
 Bm25Searcher::Bm25Searcher(const Bm25Index& index)
-    : index_(index), analyzer_(index.options().analyzer) {}
+    : index_(index), analyzer_(index.options().analyzer()) {}
 
 std::vector<std::string> Bm25Searcher::analyze(std::string_view query) {
   return analyzer_.analyze(query);
@@ -390,10 +401,11 @@ std::string Bm25Ranker::name() const {
   const Bm25Options& o = index_->options();
   std::string name = "bm25:k1=" + format_number(o.k1) + ",b=" + format_number(o.b);
   if (!o.quantize_lengths) name += ",exact-lengths";
-  if (o.analyzer.stemmer != Stemmer::kPorter) {
-    name += std::string(",stemmer=") + stemmer_name(o.analyzer.stemmer);
+  const AnalyzerOptions analyzer = o.analyzer();
+  if (analyzer.stemmer != Stemmer::kPorter) {
+    name += std::string(",stemmer=") + stemmer_name(analyzer.stemmer);
   }
-  if (!o.analyzer.remove_stop_words) name += ",stop-words-kept";
+  if (!analyzer.remove_stop_words) name += ",stop-words-kept";
   return name;
 }
 

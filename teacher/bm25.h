@@ -30,20 +30,39 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/util/options.h"
 #include "data/corpus.h"
 #include "teacher/analyzer.h"
 #include "teacher/teacher_ranker.h"
 
 namespace dgr::teacher {
 
+// BM25's options as the configuration holds them (Anserini's defaults).
 struct Bm25Options {
   double k1 = 0.9;
   double b = 0.4;
   bool quantize_lengths = true;  // score with Lucene's one-byte document lengths
-  AnalyzerOptions analyzer;
+  std::string stemmer = "porter";
+  bool stop_words = true;
+
+  // The analysis chain these options ask for (ConfigError for an unknown stemmer).
+  AnalyzerOptions analyzer() const;
 };
 
-// Throws ConfigError unless k1 >= 0 and 0 <= b <= 1 (both finite).
+template <class V>
+void visit(V& v, Bm25Options& o) {
+  v.field("k1", o.k1, "BM25 term-frequency saturation k1 (Anserini's default 0.9).");
+  v.field("b", o.b, "BM25 length normalisation b in [0, 1] (Anserini's default 0.4).");
+  v.field("quantize_lengths", o.quantize_lengths,
+          "Score with Lucene's one-byte passage lengths (exact below 40, then 4 significant "
+          "bits), as Anserini does; false uses exact lengths.");
+  v.field("stemmer", config::Choice{o.stemmer, {"porter", "english", "none"}},
+          "Stemmer of the analyzer: porter (Lucene's PorterStemFilter, Anserini's default), "
+          "english (Snowball Porter2) or none.");
+  v.field("stop_words", o.stop_words, "Drop Lucene's 33 English stop words.");
+}
+
+// OptionError unless k1 >= 0 and 0 <= b <= 1 (both finite); ConfigError for an unknown stemmer.
 void validate(const Bm25Options& options);
 
 // Lucene's SmallFloat.intToByte4 and byte4ToInt: a length in one byte, exact below 40, then a

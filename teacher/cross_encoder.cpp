@@ -169,7 +169,6 @@ CrossEncoderTeacher::CrossEncoderTeacher(const std::string& checkpoint_dir,
   }
   s.score_column = s.config.num_labels == 1 ? 0 : 1;
 
-  if (s.options.threads > 0) model::configure_threads(s.options.threads, 1);
   s.model = model::BertForSequenceClassification(s.config);
   model::load_bert_weights(s.model, weights_path);
   s.model->to(s.device);

@@ -18,23 +18,31 @@
 #include <string>
 #include <vector>
 
+#include "core/util/options.h"
 #include "data/corpus.h"
 #include "teacher/teacher_ranker.h"
 
 namespace dgr::teacher {
 
+// The teacher's options as the configuration holds them (its checkpoint is the caller's). Torch
+// and BLAS threads are the process's (model::configure_threads, once per rank).
 struct CrossEncoderOptions {
-  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N"
-  int64_t batch_size = 32;     // pairs per forward pass
-  // Tokens per pair, specials included; 0: max_position_embeddings, or tokenizer_config.json's
-  // model_max_length when that is smaller.
-  int64_t max_length = 0;
-  // Lowercasing (and accent stripping) when tokenizer_config.json does not say (do_lower_case).
+  int batch_size = 32;
+  int max_length = 0;
   bool lowercase = true;
-  // Torch and BLAS threads, set when the teacher is built (model::configure_threads); 0 leaves
-  // the process's setting alone (the launch code sets it once per rank).
-  int threads = 0;
+  std::string device = "cpu";
 };
+
+template <class V>
+void visit(V& v, CrossEncoderOptions& o) {
+  v.field("batch_size", o.batch_size, "(query, passage) pairs per forward pass.");
+  v.field("max_length", o.max_length,
+          "Tokens per pair, specials included; 0 = the model's limit (max_position_embeddings, "
+          "or tokenizer_config.json's model_max_length when smaller).");
+  v.field("lowercase", o.lowercase,
+          "Lowercase and strip accents when tokenizer_config.json does not say (do_lower_case).");
+  v.field("device", o.device, "Where the cross-encoder runs: cpu, cuda or cuda:N.");
+}
 
 class CrossEncoderTeacher : public TeacherRanker {
  public:

@@ -66,13 +66,13 @@ double number(const data::LineReader& reader, const json& value, const std::stri
   return value.get<double>();
 }
 
-data::ExampleView parse_view(const data::LineReader& reader, const json& value,
-                             const std::string& what) {
+search::View parse_view(const data::LineReader& reader, const json& value,
+                        const std::string& what) {
   if (value.is_string()) {
     const std::string name = value.get<std::string>();
-    if (name == "title") return data::ExampleView::kTitle;
-    if (name == "body") return data::ExampleView::kBody;
-    if (name == "pseudo_queries") return data::ExampleView::kPseudoQuery;
+    if (name == "title") return search::View::kTitle;
+    if (name == "body") return search::View::kBody;
+    if (name == "pseudo_queries") return search::View::kPseudoQuery;
   }
   throw reader.error(what + ": unknown view " + value.dump() +
                      " (expected \"title\", \"body\" or \"pseudo_queries\")");
@@ -264,8 +264,8 @@ std::vector<CandidateList> retrieval_candidates(
     if (!seen[i]) {
       throw DataError(outputs.keys_path + ": no line for training query " + in_quotes(query.id) +
                       " (judged in " + qrels_path +
-                      "); retrieve the training queries (data.qrels = the training split) "
-                      "with retrieve.dump_keys: true");
+                      "); retrieve the training queries (their split's judgments) with their "
+                      "keys dumped (`dgr retrieve` with dump_keys on)");
     }
     const DumpedQuery& dump = dumped[i];
     const RunLines& lines = run[i];

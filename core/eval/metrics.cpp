@@ -17,11 +17,11 @@ std::vector<int> sorted_unique(const std::vector<int>& ks) {
   return {unique.begin(), unique.end()};
 }
 
-void check_cutoffs(const std::vector<int>& ks, const char* option) {
+void check_cutoffs(const MetricOptions& o, const std::vector<int>& ks) {
   for (int k : ks) {
     if (k <= 0) {
-      throw ConfigError(std::string("metrics: ") + option + " has cutoff " + std::to_string(k) +
-                        "; cutoffs must be >= 1");
+      throw config::OptionError("{} has cutoff " + std::to_string(k) + "; cutoffs must be >= 1",
+                                {config::option_key(o, ks)});
     }
   }
 }
@@ -133,15 +133,17 @@ void add_answer_metrics(const std::string& query_id, const std::vector<RunEntry>
 }  // namespace
 
 void MetricOptions::validate() const {
-  check_cutoffs(recall_at, "recall_at");
-  check_cutoffs(hits_at, "hits_at");
-  check_cutoffs(ndcg_at, "ndcg_at");
+  check_cutoffs(*this, recall_at);
+  check_cutoffs(*this, hits_at);
+  check_cutoffs(*this, ndcg_at);
   if (mrr_at < 0) {
-    throw ConfigError("metrics: mrr_at is " + std::to_string(mrr_at) + "; use 0 to turn MRR off");
+    throw config::OptionError("{} is " + std::to_string(mrr_at) + "; use 0 to turn MRR off",
+                              {config::option_key(*this, mrr_at)});
   }
   if (relevance_threshold < 1) {
-    throw ConfigError("metrics: relevance_threshold is " + std::to_string(relevance_threshold) +
-                      "; it must be >= 1 (grade 0 means judged non-relevant)");
+    throw config::OptionError("{} is " + std::to_string(relevance_threshold) +
+                                  "; it must be >= 1 (grade 0 means judged non-relevant)",
+                              {config::option_key(*this, relevance_threshold)});
   }
 }
 

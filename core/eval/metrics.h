@@ -28,6 +28,7 @@
 
 #include "core/eval/answer_match.h"
 #include "core/eval/qrels.h"
+#include "core/util/options.h"
 
 namespace dgr::eval {
 
@@ -41,9 +42,22 @@ struct MetricOptions {
   int relevance_threshold = 1;
   bool missing_queries_count_as_zero = true;
 
-  // Throws ConfigError on a cutoff <= 0, a negative mrr_at or a threshold < 1.
+  // OptionError (a ConfigError) on a cutoff <= 0, a negative mrr_at or a threshold < 1.
   void validate() const;
 };
+
+template <class V>
+void visit(V& v, MetricOptions& o) {
+  v.field("recall_at", o.recall_at, "Cut-offs of Recall@k.");
+  v.field("hits_at", o.hits_at, "Cut-offs of hits@k (any relevant passage in the top k).");
+  v.field("ndcg_at", o.ndcg_at, "Cut-offs of nDCG@k (gain = grade, log2 discount).");
+  v.field("mrr_at", o.mrr_at, "Cut-off of MRR.");
+  v.field("map", o.map, "Report MAP over the whole ranking.");
+  v.field("relevance_threshold", o.relevance_threshold,
+          "Smallest grade that counts as relevant for binary metrics (TREC DL uses 2).");
+  v.field("missing_queries_count_as_zero", o.missing_queries_count_as_zero,
+          "Judged queries absent from the run score 0 (trec_eval -c); false skips them.");
+}
 
 // How many queries went where.
 struct EvaluationCounts {

@@ -69,7 +69,7 @@ std::unique_ptr<RetrievalModel> load_retrieval_model(const std::string& dir,
 
 void create_checkpoint(const BartConfig& config, uint64_t seed, const std::string& tokenizer_dir,
                        const std::string& out_dir) {
-  validate(config, "model.arch");
+  validate(config, out_dir + "/config.json");
   torch::manual_seed(seed);
   BartModel model(config);
   save_pretrained(model, config, out_dir, tokenizer_dir);

@@ -27,30 +27,28 @@ std::vector<uint32_t> take(const std::vector<uint32_t>& ranked, int top, int ran
   return taken;
 }
 
-void check_options(const ListSamplingOptions& options) {
-  auto check_count = [](int value, const char* name) {
-    if (value < 0) {
-      throw ConfigError(std::string("distill.") + name + " = " + std::to_string(value) +
-                        " is negative");
+}  // namespace
+
+void check_list_sampling(const ListSamplingOptions& options) {
+  using config::option_key;
+  for (const int* count : {&options.top_positives, &options.random_positives,
+                           &options.top_negatives, &options.random_negatives}) {
+    if (*count < 0) {
+      throw config::OptionError("{} = " + std::to_string(*count) + " is negative",
+                                {option_key(options, *count)});
     }
-  };
-  check_count(options.top_positives, "top_positives");
-  check_count(options.random_positives, "random_positives");
-  check_count(options.top_negatives, "top_negatives");
-  check_count(options.random_negatives, "random_negatives");
+  }
   if (int64_t{options.top_positives} + options.random_positives < 1) {
-    throw ConfigError(
-        "distill.top_positives + distill.random_positives = 0: no list would have a "
-        "positive");
+    throw config::OptionError("{} + {} = 0: no list would have a positive",
+                              {option_key(options, options.top_positives),
+                               option_key(options, options.random_positives)});
   }
   if (int64_t{options.top_negatives} + options.random_negatives < 1) {
-    throw ConfigError(
-        "distill.top_negatives + distill.random_negatives = 0: no list would have a "
-        "negative");
+    throw config::OptionError("{} + {} = 0: no list would have a negative",
+                              {option_key(options, options.top_negatives),
+                               option_key(options, options.random_negatives)});
   }
 }
-
-}  // namespace
 
 uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b) {
   return splitmix64(splitmix64(splitmix64(seed) ^ a) ^ b);
@@ -73,7 +71,7 @@ std::vector<uint32_t> teacher_order(const std::vector<float>& teacher) {
 std::vector<std::vector<uint32_t>> sample_lists(const std::vector<float>& teacher,
                                                 const std::vector<bool>& positive,
                                                 const ListSamplingOptions& options, uint64_t seed) {
-  check_options(options);
+  check_list_sampling(options);
   if (teacher.size() != positive.size()) {
     throw DataError("list sampling: " + std::to_string(teacher.size()) + " teacher scores for " +
                     std::to_string(positive.size()) + " labels");

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/util/options.h"
+
 namespace dgr::rank {
 
 struct ListSamplingOptions {
@@ -22,6 +24,21 @@ struct ListSamplingOptions {
   int top_negatives = 1;     // the teacher's best negatives
   int random_negatives = 3;  // more negatives, uniformly from the remaining ones
 };
+
+template <class V>
+void visit(V& v, ListSamplingOptions& o) {
+  v.field("top_positives", o.top_positives,
+          "Per query and step: the teacher's best positives, each heading a list.");
+  v.field("random_positives", o.random_positives,
+          "Per query and step: more positives drawn at random, each heading a list.");
+  v.field("top_negatives", o.top_negatives,
+          "Per query and step: the teacher's best negatives, in every list.");
+  v.field("random_negatives", o.random_negatives,
+          "Per query and step: more negatives drawn at random, in every list.");
+}
+
+// OptionError for a negative count, or no positive or no negative to draw.
+void check_list_sampling(const ListSamplingOptions& options);
 
 // A seed for one (run seed, a, b): splitmix64 of the three, so nearby inputs give unrelated
 // seeds.

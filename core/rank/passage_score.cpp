@@ -18,17 +18,18 @@ constexpr double kLn2 = 0.693147180559945309417;
 
 void check_alpha(double alpha) {
   if (!(alpha > 0)) {
-    throw ConfigError("scoring.alpha = " + std::to_string(alpha) + " must be positive");
+    throw ConfigError("passage score: alpha = " + std::to_string(alpha) + " must be positive");
   }
 }
 
 void check_options(const PassageScoreOptions& options) {
   check_alpha(options.alpha);
   if (!(options.beta >= 0 && options.beta <= 1)) {
-    throw ConfigError("scoring.beta = " + std::to_string(options.beta) + " is outside [0, 1]");
+    throw ConfigError("passage score: beta = " + std::to_string(options.beta) +
+                      " is outside [0, 1]");
   }
   if (!(options.smoothing > 0)) {
-    throw ConfigError("scoring.smoothing = " + std::to_string(options.smoothing) +
+    throw ConfigError("passage score: smoothing = " + std::to_string(options.smoothing) +
                       " must be positive");
   }
   if (options.corpus_tokens == 0) {
@@ -79,7 +80,8 @@ uint64_t prior_positions(search::View view, const KeyPrompts& prompts,
 
 double key_prior(int64_t count, uint64_t positions, double smoothing) {
   if (!(smoothing > 0)) {
-    throw ConfigError("scoring.smoothing = " + std::to_string(smoothing) + " must be positive");
+    throw ConfigError("passage score: smoothing = " + std::to_string(smoothing) +
+                      " must be positive");
   }
   if (count < 0) throw DataError("key count " + std::to_string(count) + " is negative");
   const auto f = static_cast<uint64_t>(count);

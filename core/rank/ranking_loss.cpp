@@ -34,19 +34,19 @@ std::string number_text(double value) {
   return out.str();
 }
 
-void check_finite(double value, const char* key) {
+void check_finite(const RankingLossOptions& options, const double& value) {
   if (!std::isfinite(value)) {
-    throw ConfigError(std::string("distill.") + key + " must be a finite number, got " +
-                      number_text(value));
+    throw config::OptionError("{} must be a finite number, got " + number_text(value),
+                              {config::option_key(options, value)});
   }
 }
 
 // σ and the temperatures divide or scale scores: 0 or a negative flips or breaks the loss, and
 // inf turns a tie into inf · 0 = NaN.
-void check_positive(double value, const char* key) {
+void check_positive(const RankingLossOptions& options, const double& value) {
   if (!(std::isfinite(value) && value > 0)) {
-    throw ConfigError(std::string("distill.") + key + " must be a finite number > 0, got " +
-                      number_text(value));
+    throw config::OptionError("{} must be a finite number > 0, got " + number_text(value),
+                              {config::option_key(options, value)});
   }
 }
 
@@ -63,17 +63,21 @@ std::unique_ptr<RankingLoss> make_ranking_loss(const std::string& name,
     for (const std::string& entry : ranking_loss_names()) {
       known += (known.empty() ? "" : ", ") + entry;
     }
-    throw ConfigError("distill.loss: unknown ranking loss '" + name + "' (known: " + known + ")");
+    throw ConfigError("unknown ranking loss '" + name + "' (known: " + known + ")");
   }
+  check_ranking_loss_options(options);
+  return factory(options);
+}
+
+void check_ranking_loss_options(const RankingLossOptions& options) {
   // Every option is checked whichever loss reads it: a bad value is a mistake in the config
   // even when this loss ignores it.
-  check_finite(options.margin, "margin");
-  check_finite(options.margin_step, "margin_step");
-  check_finite(options.first_weight, "first_weight");
-  check_positive(options.sigma, "sigma");
-  check_positive(options.temperature, "temperature");
-  check_positive(options.teacher_temperature, "teacher_temperature");
-  return factory(options);
+  check_finite(options, options.margin);
+  check_finite(options, options.margin_step);
+  check_finite(options, options.first_weight);
+  check_positive(options, options.sigma);
+  check_positive(options, options.temperature);
+  check_positive(options, options.teacher_temperature);
 }
 
 }  // namespace dgr::rank

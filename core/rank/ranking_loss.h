@@ -1,6 +1,6 @@
 // Ranking losses of DGR stage 2 over lists of candidates (core/rank/list_sampling.h): each list
 // is a positive followed by negatives in teacher order. One interface; the loss is chosen by
-// name (`distill.loss`), and each lives in its own file under core/rank/losses/.
+// name, and each lives in its own file under core/rank/losses/.
 //
 // A batch of L lists of at most m entries is given as [L, m] tensors: the student's scores
 // s (differentiable), the teacher's scores t, and a mask of the valid entries (a prefix of each
@@ -36,18 +36,9 @@
 #include <string>
 #include <vector>
 
-#include "core/rank/loss_names.h"
+#include "core/rank/ranking_loss_options.h"
 
 namespace dgr::rank {
-
-struct RankingLossOptions {
-  double margin = 300;             // M (distilled_ranknet, margin)
-  double margin_step = 100;        // δ (distilled_ranknet)
-  double first_weight = 3;         // w_0j (distilled_ranknet, ranknet_logistic)
-  double sigma = 1;                // σ (ranknet_logistic, lambdaloss), > 0
-  double temperature = 1;          // τ_s: the student's softmax temperature (listnet, kl), > 0
-  double teacher_temperature = 1;  // τ_t (listnet, kl), > 0
-};
 
 struct RankingBatch {
   torch::Tensor student;  // [L, m] floating, differentiable
@@ -64,11 +55,9 @@ class RankingLoss {
   virtual torch::Tensor list_losses(const RankingBatch& batch) const = 0;
 };
 
-// ranking_loss_names() (core/rank/loss_names.h) lists the names make_ranking_loss knows.
-
-// ConfigError naming distill.loss and listing the names for an unknown name, and naming the
-// option for a value out of range (sigma, temperatures ≤ 0; margin, margin_step, first_weight
-// not finite).
+// The loss `name` (one of ranking_loss_names()). ConfigError listing the names for an unknown
+// name; OptionError naming the option for a value out of range (sigma, temperatures ≤ 0; margin,
+// margin_step, first_weight not finite).
 std::unique_ptr<RankingLoss> make_ranking_loss(const std::string& name,
                                                const RankingLossOptions& options);
 

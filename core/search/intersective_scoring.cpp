@@ -37,6 +37,7 @@ void check_options(const ScoringOptions& options) {
   }
   if (options.fully_score < 0)
     fail("fully_score = " + std::to_string(options.fully_score) + " < 0");
+  if (options.max_hits < 0) fail("max_hits = " + std::to_string(options.max_hits) + " < 0");
   if (options.depth < 0) fail("depth = " + std::to_string(options.depth) + " < 0");
   if (options.max_keys_per_passage < 0) {
     fail("max_keys_per_passage = " + std::to_string(options.max_keys_per_passage) + " < 0");
@@ -180,8 +181,9 @@ std::vector<ScoredPassage> intersective_score(const index::ShardedIndex& index,
   std::unordered_map<uint32_t, double> nominated;
   for (uint32_t k = 0; k < keys.size(); ++k) {
     const ScoredKey& key = keys[k];
-    if (key.count == 0 || key.count > options.max_hits || !(key.weight > 0)) continue;
-    for (uint32_t p : index.passages(key.indexed, options.max_hits))
+    const auto max_hits = static_cast<uint64_t>(std::max(0, options.max_hits));
+    if (key.count == 0 || key.count > max_hits || !(key.weight > 0)) continue;
+    for (uint32_t p : index.passages(key.indexed, max_hits))
       nominated[p] += key.weight;
   }
   std::vector<std::pair<uint32_t, double>> candidates(nominated.begin(), nominated.end());

@@ -52,20 +52,9 @@
 #include "core/index/sharded_index.h"
 #include "core/search/beam_search.h"
 #include "core/search/identifiers.h"
+#include "core/search/search_options.h"
 
 namespace dgr::search {
-
-// SEAL's settings are the defaults.
-struct ScoringOptions {
-  double alpha = 2.0;             // exponent of a key's log-odds
-  double beta = 0.8;              // share of a key's weight that depends on new tokens, [0, 1]
-  double smoothing = 5.0;         // s in P(n) = (F + s) / (N + s), > 0
-  uint64_t max_hits = 1500;       // keys with more occurrences nominate no candidates
-  int fully_score = 1500;         // candidates scored fully, by nomination weight
-  bool unigram_evidence = true;   // add the first body step's unigram log-odds
-  int depth = 100;                // passages returned
-  int max_keys_per_passage = 40;  // counted keys reported per passage
-};
 
 // A generated key as scored: `indexed` is what occurs in the index (view prefix + generated
 // tokens, end marker included), `tokens` its identifier tokens (no markers) for coverage.

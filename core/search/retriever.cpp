@@ -8,33 +8,37 @@ namespace dgr::search {
 
 std::vector<ViewPrompt> view_prompts(const index::ViewOptions& indexed,
                                      const index::ViewMarkers& markers,
-                                     const std::vector<std::string>& names,
-                                     const ViewLengths& lengths) {
+                                     const SearchOptions& search) {
+  using config::option_key;
+  using config::OptionError;
+  const std::vector<std::string>& names = search.views;
   const std::vector<std::string> chosen = names.empty() ? index::view_names(indexed) : names;
+  const config::OptionKey views_key = option_key(search, search.views);
   std::vector<ViewPrompt> prompts;
   std::vector<bool> seen(3, false);
   for (const std::string& name : chosen) {
     ViewPrompt prompt;
     bool in_index = false;
     if (name == "title") {
-      prompt = {View::kTitle, markers.title_start, markers.title_end, lengths.title};
+      prompt = {View::kTitle, markers.title_start, markers.title_end, search.title_max_length};
       in_index = indexed.title;
     } else if (name == "body") {
-      prompt = {View::kBody, {}, {}, lengths.body};
+      prompt = {View::kBody, {}, {}, search.body_max_length};
       in_index = indexed.body;
     } else if (name == "pseudo_queries") {
-      prompt = {View::kPseudoQuery, markers.pq_start, markers.pq_end, lengths.pseudo_query};
+      prompt = {View::kPseudoQuery, markers.pq_start, markers.pq_end, search.pq_max_length};
       in_index = indexed.pseudo_queries;
     } else {
-      throw ConfigError("search.views: unknown view '" + name +
-                        "' (expected title, body or pseudo_queries)");
+      throw OptionError("{}: unknown view '" + name + "' (expected title, body or pseudo_queries)",
+                        {views_key});
     }
     if (!in_index) {
-      throw ConfigError("search.views lists '" + name + "' but the index holds no " + name +
-                        " view (rebuild it with index.views including " + name + ")");
+      throw OptionError("{} lists '" + name + "' but the index holds no " + name +
+                            " view (rebuild the index with it)",
+                        {views_key});
     }
     if (seen[static_cast<size_t>(prompt.view)]) {
-      throw ConfigError("search.views lists '" + name + "' twice");
+      throw OptionError("{} lists '" + name + "' twice", {views_key});
     }
     seen[static_cast<size_t>(prompt.view)] = true;
     if (prompt.max_length < 1) {

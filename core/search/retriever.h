@@ -19,18 +19,12 @@
 
 namespace dgr::search {
 
-struct ViewLengths {
-  int title = 15;
-  int body = 10;
-  int pseudo_query = 30;
-};
-
-// The prompts of the views named in `names` ("title", "body", "pseudo_queries"; empty = every
-// view of `indexed`). Throws ConfigError when a named view is not in the index.
+// The prompts of the views search.views names ("title", "body", "pseudo_queries"; empty = every
+// view of `indexed`), with its maximum lengths. OptionError naming the views option for an
+// unknown or repeated view or one the index lacks; ConfigError for a length below 1.
 std::vector<ViewPrompt> view_prompts(const index::ViewOptions& indexed,
                                      const index::ViewMarkers& markers,
-                                     const std::vector<std::string>& names,
-                                     const ViewLengths& lengths);
+                                     const SearchOptions& search);
 
 // Fills every key's log_prob again by teacher forcing (same query, the key's view prompt).
 using KeyRescorer =

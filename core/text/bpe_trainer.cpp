@@ -204,12 +204,14 @@ class MergeLearner {
 
 void BpeTrainerOptions::validate() const {
   if (vocab_size < kMinVocabSize) {
-    throw ConfigError("vocab_size " + std::to_string(vocab_size) + " is below " +
-                      std::to_string(kMinVocabSize) +
-                      " (5 special tokens and 256 byte tokens come first)");
+    throw config::OptionError("{} " + std::to_string(vocab_size) + " is below " +
+                                  std::to_string(kMinVocabSize) +
+                                  " (5 special tokens and 256 byte tokens come first)",
+                              {config::option_key(*this, vocab_size)});
   }
   if (min_frequency < 1) {
-    throw ConfigError("min_frequency " + std::to_string(min_frequency) + " must be at least 1");
+    throw config::OptionError("{} " + std::to_string(min_frequency) + " must be at least 1",
+                              {config::option_key(*this, min_frequency)});
   }
 }
 

@@ -22,15 +22,26 @@
 #include <utility>
 #include <vector>
 
+#include "core/util/options.h"
+
 namespace dgr::text {
 
 struct BpeTrainerOptions {
   int32_t vocab_size = 8000;  // every entry: 5 special tokens, 256 bytes, merged tokens
   int64_t min_frequency = 2;  // a pair seen fewer times (weighted) is never merged
 
-  // ConfigError naming the option: vocab_size below 261, min_frequency below 1.
+  // OptionError naming the option: vocab_size below 261, min_frequency below 1.
   void validate() const;
 };
+
+template <class V>
+void visit(V& v, BpeTrainerOptions& o) {
+  v.field("vocab_size", o.vocab_size,
+          "Vocabulary size learned by `dgr tokenizer train` (special tokens and 256 bytes "
+          "included).");
+  v.field("min_frequency", o.min_frequency,
+          "`dgr tokenizer train` stops when no pair of symbols occurs this often.");
+}
 
 // A learned vocabulary.
 struct BpeVocabulary {

@@ -333,7 +333,7 @@ void ConfigTree::apply_override(const std::string& assignment) {
   const std::string origin = "--set " + assignment;
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
-    throw ConfigError(origin + ": expected KEY=VALUE with a dotted key, e.g. eval.mrr_at=10");
+    throw ConfigError(origin + ": expected KEY=VALUE with a dotted key, e.g. section.key=10");
   }
   std::string key = assignment.substr(0, eq);
   std::string text = assignment.substr(eq + 1);

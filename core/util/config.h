@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/util/error.h"
+#include "core/util/options.h"
 
 namespace dgr::config {
 
@@ -105,12 +106,6 @@ inline std::string type_label(const std::vector<std::string>&) {
 std::string to_yaml(const YAML::Node& node);
 // One-line flow text of a value ("[5, 20, 100]", "1e-05", "\"\"").
 std::string to_flow(const YAML::Node& node);
-
-// Marks a string field whose value must be one of a fixed set ("auto", "beir", ...).
-struct Choice {
-  std::string& value;
-  std::vector<std::string> allowed;
-};
 
 // Fills option structs from a ConfigTree. Usage: `Reader r(tree); visit(r, options); r.finish();`
 class Reader {

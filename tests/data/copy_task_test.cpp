@@ -24,7 +24,7 @@ TEST(CopyTask, TargetIsTheSourceWithinTheDrawableIds) {
   for (const Stage1Example& e : CopyTask(options()).examples(3, 0, 200)) {
     EXPECT_EQ(e.source, e.target);
     EXPECT_TRUE(e.prompt.empty());
-    EXPECT_EQ(e.view, ExampleView::kBody);
+    EXPECT_EQ(e.view, search::View::kBody);
     EXPECT_GE(e.source.size(), 6U);
     EXPECT_LE(e.source.size(), 12U);
     for (int32_t t : e.source) {

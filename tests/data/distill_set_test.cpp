@@ -41,7 +41,7 @@ std::string dump(const DistillQuery& q) {
     out << "  p=" << c.passage << " t=" << c.teacher_score << " s=" << c.student_score
         << " l=" << static_cast<int>(c.label) << "\n";
     for (const DistillKey& k : c.keys) {
-      out << "    " << example_view_name(k.view) << " n=" << k.count << " lp=" << k.log_prob
+      out << "    " << search::view_name(k.view) << " n=" << k.count << " lp=" << k.log_prob
           << " [";
       for (int32_t t : k.tokens)
         out << t << ",";
@@ -94,7 +94,7 @@ std::vector<DistillQuery> synthetic_queries(size_t n, const DistillSetMeta& meta
       const size_t keys = rng() % (meta.max_keys_per_candidate + 1);
       for (size_t k = 0; k < keys; ++k) {
         DistillKey key;
-        key.view = static_cast<ExampleView>(rng() % 3);
+        key.view = static_cast<search::View>(rng() % 3);
         key.tokens.resize(1 + rng() % 8);
         for (int32_t& t : key.tokens)
           t = static_cast<int32_t>(rng() % 50265);
@@ -194,7 +194,8 @@ TEST(DistillSet, PaddingEmptyKeyListsAndUnicodeSurvive) {
   with_keys.teacher_score = 1.5f;
   with_keys.student_score = -3.25f;
   with_keys.label = 2;
-  with_keys.keys = {{ExampleView::kTitle, {7, 8, 9}, 12, -0.5f}, {ExampleView::kBody, {4}, 1, -7}};
+  with_keys.keys = {{search::View::kTitle, {7, 8, 9}, 12, -0.5f},
+                    {search::View::kBody, {4}, 1, -7}};
   DistillCandidate without_keys;
   without_keys.passage = 99;
   without_keys.teacher_score = -1;
@@ -211,7 +212,7 @@ TEST(DistillSet, PaddingEmptyKeyListsAndUnicodeSurvive) {
   ASSERT_EQ(rows[0].candidates.size(), 2u);
   EXPECT_EQ(rows[0].candidates[0].keys.size(), 2u);
   EXPECT_EQ(rows[0].candidates[0].keys[0].tokens, (std::vector<int32_t>{7, 8, 9}));
-  EXPECT_EQ(rows[0].candidates[0].keys[0].view, ExampleView::kTitle);
+  EXPECT_EQ(rows[0].candidates[0].keys[0].view, search::View::kTitle);
   EXPECT_TRUE(rows[0].candidates[1].keys.empty());
   EXPECT_EQ(rows[0].candidates[1].passage, 99);
   EXPECT_TRUE(rows[1].candidates.empty());
@@ -335,7 +336,7 @@ TEST(DistillSet, WriterRefusesRecordsTheFormatCannotHold) {
     q.query = "text";
     DistillCandidate c;
     c.passage = 3;
-    c.keys = {{ExampleView::kBody, {5, 6}, 2, -1.0f}};
+    c.keys = {{search::View::kBody, {5, 6}, 2, -1.0f}};
     q.candidates = {c};
     return q;
   };
@@ -358,7 +359,7 @@ TEST(DistillSet, WriterRefusesRecordsTheFormatCannotHold) {
       {"key 0 has no tokens", [](DistillQuery& q) { q.candidates[0].keys[0].tokens.clear(); }},
       {"negative token id -1", [](DistillQuery& q) { q.candidates[0].keys[0].tokens[1] = -1; }},
       {"unknown view 5",
-       [](DistillQuery& q) { q.candidates[0].keys[0].view = static_cast<ExampleView>(5); }},
+       [](DistillQuery& q) { q.candidates[0].keys[0].view = static_cast<search::View>(5); }},
       {"negative corpus count", [](DistillQuery& q) { q.candidates[0].keys[0].count = -1; }},
       {"log-probability is NaN",
        [](DistillQuery& q) { q.candidates[0].keys[0].log_prob = std::nanf(""); }},
@@ -521,7 +522,7 @@ TEST(DistillSet, HandWrittenSetReads) {
   EXPECT_EQ(rows[0].candidates[0].keys[1].count, 20);
   ASSERT_EQ(rows[1].candidates.size(), 1u);
   EXPECT_EQ(rows[1].candidates[0].keys[0].tokens, (std::vector<int32_t>{4, 5, 6}));
-  EXPECT_EQ(rows[1].candidates[0].keys[0].view, ExampleView::kPseudoQuery);
+  EXPECT_EQ(rows[1].candidates[0].keys[0].view, search::View::kPseudoQuery);
   EXPECT_EQ(file.meta().teacher, "bm25");
   EXPECT_TRUE(file.meta().extra.empty());
 }
@@ -724,8 +725,8 @@ DistillQuery inspected_query() {
   };
   q.candidates = {candidate(10, 1.0f, 40.0f, 0), candidate(11, 3.0f, 10.0f, 2),
                   candidate(12, 2.0f, 30.0f, -1), candidate(13, 3.0f, 20.0f, -1)};
-  q.candidates[1].keys = {{ExampleView::kTitle, {101, 102}, 4, -0.25f},
-                          {ExampleView::kBody, {103}, 900, -3.5f}};
+  q.candidates[1].keys = {{search::View::kTitle, {101, 102}, 4, -0.25f},
+                          {search::View::kBody, {103}, 900, -3.5f}};
   return q;
 }
 

@@ -28,7 +28,7 @@ using test::test_dir;
 
 std::string describe(const Stage1Example& e) {
   std::ostringstream out;
-  out << e.source_id << " " << example_view_name(e.view) << (e.supervised ? " sup [" : " unsup [");
+  out << e.source_id << " " << search::view_name(e.view) << (e.supervised ? " sup [" : " unsup [");
   for (int32_t t : e.source)
     out << t << ",";
   out << "] [";
@@ -62,10 +62,10 @@ std::vector<Stage1Example> synthetic_examples(size_t n, uint64_t seed) {
     Stage1Example& e = examples[i];
     e.source_id =
         i % 97 == 0 ? "" : (i % 13 == 0 ? "quérÿ-" : "q") + std::to_string(rng() % 100000);
-    e.view = static_cast<ExampleView>(rng() % 3);
+    e.view = static_cast<search::View>(rng() % 3);
     e.supervised = rng() % 2 == 0;
     e.source = tokens(70);
-    e.prompt = e.view == ExampleView::kBody ? std::vector<int32_t>{} : std::vector<int32_t>{2};
+    e.prompt = e.view == search::View::kBody ? std::vector<int32_t>{} : std::vector<int32_t>{2};
     e.target = tokens(16);
   }
   return examples;
@@ -121,7 +121,7 @@ TEST(Stage1Store, AttributesHoldTheCallersAndTheCounts) {
   size_t supervised = 0, titles = 0;
   for (const auto& e : examples) {
     supervised += e.supervised;
-    titles += e.view == ExampleView::kTitle;
+    titles += e.view == search::View::kTitle;
   }
   const Stage1ExampleFile file = Stage1ExampleFile::open(write_store(examples));
   const auto& a = file.attributes();
@@ -297,7 +297,7 @@ TEST(Stage1Store, HandWrittenStoreReads) {
   const auto examples = file.read({2, 0, 1});
   ASSERT_EQ(examples.size(), 3u);
   EXPECT_EQ(examples[0].source_id, "c");
-  EXPECT_EQ(examples[0].view, ExampleView::kPseudoQuery);
+  EXPECT_EQ(examples[0].view, search::View::kPseudoQuery);
   EXPECT_EQ(examples[0].source, (std::vector<int32_t>{3, 4, 5}));
   EXPECT_EQ(examples[0].target, (std::vector<int32_t>{9}));
   EXPECT_TRUE(examples[2].source.empty());

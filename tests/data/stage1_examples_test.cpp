@@ -43,7 +43,7 @@ std::string describe(const std::vector<int32_t>& tokens) {
 }
 
 std::string describe(const Stage1Example& e) {
-  return e.source_id + " " + example_view_name(e.view) + (e.supervised ? " sup" : " unsup") + " [" +
+  return e.source_id + " " + search::view_name(e.view) + (e.supervised ? " sup" : " unsup") + " [" +
          describe(e.source) + "] [" + describe(e.prompt) + "] [" + describe(e.target) + "]";
 }
 
@@ -143,16 +143,16 @@ TEST_F(Stage1Examples, SameInputsGiveIdenticalExamplesAndAnotherSeedOtherSpans) 
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(describe(first), describe(second));
 
-  Stage1Options reseeded = options;
-  reseeded.seed = options.seed + 1;
-  const auto third = make_stage1_examples(inputs(), reseeded);
+  Stage1Inputs reseeded = inputs();
+  reseeded.seed += 1;
+  const auto third = make_stage1_examples(reseeded, options);
   ASSERT_EQ(first.size(), third.size());  // the seed changes choices, not counts
   size_t differing_body = 0;
   for (size_t i = 0; i < first.size(); ++i) {
-    if (first[i].view == ExampleView::kBody && describe(first[i]) != describe(third[i])) {
+    if (first[i].view == search::View::kBody && describe(first[i]) != describe(third[i])) {
       ++differing_body;
     }
-    if (first[i].view == ExampleView::kTitle) {
+    if (first[i].view == search::View::kTitle) {
       EXPECT_EQ(describe(first[i]), describe(third[i]));
     }
   }
@@ -176,7 +176,7 @@ TEST_F(Stage1Examples, CountsPerViewMatchTheOptions) {
   // Per (query, view) and per (passage, view), recounted from the examples.
   std::map<std::string, size_t> count;
   for (const Stage1Example& e : examples)
-    ++count[e.source_id + "/" + example_view_name(e.view)];
+    ++count[e.source_id + "/" + search::view_name(e.view)];
   EXPECT_EQ(count["q1/title"], 3u);
   EXPECT_EQ(count["q1/body"], 10u);
   EXPECT_EQ(count["q1/pseudo_queries"], 5u);
@@ -210,14 +210,14 @@ TEST_F(Stage1Examples, OrderIsQueriesThenPositivesThenViewsThenCorpus) {
   }
   EXPECT_EQ(order, (std::vector<std::string>{"q1", "q2", "d1*", "d2*", "d3*"}));
   // Within q2: d2 (index 1) before d3 (index 2): d2's title comes first, d3 has none.
-  std::vector<ExampleView> q2;
+  std::vector<search::View> q2;
   for (const Stage1Example& e : examples)
     if (e.source_id == "q2") q2.push_back(e.view);
   ASSERT_EQ(q2.size(), 28u);
-  EXPECT_EQ(q2[0], ExampleView::kTitle);
-  EXPECT_EQ(q2[3], ExampleView::kBody);
-  EXPECT_EQ(q2[13], ExampleView::kPseudoQuery);
-  EXPECT_EQ(q2[18], ExampleView::kBody);
+  EXPECT_EQ(q2[0], search::View::kTitle);
+  EXPECT_EQ(q2[3], search::View::kBody);
+  EXPECT_EQ(q2[13], search::View::kPseudoQuery);
+  EXPECT_EQ(q2[18], search::View::kBody);
 }
 
 TEST_F(Stage1Examples, QueriesWithoutPositivesAreSkippedAndCounted) {
@@ -242,10 +242,11 @@ TEST_F(Stage1Examples, QueriesWithoutPositivesAreSkippedAndCounted) {
 }
 
 TEST_F(Stage1Examples, SupervisedSourceIsTheQueryTruncated) {
+  Stage1Inputs in = inputs();
+  in.max_query_length = 3;
   Stage1Options options;
-  options.max_query_length = 3;
   options.unsupervised = false;
-  for (const Stage1Example& e : make_stage1_examples(inputs(), options)) {
+  for (const Stage1Example& e : make_stage1_examples(in, options)) {
     const std::string& text = queries_[*queries_.find(e.source_id)].text;
     std::vector<TokenId> expected = encode(" " + text);
     expected.resize(std::min<size_t>(expected.size(), 3));
@@ -273,12 +274,12 @@ TEST_F(Stage1Examples, SpansStartAtQueryWordsWithTheMostQueryWordsFirst) {
   options.unsupervised = false;
   options.spans_per_query = 3;
   for (uint64_t seed : {1u, 2u, 3u}) {
-    options.seed = seed;
+    in.seed = seed;
     Stage1Stats stats;
     const auto examples = make_stage1_examples(in, options, &stats);
     std::vector<std::string> spans;
     for (const Stage1Example& e : examples)
-      if (e.view == ExampleView::kBody) spans.push_back(tokenizer_->decode(e.target));
+      if (e.view == search::View::kBody) spans.push_back(tokenizer_->decode(e.target));
     // The three starts at query content words (case-insensitive; "the" and "of" are stop words
     // and start nothing), by distinct query words in the span: quantum (3), entanglement (2),
     // teleportation (1).
@@ -294,7 +295,7 @@ TEST_F(Stage1Examples, SpansStartAtQueryWordsWithTheMostQueryWordsFirst) {
   const auto examples = make_stage1_examples(in, options);
   std::vector<std::string> spans;
   for (const Stage1Example& e : examples)
-    if (e.view == ExampleView::kBody) spans.push_back(tokenizer_->decode(e.target));
+    if (e.view == search::View::kBody) spans.push_back(tokenizer_->decode(e.target));
   ASSERT_EQ(spans.size(), 6u);
   EXPECT_EQ(std::set<std::string>(spans.begin(), spans.end()).size(), 6u);
   // The next best: the other content-word starts by the query words in their 10 tokens, three
@@ -349,7 +350,7 @@ TEST_F(Stage1Examples, TitlesEndWithTheEndMarkerAndMatchTheIndexedTitleSegment) 
   const index::ViewMarkers m = markers();
   size_t titles = 0;
   for (const Stage1Example& e : make_stage1_examples(inputs(), Stage1Options{})) {
-    if (e.view != ExampleView::kTitle) continue;
+    if (e.view != search::View::kTitle) continue;
     ++titles;
     const Passage& p =
         e.supervised ? corpus_[e.source_id == "q1" ? 0 : 1] : corpus_[*corpus_.find(e.source_id)];
@@ -373,7 +374,7 @@ TEST_F(Stage1Examples, PseudoQueriesCarryTheirMarkers) {
   const index::ViewMarkers m = markers();
   std::set<std::string> seen;
   for (const Stage1Example& e : make_stage1_examples(inputs(), Stage1Options{})) {
-    if (e.view != ExampleView::kPseudoQuery) continue;
+    if (e.view != search::View::kPseudoQuery) continue;
     EXPECT_EQ(e.prompt, m.pq_start);
     seen.insert(tokenizer_->decode(e.target));
   }
@@ -396,9 +397,9 @@ TEST_F(Stage1Examples, EveryExampleOccursInTheFmIndexOfThePassages) {
       key.insert(key.end(), e.target.begin(), e.target.end());
       EXPECT_GT(index.count(key), 0u) << "variant " << variant << ": " << describe(e);
       EXPECT_FALSE(e.target.empty());
-      EXPECT_TRUE(views_.title || e.view != ExampleView::kTitle);
-      EXPECT_TRUE(views_.body || e.view != ExampleView::kBody);
-      EXPECT_TRUE(views_.pseudo_queries || e.view != ExampleView::kPseudoQuery);
+      EXPECT_TRUE(views_.title || e.view != search::View::kTitle);
+      EXPECT_TRUE(views_.body || e.view != search::View::kBody);
+      EXPECT_TRUE(views_.pseudo_queries || e.view != search::View::kPseudoQuery);
       ++checked;
     }
     EXPECT_GT(checked, 0u) << "variant " << variant;
@@ -427,7 +428,7 @@ TEST_F(Stage1Examples, UnsupervisedSpansStartAtContentWordsAndMayOverlapTheSourc
   size_t overlapping = 0;
   std::set<size_t> used;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    options.seed = seed;
+    in.seed = seed;
     const auto examples = make_stage1_examples(in, options);
     ASSERT_EQ(examples.size(), 4u);  // 1 title + 3 spans
     size_t source_at = 0;
@@ -439,7 +440,7 @@ TEST_F(Stage1Examples, UnsupervisedSpansStartAtContentWordsAndMayOverlapTheSourc
       EXPECT_FALSE(e.supervised);
       EXPECT_EQ(e.source_id, "nato");
       EXPECT_EQ(e.source, examples[0].source);
-      if (e.view != ExampleView::kBody) continue;
+      if (e.view != search::View::kBody) continue;
       size_t at = 0;
       ASSERT_TRUE(contains(body, e.target, &at));  // each span occurs once in this body
       EXPECT_EQ(content_starts.count(at), 1u)
@@ -470,9 +471,9 @@ TEST_F(Stage1Examples, ProvenanceNamesTokenizerViewsAndOptions) {
   EXPECT_EQ(attributes.at("tokenizer_hash"), tokenizer_->hash());
   EXPECT_EQ(attributes.at("views"), "title,body,pseudo_queries");
   EXPECT_NE(attributes.at("stage1_options").find("spans_per_query=10"), std::string::npos);
-  Stage1Options other;
-  other.seed = 99;
-  EXPECT_NE(stage1_provenance(inputs(), other).at("stage1_options_hash"),
+  Stage1Inputs reseeded = inputs();
+  reseeded.seed = 99;
+  EXPECT_NE(stage1_provenance(reseeded, Stage1Options{}).at("stage1_options_hash"),
             attributes.at("stage1_options_hash"));
 }
 
@@ -531,7 +532,7 @@ TEST_F(Stage1Examples, CranfieldTrainingSplit) {
     std::vector<TokenId> key = e.prompt;
     key.insert(key.end(), e.target.begin(), e.target.end());
     if (index.count(key) == 0) ++missing;
-    EXPECT_TRUE(e.view != ExampleView::kBody || e.target.size() <= 10u);
+    EXPECT_TRUE(e.view != search::View::kBody || e.target.size() <= 10u);
     EXPECT_LE(e.source.size(), 64u);
   }
   EXPECT_EQ(missing, 0u);
@@ -542,7 +543,7 @@ TEST_F(Stage1Examples, CranfieldTrainingSplit) {
   const text::TokenWords words(*tokenizer_);
   size_t supervised_bodies = 0, at_query_word = 0, unsupervised_bodies = 0, bad_starts = 0;
   for (const Stage1Example& e : examples) {
-    if (e.view != ExampleView::kBody) continue;
+    if (e.view != search::View::kBody) continue;
     ASSERT_FALSE(e.target.empty());
     const std::string& first = tokenizer_->id_to_token(e.target[0]);
     const std::vector<text::TokenWord> target_words = words.words(e.target);

@@ -21,17 +21,22 @@
 #include "core/text/wordpiece_vocab.h"
 #include "core/util/error.h"
 #include "distributed/communicator.h"
-#include "distributed/cross_encoder_trainer.h"
+#include "teacher/cross_encoder_trainer.h"
 #include "tests/common/train_log.h"
 #include "tests/common/weights.h"
 #include "tests/distributed/mpi_test_env.h"
 #include "tests/distributed/solo_communicator.h"
 
-namespace dgr::distributed {
+namespace dgr::teacher {
 namespace {
 
+using distributed::Communicator;
+using distributed::make_communicator;
+using distributed::SoloCommunicator;
+using distributed::TrainingRun;
+
 namespace fs = std::filesystem;
-using test_env::context;
+using distributed::test_env::context;
 
 // Every rank works in its own directory (the pid differs per rank); rank 0's are compared.
 std::string tmp(const std::string& name) {
@@ -86,25 +91,37 @@ class CrossEncoderTrainer : public ::testing::Test {
     delete corpus_;
   }
 
-  static CrossEncoderTrainJob job(const std::string& run) {
-    CrossEncoderTrainJob j;
-    j.init_from = tmp("init");
-    j.run_dir = tmp(run);
-    j.seed = 11;
-    j.negatives = 7;
-    j.global_batch = 8;
-    j.micro_batch = 2;
-    j.max_steps = 5;  // crosses into a second epoch of 16 groups
-    j.lr = 5e-4;
-    j.warmup_steps = 1;
-    j.dropout = 0;
-    j.clip_norm = 0.5;
-    j.bucket_mb = 0.01;  // several buckets
-    j.eval_groups = 8;
-    j.progress_interval_s = 1e9;
-    j.checkpoint_every = 2;
-    j.resume = false;  // every test starts afresh; the resume test asks for it
+  // A teacher training as `dgr teacher train` assembles it.
+  struct Job {
+    TrainingRun run;
+    TeacherTrainOptions options;
+  };
+
+  static Job job(const std::string& run) {
+    Job j;
+    j.run.init_from = tmp("init");
+    j.run.run_dir = tmp(run);
+    j.run.seed = 11;
+    j.run.progress_interval_s = 1e9;
+    TeacherTrainOptions& o = j.options;
+    o.negatives = 7;
+    o.global_batch = 8;
+    o.micro_batch = 2;
+    o.max_steps = 5;  // crosses into a second epoch of 16 groups
+    o.lr = 5e-4;
+    o.warmup_steps = 1;
+    o.dropout = 0;
+    o.clip_norm = 0.5;
+    o.bucket_mb = 0.01;  // several buckets
+    o.eval_groups = 8;
+    o.checkpoint_every = 2;
+    o.resume = false;  // every test starts afresh; the resume test asks for it
     return j;
+  }
+
+  static CrossEncoderTrainReport train(Communicator& comm,
+                                       const std::vector<CrossEncoderGroup>& groups, const Job& j) {
+    return train_cross_encoder(comm, comm, *corpus_, groups, j.run, j.options);
   }
 
   // Of the model.safetensors of two model directories.
@@ -127,10 +144,9 @@ class CrossEncoderTrainer : public ::testing::Test {
 TEST_F(CrossEncoderTrainer, TwoRanksWithHalfBatchesEqualOneRank) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
-  const CrossEncoderTrainReport one = train_cross_encoder(solo, solo, *corpus_, groups, job("one"));
+  const CrossEncoderTrainReport one = train(solo, groups, job("one"));
   auto comm = make_communicator("mpi", context());
-  const CrossEncoderTrainReport two =
-      train_cross_encoder(*comm, *comm, *corpus_, groups, job("two"));
+  const CrossEncoderTrainReport two = train(*comm, groups, job("two"));
   EXPECT_EQ(one.steps, 5);
   EXPECT_EQ(two.steps, 5);
   EXPECT_NEAR(one.first_loss, two.first_loss, 1e-5);
@@ -164,11 +180,11 @@ TEST_F(CrossEncoderTrainer, TwoRanksWithHalfBatchesEqualOneRank) {
 TEST_F(CrossEncoderTrainer, ShardedOptimizerStateGivesTheSameWeights) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
-  train_cross_encoder(solo, solo, *corpus_, groups, job("one"));
+  train(solo, groups, job("one"));
   auto comm = make_communicator("mpi", context());
-  CrossEncoderTrainJob zero = job("zero");
-  zero.zero_stage = 1;
-  const CrossEncoderTrainReport report = train_cross_encoder(*comm, *comm, *corpus_, groups, zero);
+  Job zero = job("zero");
+  zero.options.zero_stage = 1;
+  const CrossEncoderTrainReport report = train(*comm, groups, zero);
   if (context().is_root()) {
     expect_same_first_gradient("one", "zero");
     testing::expect_same_training(tmp("init") + "/model.safetensors",
@@ -191,8 +207,8 @@ TEST_F(CrossEncoderTrainer, ShardedOptimizerStateGivesTheSameWeights) {
 TEST_F(CrossEncoderTrainer, ResumedRunEqualsUninterruptedRun) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   auto comm = make_communicator("mpi", context());
-  train_cross_encoder(*comm, *comm, *corpus_, groups, job("full"));
-  train_cross_encoder(*comm, *comm, *corpus_, groups, job("resumed"));
+  train(*comm, groups, job("full"));
+  train(*comm, groups, job("resumed"));
   if (context().is_root()) {
     const fs::path checkpoints = fs::path(tmp("resumed")) / "checkpoints";
     EXPECT_TRUE(fs::exists(checkpoints / "step-0000004" / "vocab.txt"));
@@ -203,13 +219,12 @@ TEST_F(CrossEncoderTrainer, ResumedRunEqualsUninterruptedRun) {
   }
   context().barrier();
   // Every rank reads rank 0's run directory.
-  CrossEncoderTrainJob resumed = job("resumed");
-  std::string dir = resumed.run_dir;
+  Job resumed = job("resumed");
+  std::string dir = resumed.run.run_dir;
   context().broadcast_string(dir);
-  resumed.run_dir = dir;
-  resumed.resume = true;
-  const CrossEncoderTrainReport report =
-      train_cross_encoder(*comm, *comm, *corpus_, groups, resumed);
+  resumed.run.run_dir = dir;
+  resumed.options.resume = true;
+  const CrossEncoderTrainReport report = train(*comm, groups, resumed);
   EXPECT_EQ(report.first_step, 2);
   EXPECT_EQ(report.steps, 5);
   if (context().is_root()) {
@@ -225,12 +240,13 @@ TEST_F(CrossEncoderTrainer, ResumedRunEqualsUninterruptedRun) {
 TEST_F(CrossEncoderTrainer, NonFiniteStepAbortsNamingTheTeachersLearningRate) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
-  CrossEncoderTrainJob j = job("diverge");
-  j.lr = 1e38;
-  j.warmup_steps = 0;
-  j.clip_norm = 0;
+  Job j = job("diverge");
+  const config::KeyScope keys(j.options, "teacher.train");
+  j.options.lr = 1e38;
+  j.options.warmup_steps = 0;
+  j.options.clip_norm = 0;
   try {
-    train_cross_encoder(solo, solo, *corpus_, groups, j);
+    train(solo, groups, j);
     ADD_FAILURE() << "expected a DataError";
   } catch (const DataError& e) {
     const std::string what = e.what();
@@ -243,34 +259,35 @@ TEST_F(CrossEncoderTrainer, NonFiniteStepAbortsNamingTheTeachersLearningRate) {
 TEST_F(CrossEncoderTrainer, BadJobsNameTheirKey) {
   const std::vector<CrossEncoderGroup> groups = make_groups(*corpus_);
   SoloCommunicator solo;
-  auto expect_key = [&](CrossEncoderTrainJob j, const std::string& key) {
+  auto expect_key = [&](Job j, const std::string& key) {
+    const config::KeyScope keys(j.options, "teacher.train");
     try {
-      train_cross_encoder(solo, solo, *corpus_, groups, j);
+      train(solo, groups, j);
       ADD_FAILURE() << "expected a ConfigError naming " << key;
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
     }
   };
-  CrossEncoderTrainJob j = job("bad");
-  j.micro_batch = 3;
+  Job j = job("bad");
+  j.options.micro_batch = 3;
   expect_key(j, "teacher.train.global_batch");
   j = job("bad");
-  j.global_batch = 32;  // more than the 16 groups
+  j.options.global_batch = 32;  // more than the 16 groups
   expect_key(j, "teacher.train.global_batch");
   j = job("bad");
-  j.negatives = 0;
+  j.options.negatives = 0;
   expect_key(j, "teacher.train.negatives");
   j = job("bad");
-  j.negatives = 39;  // the corpus has 40 passages, one of them relevant
+  j.options.negatives = 39;  // the corpus has 40 passages, one of them relevant
   expect_key(j, "teacher.train.negatives");
   j = job("bad");
-  j.max_length = 65;  // the tiny model has 64 positions
+  j.options.max_length = 65;  // the tiny model has 64 positions
   expect_key(j, "teacher.train.max_length");
   j = job("bad");
-  j.checkpoint_every = 0;
+  j.options.checkpoint_every = 0;
   expect_key(j, "teacher.train.checkpoint_every");
   fs::remove_all(tmp("bad"));
 }
 
 }  // namespace
-}  // namespace dgr::distributed
+}  // namespace dgr::teacher

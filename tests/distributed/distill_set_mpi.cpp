@@ -72,7 +72,7 @@ std::vector<DistillQuery> make_queries(size_t n, const DistillSetMeta& meta) {
       const size_t keys = rng() % (meta.max_keys_per_candidate + 1);
       for (size_t k = 0; k < keys; ++k) {
         DistillKey key;
-        key.view = static_cast<ExampleView>(rng() % 3);
+        key.view = static_cast<search::View>(rng() % 3);
         key.tokens.resize(1 + rng() % 7);
         for (int32_t& t : key.tokens)
           t = static_cast<int32_t>(rng() % 50265);

@@ -3,7 +3,7 @@
 // two ranks (B/2 each) end with the same weights as the same job on one rank (in the same
 // process, through a one-rank communicator), with both loss terms at work; a resumed run equals
 // an uninterrupted one; a model that yields NaN has its steps skipped and counted, or aborts the
-// run, as distill.on_nonfinite says; bad jobs are ConfigErrors naming the key.
+// run, as distill.on_nonfinite says; bad options are ConfigErrors naming the key.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -73,9 +73,9 @@ void write_set(const std::string& path) {
       const size_t keys = 1 + rng() % 3;
       for (size_t k = 0; k < keys; ++k) {
         data::DistillKey key;
-        key.view = k == 0 && c % 2 == 0 ? data::ExampleView::kTitle : data::ExampleView::kBody;
+        key.view = k == 0 && c % 2 == 0 ? search::View::kTitle : search::View::kBody;
         key.tokens = random_tokens(rng, 1 + rng() % 2);
-        if (key.view == data::ExampleView::kTitle) {
+        if (key.view == search::View::kTitle) {
           key.tokens.insert(key.tokens.end(), kTitleEnd.begin(), kTitleEnd.end());
         }
         key.count = static_cast<int64_t>(rng() % 50);
@@ -101,7 +101,7 @@ void write_examples(const std::string& path) {
     for (int k = 0; k < 7; ++k) {
       data::Stage1Example e;
       e.source_id = "q" + std::to_string(q);
-      e.view = k < 3 ? data::ExampleView::kTitle : data::ExampleView::kBody;
+      e.view = k < 3 ? search::View::kTitle : search::View::kBody;
       e.source = random_tokens(rng, 6);
       if (k < 3) e.prompt = {kTitleStart};
       e.target = random_tokens(rng, 3 + rng() % 4);
@@ -146,36 +146,48 @@ class DistillTrainer : public ::testing::Test {
       fs::remove_all(tmp(name));
   }
 
-  static DistillTrainJob job(const std::string& run) {
-    DistillTrainJob j;
-    j.set_path = tmp("set.h5");
-    j.examples_path = tmp("examples.h5");
-    j.tokenizer_dir = kTokenizer;
-    j.init_from = tmp("init");
-    j.run_dir = tmp(run);
-    j.corpus_tokens = uint64_t{1} << 40;    // rare keys: positive log-odds for a random model
-    j.title_positions = uint64_t{1} << 40;  // T: title keys as rare
-    j.title_prefix = {kTitleStart};
-    j.title_end = kTitleEnd;
-    j.max_query_length = 16;
-    j.margin = 3;
-    j.margin_step = 1;
-    j.lambda_gen = 0.5;
-    j.min_negatives = 4;
-    j.holdout = 2;
-    j.eval_candidates = 8;
-    j.seed = 11;
-    j.global_batch = 4;
-    j.micro_batch = 1;
-    j.max_steps = 4;  // 10 training queries: crosses into a second epoch
-    j.lr = 1e-3;
-    j.warmup_steps = 1;
-    j.dropout = 0;
-    j.bucket_mb = 0.05;  // several buckets
-    j.checkpoint_every = 2;
-    j.keep_last = 0;
-    j.progress_interval_s = 1e9;
+  // A distillation as `dgr train` assembles it.
+  struct Job {
+    TrainingRun run;
+    TrainOptions train;
+    DistillOptions distill;
+    DistillInputs inputs;
+  };
+
+  static Job job(const std::string& run) {
+    Job j;
+    j.inputs.set_path = tmp("set.h5");
+    j.inputs.examples_path = tmp("examples.h5");
+    j.inputs.tokenizer_dir = kTokenizer;
+    j.run.init_from = tmp("init");
+    j.run.run_dir = tmp(run);
+    j.inputs.corpus_tokens = uint64_t{1} << 40;  // rare keys: positive log-odds for a random model
+    j.inputs.title_positions = uint64_t{1} << 40;  // T: title keys as rare
+    j.inputs.title_prefix = {kTitleStart};
+    j.inputs.title_end = kTitleEnd;
+    j.inputs.max_query_length = 16;
+    j.distill.ranking.margin = 3;
+    j.distill.ranking.margin_step = 1;
+    j.distill.lambda_gen = 0.5;
+    j.distill.min_negatives = 4;
+    j.distill.holdout = 2;
+    j.distill.eval_candidates = 8;
+    j.run.seed = 11;
+    j.train.global_batch = 4;
+    j.train.micro_batch = 1;
+    j.train.max_steps = 4;  // 10 training queries: crosses into a second epoch
+    j.train.lr = 1e-3;
+    j.train.warmup_steps = 1;
+    j.train.dropout = 0;
+    j.train.bucket_mb = 0.05;  // several buckets
+    j.train.checkpoint_every = 2;
+    j.train.keep_last = 0;
+    j.run.progress_interval_s = 1e9;
     return j;
+  }
+
+  static DistillTrainReport train(Communicator& comm, const Job& j) {
+    return train_distill(comm, comm, j.run, j.train, j.distill, j.inputs);
   }
 
   // Of the model.safetensors of two model directories.
@@ -186,9 +198,9 @@ class DistillTrainer : public ::testing::Test {
 
 TEST_F(DistillTrainer, TwoRanksWithHalfBatchesEqualOneRank) {
   SoloCommunicator solo;
-  const DistillTrainReport one = train_distill(solo, solo, job("one"));
+  const DistillTrainReport one = train(solo, job("one"));
   auto comm = make_communicator("mpi", context());
-  const DistillTrainReport two = train_distill(*comm, *comm, job("two"));
+  const DistillTrainReport two = train(*comm, job("two"));
   EXPECT_EQ(one.steps, 4);
   EXPECT_EQ(two.steps, 4);
   EXPECT_EQ(two.training_queries, kQueries - 2);
@@ -236,8 +248,8 @@ TEST_F(DistillTrainer, TwoRanksWithHalfBatchesEqualOneRank) {
 
 TEST_F(DistillTrainer, ResumedRunEqualsUninterruptedRun) {
   auto comm = make_communicator("mpi", context());
-  train_distill(*comm, *comm, job("full"));
-  train_distill(*comm, *comm, job("resumed"));
+  train(*comm, job("full"));
+  train(*comm, job("resumed"));
   // "Interrupted" after step 2: only the step-2 checkpoint survives.
   if (context().is_root()) {
     const fs::path checkpoints = fs::path(tmp("resumed")) / "checkpoints";
@@ -247,11 +259,11 @@ TEST_F(DistillTrainer, ResumedRunEqualsUninterruptedRun) {
   }
   context().barrier();
   // Every rank reads rank 0's run directory.
-  DistillTrainJob resumed = job("resumed");
-  std::string dir = resumed.run_dir;
+  Job resumed = job("resumed");
+  std::string dir = resumed.run.run_dir;
   context().broadcast_string(dir);
-  resumed.run_dir = dir;
-  const DistillTrainReport report = train_distill(*comm, *comm, resumed);
+  resumed.run.run_dir = dir;
+  const DistillTrainReport report = train(*comm, resumed);
   EXPECT_EQ(report.first_step, 2);
   EXPECT_EQ(report.steps, 4);
   if (context().is_root()) {
@@ -262,12 +274,12 @@ TEST_F(DistillTrainer, ResumedRunEqualsUninterruptedRun) {
 
 TEST_F(DistillTrainer, NonFiniteStepsAreSkippedAndCountedOrAbort) {
   auto comm = make_communicator("mpi", context());
-  DistillTrainJob skip = job("skip");
-  skip.init_from = tmp("nan");
-  skip.holdout = 0;
-  skip.max_steps = 3;
-  skip.max_nonfinite_steps = 5;
-  const DistillTrainReport report = train_distill(*comm, *comm, skip);
+  Job skip = job("skip");
+  skip.run.init_from = tmp("nan");
+  skip.distill.holdout = 0;
+  skip.train.max_steps = 3;
+  skip.distill.max_nonfinite_steps = 5;
+  const DistillTrainReport report = train(*comm, skip);
   EXPECT_EQ(report.steps, 3);
   EXPECT_EQ(report.skipped_steps, 3);
   if (context().is_root()) {
@@ -280,23 +292,24 @@ TEST_F(DistillTrainer, NonFiniteStepsAreSkippedAndCountedOrAbort) {
       EXPECT_TRUE(torch::equal(init[i].second, out[i].second)) << init[i].first;
     }
   }
-  // Too many skipped steps end the run, naming the key.
-  skip.run_dir = tmp("abort");
-  skip.max_nonfinite_steps = 2;
+  // Too many skipped steps end the run, naming the key (by its place in the configuration).
+  const config::KeyScope keys(skip.distill, "distill");
+  skip.run.run_dir = tmp("abort");
+  skip.distill.max_nonfinite_steps = 2;
   try {
-    train_distill(*comm, *comm, skip);
+    train(*comm, skip);
     ADD_FAILURE() << "expected a DataError";
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("distill.max_nonfinite_steps"), std::string::npos)
         << e.what();
   }
-  DistillTrainJob abort = job("abort");
-  abort.init_from = tmp("nan");
-  abort.holdout = 0;
-  abort.resume = false;
-  abort.on_nonfinite = "abort";
+  Job abort = job("abort");
+  abort.run.init_from = tmp("nan");
+  abort.distill.holdout = 0;
+  abort.train.resume = false;
+  abort.distill.on_nonfinite = "abort";
   try {
-    train_distill(*comm, *comm, abort);
+    train(*comm, abort);
     ADD_FAILURE() << "expected a DataError";
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("at step 1"), std::string::npos) << e.what();
@@ -305,45 +318,62 @@ TEST_F(DistillTrainer, NonFiniteStepsAreSkippedAndCountedOrAbort) {
   context().barrier();
 }
 
-TEST_F(DistillTrainer, BadJobsNameTheirKey) {
-  auto expect_key = [](DistillTrainJob j, const std::string& key) {
+// Each option is named by its key in the configuration: the test places the structs as `dgr
+// train` does (config::KeyScope), and the checks name what they refuse.
+TEST_F(DistillTrainer, BadOptionsNameTheirKey) {
+  auto expect_key = [](Job j, const std::string& key) {
+    const config::KeyScope train_keys(j.train, "train");
+    const config::KeyScope distill_keys(j.distill, "distill");
     try {
-      check_distill_job(j, 2);
+      check_distill(j.train, j.distill, j.inputs, 2);
       ADD_FAILURE() << "expected a ConfigError naming " << key;
     } catch (const ConfigError& e) {
       EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
     }
   };
-  DistillTrainJob j = job("bad");
-  j.loss = "pointwise";
+  Job j = job("bad");
+  j.distill.loss = "pointwise";
   expect_key(j, "distill.loss");
   j = job("bad");
-  j.lambda_rank = 0;
-  j.lambda_gen = 0;
+  j.distill.lambda_rank = 0;
+  j.distill.lambda_gen = 0;
   expect_key(j, "distill.lambda_gen");
   j = job("bad");
-  j.lambda_gen = -1;
+  j.distill.lambda_gen = -1;
   expect_key(j, "distill.lambda_gen");
   j = job("bad");
-  j.on_nonfinite = "ignore";
+  j.distill.on_nonfinite = "ignore";
   expect_key(j, "distill.on_nonfinite");
   j = job("bad");
-  j.sampling.top_negatives = 0;
-  j.sampling.random_negatives = 0;
+  j.distill.sampling.top_negatives = 0;
+  j.distill.sampling.random_negatives = 0;
   expect_key(j, "distill.random_negatives");
   j = job("bad");
-  j.global_batch = 3;
+  j.distill.ranking.sigma = 0;
+  expect_key(j, "distill.sigma");
+  j = job("bad");
+  j.train.global_batch = 3;
   expect_key(j, "train.global_batch");
   j = job("bad");
-  j.min_negatives = 0;
+  j.distill.min_negatives = 0;
   expect_key(j, "distill.min_negatives");
+  // Without a scope the struct's own names are used.
+  j = job("bad");
+  j.distill.min_negatives = 0;
+  try {
+    check_distill(j.train, j.distill, j.inputs, 2);
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("min_negatives must be at least 1", 0), 0u) << e.what();
+  }
   // More queries per step than the set holds for training.
   j = job("bad");
-  j.global_batch = 12;
-  j.micro_batch = 0;
+  j.train.global_batch = 12;
+  j.train.micro_batch = 0;
   SoloCommunicator solo;
+  const config::KeyScope train_keys(j.train, "train");
   try {
-    train_distill(solo, solo, j);
+    train(solo, j);
     ADD_FAILURE() << "expected a ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("train.global_batch (12)"), std::string::npos) << e.what();

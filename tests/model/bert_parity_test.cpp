@@ -114,7 +114,7 @@ TEST_F(BertParity, TeacherScoresAreTheLogitsOfTransformers) {
   const std::string filler = "the river flows through the city of london " + std::string(30, 'a');
   for (size_t max_length : {size_t{24}, size_t{64}}) {
     teacher::CrossEncoderOptions options;
-    if (max_length != 64) options.max_length = static_cast<int64_t>(max_length);
+    if (max_length != 64) options.max_length = static_cast<int>(max_length);
     options.batch_size = 2;
     teacher::CrossEncoderTeacher teacher(kFixture, corpus, options);
     EXPECT_EQ(teacher.max_length(), static_cast<int64_t>(max_length));

@@ -156,7 +156,7 @@ TEST_F(CrossEncoderTest, BatchSizeAndPaddingDoNotChangeScores) {
   one.batch_size = 1;
   const std::vector<float> reference =
       CrossEncoderTeacher(dir, corpus_, one).score("q", query, ids);
-  for (int64_t batch : {2, 5, 64}) {
+  for (int batch : {2, 5, 64}) {
     CrossEncoderOptions options;
     options.batch_size = batch;
     const std::vector<float> scores =

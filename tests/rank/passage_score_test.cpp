@@ -459,17 +459,17 @@ TEST_F(PassageScoreModelTest, OptionsOutOfRangeAreConfigErrors) {
   for (const double alpha : {0.0, -1.0, std::nan("")}) {
     auto o = good;
     o.alpha = alpha;
-    expect_error(o, "scoring.alpha");
+    expect_error(o, "passage score: alpha");
   }
   for (const double beta : {-0.1, 1.5, std::nan("")}) {
     auto o = good;
     o.beta = beta;
-    expect_error(o, "scoring.beta");
+    expect_error(o, "passage score: beta");
   }
   for (const double smoothing : {0.0, -5.0}) {
     auto o = good;
     o.smoothing = smoothing;
-    expect_error(o, "scoring.smoothing");
+    expect_error(o, "passage score: smoothing");
   }
   auto o = good;
   o.corpus_tokens = 0;

@@ -151,7 +151,7 @@ std::string write_distill(const std::string& name) {
   meta.created = "2024-01-01T00:00:00Z";
   meta.candidates_per_query = 3;
   meta.max_keys_per_candidate = 4;
-  auto key = [](data::ExampleView view, std::vector<int32_t> tokens) {
+  auto key = [](search::View view, std::vector<int32_t> tokens) {
     data::DistillKey k;
     k.view = view;
     k.tokens = std::move(tokens);
@@ -163,12 +163,8 @@ std::string write_distill(const std::string& name) {
   queries[0].query_id = "q0";
   queries[0].query = "first query";
   queries[0].candidates = {
-      {5,
-       2.0f,
-       1.0f,
-       1,
-       {key(data::ExampleView::kTitle, {1, 2}), key(data::ExampleView::kBody, {3})}},
-      {7, 1.0f, 0.5f, 0, {key(data::ExampleView::kBody, {4, 5, 6})}}};
+      {5, 2.0f, 1.0f, 1, {key(search::View::kTitle, {1, 2}), key(search::View::kBody, {3})}},
+      {7, 1.0f, 0.5f, 0, {key(search::View::kBody, {4, 5, 6})}}};
   queries[1].query_id = "q1";
   queries[1].query = "second query";
   queries[1].candidates = {{3, 0.5f, 0.1f, -1, {}}};
@@ -337,9 +333,9 @@ const std::vector<std::string> kStage1Datasets = {
 
 std::string write_stage1(const std::string& name) {
   std::vector<data::Stage1Example> examples(3);
-  examples[0] = {"q1", data::ExampleView::kTitle, true, {1, 2, 3}, {0}, {7, 8}};
-  examples[1] = {"q1", data::ExampleView::kBody, true, {1, 2, 3}, {}, {9}};
-  examples[2] = {"d4", data::ExampleView::kPseudoQuery, false, {4, 5}, {6}, {10, 11, 12}};
+  examples[0] = {"q1", search::View::kTitle, true, {1, 2, 3}, {0}, {7, 8}};
+  examples[1] = {"q1", search::View::kBody, true, {1, 2, 3}, {}, {9}};
+  examples[2] = {"d4", search::View::kPseudoQuery, false, {4, 5}, {6}, {10, 11, 12}};
   const std::string path = scratch_dir() + "/" + name;
   data::write_stage1_examples(path, examples, {{"tokenizer_hash", "t"}});
   return path;

@@ -301,7 +301,7 @@ TEST(Bm25Ranker, ScoresCandidatesInRequestOrder) {
 
   Bm25Options exact;
   exact.quantize_lengths = false;
-  exact.analyzer.stemmer = Stemmer::kEnglish;
+  exact.stemmer = "english";
   Bm25Ranker other(std::make_shared<const Bm25Index>(Bm25Index::build(toy_corpus(), exact)));
   EXPECT_EQ(other.name(), "bm25:k1=0.9,b=0.4,exact-lengths,stemmer=english");
 }

@@ -188,11 +188,11 @@ TEST_F(Distillation, RetrievalCandidatesCarryScoresKeysAndLabels) {
   EXPECT_EQ(top.teacher_score, 0.0f);
   EXPECT_EQ(top.label, 2);
   ASSERT_EQ(top.keys.size(), 3u);
-  EXPECT_EQ(top.keys[0].view, data::ExampleView::kTitle);
+  EXPECT_EQ(top.keys[0].view, search::View::kTitle);
   EXPECT_EQ(top.keys[0].tokens, (std::vector<int32_t>{11, 12}));
   EXPECT_EQ(top.keys[0].count, 3);
   EXPECT_EQ(top.keys[0].log_prob, -0.5f);
-  EXPECT_EQ(top.keys[1].view, data::ExampleView::kBody);
+  EXPECT_EQ(top.keys[1].view, search::View::kBody);
   EXPECT_EQ(top.keys[2].tokens, (std::vector<int32_t>{31, 32, 33}));
   EXPECT_EQ(q1.record.candidates[1].passage, 5);
   EXPECT_EQ(q1.record.candidates[1].student_score, 7.25f);
@@ -213,7 +213,7 @@ TEST_F(Distillation, RetrievalCandidatesCarryScoresKeysAndLabels) {
   EXPECT_EQ(q3.record.candidates[0].passage, 3);
   EXPECT_EQ(q3.record.candidates[0].label, 0);  // grade −1 in the qrels
   EXPECT_EQ(q3.record.candidates[1].label, 3);
-  EXPECT_EQ(q3.record.candidates[0].keys[0].view, data::ExampleView::kPseudoQuery);
+  EXPECT_EQ(q3.record.candidates[0].keys[0].view, search::View::kPseudoQuery);
 }
 
 TEST_F(Distillation, TopMAndTheKeyCapCutInRunAndDumpOrder) {
@@ -254,7 +254,7 @@ TEST_F(Distillation, FilesThatDoNotFitTogetherAreErrorsNamingFileAndLine) {
       {"keys.jsonl:4", "'q8'"});
   // A training query without a keys.jsonl line.
   expect_error<DataError>([&] { candidates(outputs(kRun, kKeysQ1 + "\n" + kKeysQ3 + "\n")); },
-                          {"keys.jsonl", "'q2'", "retrieve.dump_keys"});
+                          {"keys.jsonl", "'q2'", "dump_keys on"});
   // A query listed twice.
   expect_error<DataError>([&] { candidates(outputs(kRun, keys + kKeysQ2 + "\n")); },
                           {"keys.jsonl:4", "'q2'", "twice", "line 2"});

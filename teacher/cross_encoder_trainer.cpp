@@ -1,4 +1,4 @@
-#include "distributed/cross_encoder_trainer.h"
+#include "teacher/cross_encoder_trainer.h"
 
 #include <glog/logging.h>
 #include <torch/torch.h>
@@ -30,7 +30,12 @@
 #include "distributed/sharded_optimizer.h"
 #include "distributed/training_setup.h"
 
-namespace dgr::distributed {
+namespace dgr::teacher {
+
+using namespace distributed;  // NOLINT(google-build-using-namespace): the loop and its parts
+using config::option_key;
+using config::OptionError;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -113,7 +118,7 @@ struct PairBatch {
 };
 
 PairBatch collate(const std::vector<uint64_t>& group_ids, const std::vector<CrossEncoderGroup>& all,
-                  size_t corpus_size, const CrossEncoderTrainJob& job, uint64_t epoch,
+                  size_t corpus_size, int negatives, uint64_t seed, uint64_t epoch,
                   int64_t max_length, const text::WordPieceTokenizer& tokenizer,
                   EncodingCache& cache, const torch::Device& device) {
   std::vector<text::PairEncoding> pairs;
@@ -122,7 +127,7 @@ PairBatch collate(const std::vector<uint64_t>& group_ids, const std::vector<Cros
     const CrossEncoderGroup& group = all[g];
     const std::vector<TokenId>& query = cache.query(group);
     std::vector<uint32_t> passages{group.positive};
-    for (uint32_t p : draw_negatives(group, g, corpus_size, job.negatives, job.seed, epoch))
+    for (uint32_t p : draw_negatives(group, g, corpus_size, negatives, seed, epoch))
       passages.push_back(p);
     for (uint32_t p : passages) {
       pairs.push_back(
@@ -151,7 +156,7 @@ PairBatch collate(const std::vector<uint64_t>& group_ids, const std::vector<Cros
   batch.token_type_ids = types.to(device);
   batch.attention_mask = mask.to(device);
   batch.groups = static_cast<int64_t>(group_ids.size());
-  batch.per_group = 1 + job.negatives;
+  batch.per_group = 1 + negatives;
   return batch;
 }
 
@@ -166,7 +171,7 @@ torch::Tensor group_scores(model::BertForSequenceClassification& model, const Pa
 // Fraction of (positive, negative) pairs ordered correctly (ties half) over the first groups.
 double pair_accuracy(model::BertForSequenceClassification& model,
                      const std::vector<CrossEncoderGroup>& groups, size_t corpus_size,
-                     const CrossEncoderTrainJob& job, int64_t max_length,
+                     int negatives, uint64_t seed, int64_t max_length,
                      const text::WordPieceTokenizer& tokenizer, EncodingCache& cache,
                      const torch::Device& device, int64_t count) {
   torch::NoGradGuard no_grad;
@@ -179,8 +184,8 @@ double pair_accuracy(model::BertForSequenceClassification& model,
     std::vector<uint64_t> ids;
     for (int64_t g = first; g < std::min(count, first + chunk); ++g)
       ids.push_back(static_cast<uint64_t>(g));
-    const PairBatch b =
-        collate(ids, groups, corpus_size, job, kEvalStream, max_length, tokenizer, cache, device);
+    const PairBatch b = collate(ids, groups, corpus_size, negatives, seed, kEvalStream, max_length,
+                                tokenizer, cache, device);
     const torch::Tensor scores = group_scores(model, b).cpu();  // [G, 1+n]
     const torch::Tensor positive = scores.narrow(1, 0, 1);
     const torch::Tensor negatives = scores.narrow(1, 1, b.per_group - 1);
@@ -218,7 +223,7 @@ class CrossEncoderObjective : public Objective {
  public:
   CrossEncoderObjective(model::BertForSequenceClassification& bert,
                         const std::vector<CrossEncoderGroup>& groups, size_t corpus_size,
-                        const CrossEncoderTrainJob& job, int64_t max_length,
+                        const TeacherTrainOptions& job, uint64_t seed, int64_t max_length,
                         const text::WordPieceTokenizer& tokenizer, EncodingCache& cache,
                         const torch::Device& device, int ranks, bool root,
                         CrossEncoderTrainReport& report)
@@ -226,6 +231,7 @@ class CrossEncoderObjective : public Objective {
         groups_(groups),
         corpus_size_(corpus_size),
         job_(job),
+        seed_(seed),
         max_length_(max_length),
         tokenizer_(tokenizer),
         cache_(cache),
@@ -244,7 +250,7 @@ class CrossEncoderObjective : public Objective {
       const std::vector<uint64_t> part(
           share.rows.begin() + static_cast<std::ptrdiff_t>(first),
           share.rows.begin() + static_cast<std::ptrdiff_t>(first + micro));
-      batches_.push_back(collate(part, groups_, corpus_size_, job_,
+      batches_.push_back(collate(part, groups_, corpus_size_, job_.negatives, seed_,
                                  static_cast<uint64_t>(share.epoch), max_length_, tokenizer_,
                                  cache_, device_));
     }
@@ -273,8 +279,9 @@ class CrossEncoderObjective : public Objective {
 
   void at_end(int64_t /*step*/, TrainLog& /*log*/) override {
     if (report_.eval_groups > 0 && root_) {
-      report_.final_pair_accuracy = pair_accuracy(bert_, groups_, corpus_size_, job_, max_length_,
-                                                  tokenizer_, cache_, device_, report_.eval_groups);
+      report_.final_pair_accuracy =
+          pair_accuracy(bert_, groups_, corpus_size_, job_.negatives, seed_, max_length_,
+                        tokenizer_, cache_, device_, report_.eval_groups);
     }
   }
 
@@ -282,7 +289,8 @@ class CrossEncoderObjective : public Objective {
   model::BertForSequenceClassification& bert_;
   const std::vector<CrossEncoderGroup>& groups_;
   size_t corpus_size_;
-  const CrossEncoderTrainJob& job_;
+  const TeacherTrainOptions& job_;
+  uint64_t seed_;
   int64_t max_length_;
   const text::WordPieceTokenizer& tokenizer_;
   EncodingCache& cache_;
@@ -295,28 +303,26 @@ class CrossEncoderObjective : public Objective {
 
 }  // namespace
 
-void check_cross_encoder_job(const CrossEncoderTrainJob& job, int world_size) {
+void check_teacher_train(const TeacherTrainOptions& job, int world_size) {
   if (job.negatives < 1) {
-    throw ConfigError("teacher.train.negatives must be at least 1, got " +
-                      std::to_string(job.negatives));
+    throw OptionError("{} must be at least 1, got " + std::to_string(job.negatives),
+                      {option_key(job, job.negatives)});
   }
-  if (job.max_length < 0) throw ConfigError("teacher.train.max_length must be >= 0");
-  check_data_parallel_job(job, world_size, "teacher.train");
-  if (job.eval_groups < 0) throw ConfigError("teacher.train.eval_groups must be >= 0");
-  if (job.checkpoint_every < 1) {
-    throw ConfigError("teacher.train.checkpoint_every must be at least 1");
-  }
+  if (job.max_length < 0) throw OptionError("{} must be >= 0", {option_key(job, job.max_length)});
+  check_training_options(job, world_size);
+  if (job.eval_groups < 0) throw OptionError("{} must be >= 0", {option_key(job, job.eval_groups)});
 }
 
 CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& control,
                                             const data::Corpus& corpus,
                                             const std::vector<CrossEncoderGroup>& groups,
-                                            const CrossEncoderTrainJob& job) {
+                                            const TrainingRun& run,
+                                            const TeacherTrainOptions& job) {
   const auto start = Clock::now();
   const int64_t ranks = comm.size();
   const int64_t rank = comm.rank();
   const bool root = rank == 0;
-  check_cross_encoder_job(job, comm.size());
+  check_teacher_train(job, comm.size());
   if (groups.empty()) throw DataError("teacher train: no training groups");
   for (const CrossEncoderGroup& group : groups) {
     if (group.positive >= corpus.size() ||
@@ -327,31 +333,22 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
     }
     if (group.candidates.size() < static_cast<size_t>(job.negatives) &&
         corpus.size() < group.relevant.size() + static_cast<size_t>(job.negatives) + 1) {
-      throw ConfigError("teacher.train.negatives (" + std::to_string(job.negatives) +
-                        "): the corpus of " + std::to_string(corpus.size()) +
-                        " passages has too few unjudged passages for query '" + group.query_id +
-                        "'");
+      throw OptionError("{} (" + std::to_string(job.negatives) + "): the corpus of " +
+                            std::to_string(corpus.size()) +
+                            " passages has too few unjudged passages for query '" + group.query_id +
+                            "'",
+                        {option_key(job, job.negatives)});
     }
   }
   const auto n_groups = static_cast<int64_t>(groups.size());
-  const int64_t steps_per_epoch = n_groups / job.global_batch;
-  if (steps_per_epoch == 0) {
-    throw ConfigError("teacher.train.global_batch (" + std::to_string(job.global_batch) +
-                      ") is larger than the " + std::to_string(n_groups) + " training groups");
-  }
-  const int64_t total_steps = job.max_steps > 0 ? job.max_steps : steps_per_epoch * job.epochs;
-  if (job.decay != "constant" && total_steps <= job.warmup_steps) {
-    throw ConfigError("teacher.train.warmup_steps (" + std::to_string(job.warmup_steps) +
-                      ") must be smaller than the " + std::to_string(total_steps) +
-                      " training steps when teacher.train.decay is " + job.decay);
-  }
+  const int64_t total_steps = training_steps(job, n_groups, "training groups");
 
   // The model and its tokenizer, as CrossEncoderTeacher reads them.
-  const std::string vocab_path = (fs::path(job.init_from) / "vocab.txt").string();
+  const std::string vocab_path = (fs::path(run.init_from) / "vocab.txt").string();
   const std::string tokenizer_config_path =
-      (fs::path(job.init_from) / "tokenizer_config.json").string();
+      (fs::path(run.init_from) / "tokenizer_config.json").string();
   if (!file_exists(vocab_path)) {
-    throw IoError("cross-encoder directory " + job.init_from + ": missing " + vocab_path);
+    throw IoError("cross-encoder directory " + run.init_from + ": missing " + vocab_path);
   }
   text::WordPieceOptions tokenizer_options;
   if (file_exists(tokenizer_config_path)) {
@@ -360,8 +357,8 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   const text::WordPieceTokenizer tokenizer =
       text::WordPieceTokenizer::load(vocab_path, tokenizer_options);
   model::PretrainedBertClassifier pretrained =
-      model::load_bert_classifier(job.init_from, job.device);
-  const torch::Device device = model::parse_device(job.device);
+      model::load_bert_classifier(run.init_from, run.device);
+  const torch::Device device = model::parse_device(run.device);
   const model::BertConfig saved_config = pretrained.config;
   if (tokenizer.vocab_size() > saved_config.vocab_size) {
     throw DataError(vocab_path + ": " + std::to_string(tokenizer.vocab_size()) +
@@ -369,17 +366,21 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
                     std::to_string(saved_config.vocab_size));
   }
   if (saved_config.type_vocab_size < 2) {
-    throw ConfigError(job.init_from +
+    throw ConfigError(run.init_from +
                       "/config.json: key \"type_vocab_size\": a cross-encoder "
                       "needs 2 token types");
   }
   const int64_t positions = saved_config.max_position_embeddings;
   if (job.max_length > positions) {
-    throw ConfigError("teacher.train.max_length (" + std::to_string(job.max_length) +
-                      ") exceeds the model's max_position_embeddings " + std::to_string(positions));
+    throw OptionError("{} (" + std::to_string(job.max_length) +
+                          ") exceeds the model's max_position_embeddings " +
+                          std::to_string(positions),
+                      {option_key(job, job.max_length)});
   }
   const int64_t max_length = job.max_length > 0 ? job.max_length : positions;
-  if (max_length < 3) throw ConfigError("teacher.train.max_length must be at least 3");
+  if (max_length < 3) {
+    throw OptionError("{} must be at least 3", {option_key(job, job.max_length)});
+  }
   if (job.dropout >= 0) {
     // The layers read their dropout rates from the config: rebuild with the trainer's rate.
     model::BertConfig config = saved_config;
@@ -388,7 +389,7 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
     config.classifier_dropout = job.dropout;
     pretrained.model = model::BertForSequenceClassification(config);
     model::load_bert_weights(pretrained.model,
-                             (fs::path(job.init_from) / "model.safetensors").string());
+                             (fs::path(run.init_from) / "model.safetensors").string());
     pretrained.model->to(device);
   }
   model::BertForSequenceClassification& bert = pretrained.model;
@@ -397,32 +398,32 @@ CrossEncoderTrainReport train_cross_encoder(Communicator& comm, Communicator& co
   CrossEncoderTrainReport report;
   report.eval_groups = std::min<int64_t>(job.eval_groups, n_groups);
   if (root && report.eval_groups > 0) {
-    report.initial_pair_accuracy = pair_accuracy(bert, groups, corpus.size(), job, max_length,
-                                                 tokenizer, cache, device, report.eval_groups);
+    report.initial_pair_accuracy =
+        pair_accuracy(bert, groups, corpus.size(), job.negatives, run.seed, max_length, tokenizer,
+                      cache, device, report.eval_groups);
   }
 
   TrainingPhase phase;
   phase.steps = total_steps;
   phase.schedule = lr_schedule(job, total_steps);
   phase.stored_rows = job.global_batch;
-  DataParallelOptions options = data_parallel_options(job, "teacher train");
-  options.lr_key = "teacher.train.lr";
-  CrossEncoderObjective objective(bert, groups, corpus.size(), job, max_length, tokenizer, cache,
-                                  device, static_cast<int>(ranks), root, report);
-  BertTrainable trainable(bert, saved_config, job.init_from);
-  const DataParallelReport run =
-      train_data_parallel(comm, control, trainable, options, {phase}, objective, "groups_per_s");
-  report.first_step = run.first_step;
-  report.steps = run.steps;
-  report.first_loss = run.first_loss;
-  report.final_loss = run.final_loss;
-  report.first_accuracy = run.first_fields.value("accuracy", 0.0);
-  report.final_accuracy = run.final_fields.value("accuracy", 0.0);
-  report.export_dir = run.export_dir;
+  CrossEncoderObjective objective(bert, groups, corpus.size(), job, run.seed, max_length, tokenizer,
+                                  cache, device, static_cast<int>(ranks), root, report);
+  BertTrainable trainable(bert, saved_config, run.init_from);
+  const DataParallelJob loop{job, run, "teacher train", "groups_per_s", {}};
+  const DataParallelReport trained =
+      train_data_parallel(comm, control, trainable, loop, {phase}, objective);
+  report.first_step = trained.first_step;
+  report.steps = trained.steps;
+  report.first_loss = trained.first_loss;
+  report.final_loss = trained.final_loss;
+  report.first_accuracy = trained.first_fields.value("accuracy", 0.0);
+  report.final_accuracy = trained.final_fields.value("accuracy", 0.0);
+  report.export_dir = trained.export_dir;
   report.seconds = seconds_since(start);
-  report.groups_per_second = run.items_per_second;
-  report.exposed_comm_fraction = run.exposed_comm_fraction;
-  report.optimizer_state_bytes = run.optimizer_state_bytes;
+  report.groups_per_second = trained.items_per_second;
+  report.exposed_comm_fraction = trained.exposed_comm_fraction;
+  report.optimizer_state_bytes = trained.optimizer_state_bytes;
   return report;
 }
 
@@ -482,14 +483,14 @@ int64_t write_initial_cross_encoder(const std::string& dir, const std::string& a
   return parameters;
 }
 
-CrossEncoderTrainReport train_cross_encoder(MpiContext& mpi, const std::string& backend,
-                                            const data::Corpus& corpus,
+CrossEncoderTrainReport train_cross_encoder(MpiContext& mpi, const data::Corpus& corpus,
                                             const std::vector<CrossEncoderGroup>& groups,
-                                            const CrossEncoderTrainJob& job) {
+                                            const TrainingRun& run,
+                                            const TeacherTrainOptions& job) {
   // Gradients travel on the configured backend; the few scalars of a step stay in host memory
   // on MPI, whatever the backend.
-  TrainingCommunicators comms = make_training_communicators(backend, mpi);
-  return train_cross_encoder(*comms.gradients, comms.control(), corpus, groups, job);
+  TrainingCommunicators comms = make_training_communicators(job.backend, mpi);
+  return train_cross_encoder(*comms.gradients, comms.control(), corpus, groups, run, job);
 }
 
-}  // namespace dgr::distributed
+}  // namespace dgr::teacher
