@@ -1,6 +1,7 @@
 #include "distributed/training_options.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace dgr::distributed {
 
@@ -27,6 +28,10 @@ void check_training_options(const TrainingOptions& o, int world_size) {
   if (o.max_steps == 0) at_least(o.epochs, 1);
   if (!(o.lr > 0)) throw config::OptionError("{} must be positive", {option_key(o, o.lr)});
   at_least(o.warmup_steps, 0);
+  if (!(o.warmup_ratio >= 0 && o.warmup_ratio < 1)) {
+    throw config::OptionError("{} must be in [0, 1), got " + std::to_string(o.warmup_ratio),
+                              {option_key(o, o.warmup_ratio)});
+  }
   if (!(o.clip_norm >= 0))
     throw config::OptionError("{} must be >= 0", {option_key(o, o.clip_norm)});
   if (o.dropout >= 1) throw config::OptionError("{} must be < 1", {option_key(o, o.dropout)});
@@ -48,13 +53,21 @@ int64_t training_steps(const TrainingOptions& o, int64_t rows, const std::string
                               {config::option_key(o, o.global_batch)});
   }
   const int64_t steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
-  if (o.decay != "constant" && steps <= o.warmup_steps) {
-    throw config::OptionError(
-        "{} (" + std::to_string(o.warmup_steps) + ") must be smaller than the " +
-            std::to_string(steps) + " training steps when {} is " + o.decay,
-        {config::option_key(o, o.warmup_steps), config::option_key(o, o.decay)});
+  const int64_t warmup = warmup_steps(o, steps);
+  if (o.decay != "constant" && steps <= warmup) {
+    const config::OptionKey used = o.warmup_ratio > 0 ? config::option_key(o, o.warmup_ratio)
+                                                      : config::option_key(o, o.warmup_steps);
+    throw config::OptionError("{} (" + std::to_string(warmup) +
+                                  " warm-up steps) must be smaller than the " +
+                                  std::to_string(steps) + " training steps when {} is " + o.decay,
+                              {used, config::option_key(o, o.decay)});
   }
   return steps;
+}
+
+int64_t warmup_steps(const TrainingOptions& o, int64_t total_steps) {
+  if (o.warmup_ratio > 0) return std::llround(o.warmup_ratio * static_cast<double>(total_steps));
+  return o.warmup_steps;
 }
 
 }  // namespace dgr::distributed

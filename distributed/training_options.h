@@ -19,6 +19,7 @@ struct TrainingOptions {
   int epochs = 1;
   double lr = 3e-5;
   int warmup_steps = 500;
+  double warmup_ratio = 0.0;
   std::string decay = "linear";
   double end_lr = 0.0;
   double weight_decay = 0.01;
@@ -51,6 +52,10 @@ void visit(V& v, TrainingOptions& o) {
   v.field("epochs", o.epochs, "Passes over the examples when max_steps is 0.");
   v.field("lr", o.lr, "Peak learning rate.");
   v.field("warmup_steps", o.warmup_steps, "Linear warm-up steps from 0 to the peak rate.");
+  v.field("warmup_ratio", o.warmup_ratio,
+          "Warm-up as a fraction of the training's steps (the paper's 10%: 0.1), rounded to whole "
+          "steps, for when the steps are not known before the data is read; > 0 replaces "
+          "warmup_steps.");
   v.field("decay", config::Choice{o.decay, {"linear", "constant", "polynomial"}},
           "Learning-rate decay after warm-up (to end_lr at the last step).");
   v.field("end_lr", o.end_lr, "Learning rate at the last step.");
@@ -176,5 +181,9 @@ void check_training_options(const TrainingOptions& o, int world_size);
 // global_batch. OptionError when the global batch is larger than the rows (`rows_what` says what
 // they are, e.g. "training groups") or the warm-up leaves no step to decay in.
 int64_t training_steps(const TrainingOptions& o, int64_t rows, const std::string& rows_what);
+
+// The warm-up steps of a training of `total_steps`: warmup_ratio x total_steps rounded, when the
+// ratio is set, else warmup_steps.
+int64_t warmup_steps(const TrainingOptions& o, int64_t total_steps);
 
 }  // namespace dgr::distributed

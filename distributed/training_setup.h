@@ -75,7 +75,7 @@ inline model::AdamWOptions adamw_options(const TrainingOptions& o) {
 inline model::LrSchedule lr_schedule(const TrainingOptions& o, int64_t total_steps) {
   model::LrSchedule schedule;
   schedule.peak_lr = o.lr;
-  schedule.warmup_steps = o.warmup_steps;
+  schedule.warmup_steps = warmup_steps(o, total_steps);
   schedule.total_steps = total_steps;
   schedule.decay = o.decay;
   schedule.end_lr = o.end_lr;

@@ -79,4 +79,19 @@ distributed::TrainingRun training_run(const ResolvedConfig& config) {
   return run;
 }
 
+void check_backend_device(const distributed::TrainingOptions& o, const std::string& device) {
+  const std::string backend = config::key_name(config::option_key(o, o.backend));
+  const bool cuda = device.rfind("cuda", 0) == 0;
+  if (cuda && o.backend == "mpi") {
+    throw ConfigError(backend + " is mpi but model.device is " + device +
+                      ": MPI all-reduces host memory; set " + backend +
+                      ": nccl for a model on GPUs (or model.device: cpu)");
+  }
+  if (!cuda && o.backend == "nccl") {
+    throw ConfigError(backend + " is nccl but model.device is " + device +
+                      ": NCCL all-reduces GPU memory; set model.device: cuda (or " + backend +
+                      ": mpi)");
+  }
+}
+
 }  // namespace dgr::cli

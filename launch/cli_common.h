@@ -74,6 +74,10 @@ void start_logging(const ResolvedConfig& config, const distributed::MpiContext& 
 bool resolve_overlap(const std::string& overlap, const std::string& backend, int threads,
                      int ranks_on_node);
 
+// ConfigError, before any work, when the gradient backend cannot all-reduce where the model
+// lives (model.device): MPI reduces host memory, NCCL GPU memory.
+void check_backend_device(const distributed::TrainingOptions& o, const std::string& device);
+
 // What a training takes from the rest of the run (directories, device, seed, resolved config);
 // the overlap is the caller's (resolve_overlap, once the threads are known).
 distributed::TrainingRun training_run(const ResolvedConfig& config);

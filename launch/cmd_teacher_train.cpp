@@ -238,6 +238,7 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
     throw ConfigError("teacher.train.negative_depth must be at least 1, got " +
                       std::to_string(t.negative_depth));
   }
+  check_backend_device(t, o.model.device);
   teacher::check_teacher_train(t, mpi.size());
   distributed::TrainingRun run = training_run(config);
   const teacher::Bm25Options& bm25 = o.teacher.bm25;

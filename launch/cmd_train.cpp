@@ -172,6 +172,7 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   inputs.max_query_length = o.search.max_query_length;
   search::check_scoring_options(o.scoring);
   inputs.scoring = o.scoring;
+  check_backend_device(t, o.model.device);
   distributed::check_distill(t, d, inputs, mpi.size());
   distributed::TrainingRun run = training_run(config);
 
@@ -221,6 +222,7 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   const ExperimentConfig& o = config.options;
   const TrainOptions& t = o.train;
   const std::string examples = examples_path(o);
+  check_backend_device(t, o.model.device);
   distributed::TrainingRun run = training_run(config);
   if (!file_exists(examples)) {
     throw IoError(examples +

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 #include "core/util/error.h"
@@ -24,26 +25,26 @@ TEST(TeacherOptions, DefaultsPass) {
   EXPECT_EQ(refusal(TeacherOptions{}), "");
 }
 
-TEST(TeacherOptions, RefusalsNameTheKeysWhereTheSectionIsPlaced) {
+// The refusal of options changed by `change`, placed where the configuration puts the section.
+std::string placed_refusal(const std::function<void(TeacherOptions&)>& change) {
   TeacherOptions options;
   const config::KeyScope keys(options, "teacher");
-  options.num_candidates = 0;
-  EXPECT_EQ(refusal(options), "teacher.num_candidates must be at least 1, got 0");
-  options = TeacherOptions{};
-  options.max_keys = -1;
-  EXPECT_EQ(refusal(options), "teacher.max_keys must be >= 0, got -1");
-  options = TeacherOptions{};
-  options.kind = "run-file";
-  EXPECT_EQ(refusal(options), "teacher.kind is run-file but teacher.run is empty (--teacher-run)");
-  options = TeacherOptions{};
-  options.kind = "cross-encoder";
-  EXPECT_EQ(refusal(options),
+  change(options);
+  return refusal(options);
+}
+
+TEST(TeacherOptions, RefusalsNameTheKeysWhereTheSectionIsPlaced) {
+  EXPECT_EQ(placed_refusal([](TeacherOptions& o) { o.num_candidates = 0; }),
+            "teacher.num_candidates must be at least 1, got 0");
+  EXPECT_EQ(placed_refusal([](TeacherOptions& o) { o.max_keys = -1; }),
+            "teacher.max_keys must be >= 0, got -1");
+  EXPECT_EQ(placed_refusal([](TeacherOptions& o) { o.kind = "run-file"; }),
+            "teacher.kind is run-file but teacher.run is empty (--teacher-run)");
+  EXPECT_EQ(placed_refusal([](TeacherOptions& o) { o.kind = "cross-encoder"; }),
             "teacher.kind is cross-encoder but teacher.cross_encoder.checkpoint is empty "
             "(--checkpoint)");
-  options = TeacherOptions{};
-  options.bm25.b = 2;
-  EXPECT_NE(refusal(options).find("BM25 teacher.bm25.b must be in [0, 1]"), std::string::npos)
-      << refusal(options);
+  const std::string bm25 = placed_refusal([](TeacherOptions& o) { o.bm25.b = 2; });
+  EXPECT_NE(bm25.find("BM25 teacher.bm25.b must be in [0, 1]"), std::string::npos) << bm25;
 }
 
 TEST(TeacherOptions, WithoutAScopeTheFieldsNameThemselves) {

@@ -207,6 +207,17 @@ expect examples_of_another_tokenizer \
   "$dgr" train --init-from small-model --examples "$work/examples.h5" --out "$work/out-vocab" \
   --set train.max_steps=2 "${train_flags[@]}"
 
+# 10. The gradient backend does not match where the model lives: refused before any work, with
+# both keys named (MPI all-reduces host memory, NCCL GPU memory).
+expect backend_mpi_with_gpu_model \
+  "config error: train.backend is mpi but model.device is cuda" -- \
+  "$dgr" train --init-from model --examples "$work/examples.h5" --out "$work/out-backend-mpi" \
+  --set train.max_steps=2 --set model.device=cuda "${train_flags[@]}"
+expect backend_nccl_with_cpu_model \
+  "config error: train.backend is nccl but model.device is cpu" -- \
+  "$dgr" train --init-from model --examples "$work/examples.h5" --out "$work/out-backend-nccl" \
+  --set train.max_steps=2 --set train.backend=nccl "${train_flags[@]}"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures case(s) failed"
   exit 1
