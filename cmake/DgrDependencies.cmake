@@ -57,16 +57,40 @@ else()
   set(DGR_TORCH_VERSION "none")
 endif()
 
-# NCCL: compiled when the CUDA runtime and nccl.h are found (GPU machines) or forced ON.
+# NCCL: compiled only when torch itself has CUDA (NCCL reduces torch's device tensors), against
+# the CUDA runtime torch's config found, when nccl.h and libnccl are there too; forced ON, any
+# missing piece is an error. A CPU-only torch never links cudart or NCCL, even on a machine with
+# a CUDA toolkit.
 set(DGR_HAVE_NCCL OFF)
+set(DGR_TORCH_CUDA OFF)
+if(DGR_WITH_TORCH AND (CAFFE2_USE_CUDA OR TARGET torch_cuda OR TARGET c10_cuda))
+  set(DGR_TORCH_CUDA ON)
+endif()
 if(NOT DGR_WITH_NCCL STREQUAL "OFF")
-  find_package(CUDAToolkit QUIET)
-  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
-  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
-  if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
-    set(DGR_HAVE_NCCL ON)
+  if(DGR_TORCH_CUDA)
+    if(NOT CUDAToolkit_FOUND)
+      find_package(CUDAToolkit QUIET)
+    endif()
+    # Torch's config records the CUDA it was built with (CUDA_VERSION from its CUDA module);
+    # a runtime of another major version would be two CUDAs in one process.
+    if(CUDA_VERSION AND CUDAToolkit_VERSION_MAJOR)
+      string(REGEX MATCH "^[0-9]+" DGR_TORCH_CUDA_MAJOR "${CUDA_VERSION}")
+      if(NOT DGR_TORCH_CUDA_MAJOR STREQUAL CUDAToolkit_VERSION_MAJOR)
+        message(FATAL_ERROR "torch was built with CUDA ${CUDA_VERSION} but the CUDA toolkit found "
+                            "is ${CUDAToolkit_VERSION}: point CUDAToolkit_ROOT at the CUDA torch "
+                            "uses, or configure with -DDGR_WITH_NCCL=OFF")
+      endif()
+    endif()
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+    if(CUDAToolkit_FOUND AND NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+      set(DGR_HAVE_NCCL ON)
+    elseif(DGR_WITH_NCCL STREQUAL "ON")
+      message(FATAL_ERROR "DGR_WITH_NCCL=ON but nccl.h / libnccl / the CUDA runtime were not found")
+    endif()
   elseif(DGR_WITH_NCCL STREQUAL "ON")
-    message(FATAL_ERROR "DGR_WITH_NCCL=ON but nccl.h / libnccl / the CUDA runtime were not found")
+    message(FATAL_ERROR "DGR_WITH_NCCL=ON but torch was built without CUDA (NCCL reduces torch's "
+                        "device tensors): use a CUDA build of libtorch")
   endif()
 endif()
 

@@ -39,8 +39,11 @@ int print_version(bool as_json) {
   info["blas_library"] = torch.blas_library;
   info["mpi"] = distributed::mpi_library_version();
   info["hdf5"] = hdf5_version();
-  info["nccl"] = DGR_HAVE_NCCL ? "nccl.h and the CUDA runtime found at build time"
-                               : "not available (no nccl.h / CUDA runtime at build time)";
+  info["torch_cuda_build"] = DGR_TORCH_CUDA ? "yes" : "no";
+  info["nccl"] = DGR_HAVE_NCCL
+                     ? "built against torch's CUDA runtime and nccl.h"
+                     : (DGR_TORCH_CUDA ? "not available (no nccl.h / libnccl at build time)"
+                                       : "not available (torch has no CUDA)");
   if (as_json) {
     std::cout << info.dump(2) << "\n";
     return 0;

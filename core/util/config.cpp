@@ -82,6 +82,39 @@ size_t first_invalid_utf8(const std::string& text) {
   return std::string::npos;
 }
 
+// Offset of the first control character a YAML stream may not hold (C0 but tab, line feed and
+// carriage return; DEL; C1 but NEL) in well-formed UTF-8 `text`, or npos. yaml-cpp reads some of
+// them (a NUL inside a plain scalar) into values it then writes back as invalid UTF-8.
+size_t first_control_character(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return i;
+    if (c == 0xC2 && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9F && next != 0x85) return i;
+    }
+  }
+  return std::string::npos;
+}
+
+// "invalid UTF-8" or "control character U+XXXX" for the first byte of `text` a config may not
+// hold, with its offset; empty when there is none.
+std::string unreadable_text(const std::string& text, size_t* offset) {
+  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    *offset = bad;
+    return "invalid UTF-8";
+  }
+  if (const size_t bad = first_control_character(text); bad != std::string::npos) {
+    *offset = bad;
+    const auto c = static_cast<unsigned char>(text[bad]);
+    const unsigned code = c == 0xC2 ? static_cast<unsigned char>(text[bad + 1]) : c;
+    char name[16];
+    std::snprintf(name, sizeof name, "U+%04X", code);
+    return std::string("control character ") + name;
+  }
+  return "";
+}
+
 // The documents of a YAML stream, counted without building them. yaml-cpp 0.7's LoadAll never
 // returns on some malformed streams (a lone ","): the parser reports an empty document again
 // and again without consuming the token. Here a document that starts where the previous one
@@ -203,14 +236,16 @@ void ConfigTree::load_into(ConfigTree& tree, const std::string& path,
     text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     if (!in.is_open() || in.bad()) throw IoError(path + ": cannot read config file");
   }
-  if (const size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
-    const size_t newline = text.rfind('\n', bad);  // text[bad] is not '\n' (ASCII is valid)
+  size_t bad = 0;
+  if (const std::string what = unreadable_text(text, &bad); !what.empty()) {
+    const size_t newline = text.rfind('\n', bad);  // text[bad] is not '\n'
     const size_t column = newline == std::string::npos ? bad + 1 : bad - newline;
     const auto line =
         1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
     throw ConfigError(located(path, line,
-                              "invalid UTF-8 at byte column " + std::to_string(column) +
-                                  "; a config file must be UTF-8"));
+                              what + " at byte column " + std::to_string(column) +
+                                  "; a config file must be UTF-8 text (of the control "
+                                  "characters only tab, line feed and carriage return)"));
   }
   YAML::Node doc;
   try {
@@ -334,6 +369,11 @@ void ConfigTree::apply_override(const std::string& assignment) {
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw ConfigError(origin + ": expected KEY=VALUE with a dotted key, e.g. section.key=10");
+  }
+  size_t bad = 0;
+  if (const std::string what = unreadable_text(assignment, &bad); !what.empty()) {
+    throw ConfigError(origin + ": " + what + " at byte " + std::to_string(bad + 1) +
+                      "; an override must be UTF-8 text");
   }
   std::string key = assignment.substr(0, eq);
   std::string text = assignment.substr(eq + 1);

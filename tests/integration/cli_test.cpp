@@ -44,6 +44,21 @@ TEST(Cli, VersionReportsTorchBlasMpiAndNccl) {
   auto json = run_command(dgr() + " version --json");
   EXPECT_EQ(json.exit_code, 0);
   EXPECT_NE(json.output.find("\"torch\""), std::string::npos);
+  // NCCL reduces torch's device tensors: a build against a CPU-only torch has no NCCL, whatever
+  // CUDA toolkit the machine has.
+  // A torch that sees a GPU was built with CUDA.
+  if (json.output.find("\"cuda\": \"not available\"") == std::string::npos) {
+    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos)
+        << json.output;
+  }
+  if (json.output.find("\"torch_cuda_build\": \"no\"") != std::string::npos) {
+    EXPECT_NE(json.output.find("\"nccl\": \"not available (torch has no CUDA)\""),
+              std::string::npos)
+        << json.output;
+  } else {
+    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos)
+        << json.output;
+  }
 }
 
 TEST(Cli, ConfigDocsMatchesTheCommittedReference) {

@@ -304,6 +304,17 @@ TEST(ConfigFiles, InvalidUtf8) {
                      {"invalid UTF-8"}});
   }
   cases.push_back({"latin1-comment", "# caf\xE9\nname: x\n", kConfig, 1, {"invalid UTF-8"}});
+  // Well-formed UTF-8 but control characters YAML does not allow: yaml-cpp read a NUL inside a
+  // plain scalar into a value it wrote back as invalid UTF-8 (a fuzz finding).
+  cases.push_back({"nul-in-value",
+                   std::string("name: ab") + '\0' + "cd runs\n",
+                   kConfig,
+                   1,
+                   {"control character U+0000 at byte column 9"}});
+  cases.push_back(
+      {"escape-in-value", "run:\n  out: a\x1B[0m\n", kConfig, 2, {"control character U+001B"}});
+  cases.push_back({"c1-in-key", "na\xC2\x9Bme: x\n", kConfig, 1, {"control character U+009B"}});
+  cases.push_back({"tab-and-crlf-are-text", "# a\tb\r\nname: x\r\n", Expect::kAccepted, 0, {}});
   run_file_cases("config.yaml", cases, resolve);
 }
 
@@ -386,6 +397,9 @@ TEST(ConfigFiles, BadOverrides) {
       {"train..lr=3", {"malformed key path 'train..lr'"}},
       {"name.first=a", {"--set name.first=a", "key 'name' expects a string, got a map"}},
       {"train.lr=nan", {"--set train.lr=nan", "key 'train.lr'", "finite"}},
+      {std::string("name=a") + '\x01' + "b",
+       {"--set name=a", "control character U+0001 at byte 7"}},
+      {"name=caf\xE9", {"--set name=caf", "invalid UTF-8 at byte 9"}},
       {"train.lr=[1, 2]", {"--set train.lr=[1, 2]", "key 'train.lr' expects a float"}},
       {"search.beam_size=1e3", {"key 'search.beam_size' expects an int"}},
       {"train.no_such_key=1", {"--set train.no_such_key=1", "unknown key 'train.no_such_key'"}},
