@@ -26,6 +26,7 @@
 #include "core/eval/qrels.h"
 #include "core/index/views.h"
 #include "core/search/identifiers.h"
+#include "core/search/search_options.h"
 #include "core/text/bpe_tokenizer.h"
 #include "data/answers.h"
 #include "data/corpus.h"
@@ -48,9 +49,10 @@ struct Stage1Inputs {
   const eval::Qrels* qrels = nullptr;             // the training split
   const PseudoQueries* pseudo_queries = nullptr;  // may be null
   const text::BpeTokenizer* tokenizer = nullptr;
-  index::ViewOptions views;   // which views the index holds, and their marker strings
-  int max_query_length = 64;  // supervised sources are truncated to this (the encoder's input)
-  uint64_t seed = 13;         // the run's seed: every choice of spans and sources
+  index::ViewOptions views;  // which views the index holds, and their marker strings
+  // Supervised sources are truncated to the encoder's query length (search's option; its default).
+  int max_query_length = search::SearchOptions{}.max_query_length;
+  uint64_t seed = 13;  // the run's seed: every choice of spans and sources
 };
 
 struct Stage1Stats {

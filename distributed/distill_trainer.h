@@ -30,7 +30,7 @@ struct DistillInputs {
   std::string set_path;       // distillation set (data/distill_set.h), its hashes checked
   std::string examples_path;  // stage-1 example store (generation loss); unused when λ_gen = 0
   std::string tokenizer_dir;  // the index's tokenizer: encodes the queries
-  int64_t max_query_length = 64;
+  int64_t max_query_length = search::SearchOptions{}.max_query_length;
 
   // The index the keys' counts come from: its corpus tokens, the counts of its title and
   // pseudo-query start markers (the N of title / pseudo-query keys: Manifest::title_starts,

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "core/search/search_options.h"
 #include "core/util/options.h"
 
 namespace dgr::distributed {
@@ -14,7 +15,7 @@ struct RetrieveOptions {
   std::string run;
   std::string tag = "dgr";
   bool dump_keys = false;
-  int max_keys_per_passage = 40;
+  int max_keys_per_passage = search::ScoringOptions{}.max_keys_per_passage;
   bool evaluate = true;
 };
 

@@ -54,8 +54,8 @@ struct ScoringOptions {
   bool unigram_evidence = true;  // add the first body step's unigram log-odds
   int unigram_top = 5000;        // tokens of the first body step kept as unigram evidence
   int depth = 100;               // passages returned
-  // Counted keys reported per passage: not a scoring option of its own, the retrieving stage
-  // sets it (how many keys it writes out).
+  // Counted keys reported per passage (DGR's 40): not a scoring key, the retrieving stage sets it
+  // from its own option, whose default this is.
   int max_keys_per_passage = 40;
 };
 
