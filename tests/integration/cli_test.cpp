@@ -48,16 +48,14 @@ TEST(Cli, VersionReportsTorchBlasMpiAndNccl) {
   // CUDA toolkit the machine has.
   // A torch that sees a GPU was built with CUDA.
   if (json.output.find("\"cuda\": \"not available\"") == std::string::npos) {
-    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos)
-        << json.output;
+    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos) << json.output;
   }
   if (json.output.find("\"torch_cuda_build\": \"no\"") != std::string::npos) {
     EXPECT_NE(json.output.find("\"nccl\": \"not available (torch has no CUDA)\""),
               std::string::npos)
         << json.output;
   } else {
-    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos)
-        << json.output;
+    EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos) << json.output;
   }
 }
 
