@@ -200,15 +200,13 @@ RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOption
   data::write_distill_set(in.set_path, meta, records, lo, total, group);
   report.write_seconds = seconds_since(write_start);
 
-  // Every rank's counts, on every rank.
+  // Every rank's counts, summed on rank 0.
   const nlohmann::json local = {{"candidates", candidates},       {"judged", judged},
                                 {"positive", positive},           {"keys", keys},
                                 {"score_seconds", score_seconds}, {"rss", peak_rss_bytes()}};
   const std::vector<std::string> gathered = mpi.gather_strings(local.dump());
-  std::string all = mpi.is_root() ? nlohmann::json(gathered).dump() : std::string();
-  mpi.broadcast_string(all);
-  for (const nlohmann::json& text : nlohmann::json::parse(all)) {
-    const nlohmann::json j = nlohmann::json::parse(text.get<std::string>());
+  for (const std::string& text : gathered) {  // empty on the other ranks
+    const nlohmann::json j = nlohmann::json::parse(text);
     report.candidates += j["candidates"].get<size_t>();
     report.judged += j["judged"].get<size_t>();
     report.positive += j["positive"].get<size_t>();

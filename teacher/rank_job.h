@@ -31,6 +31,7 @@ struct RankJobInputs {
 struct RankJobReport {
   std::string teacher;  // the ranker's name
   size_t queries = 0;   // training queries, all ranks
+  // Totals over the ranks, on rank 0.
   size_t candidates = 0;
   size_t judged = 0;
   size_t positive = 0;
@@ -41,7 +42,8 @@ struct RankJobReport {
   uint64_t peak_rss_bytes = 0;  // largest over ranks
 };
 
-// Collective over `mpi` (check_rank_options first). Every rank gets the totals. Throws
+// Collective over `mpi` (check_rank_options first). Rank 0 gets the totals (the others:
+// the ranker's name, the queries and the timings of loading and writing). Throws
 // ConfigError / DataError / IoError.
 RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOptions& options,
                                const RankJobInputs& inputs);
