@@ -642,10 +642,7 @@ DistillTrainReport DistillRun::run() {
 
 void check_distill(const TrainOptions& train, const DistillOptions& d, const DistillInputs& inputs,
                    int world_size) {
-  check_training_options(train, world_size);
-  if (!(train.label_smoothing >= 0 && train.label_smoothing < 1)) {
-    throw OptionError("{} must be in [0, 1)", {option_key(train, train.label_smoothing)});
-  }
+  check_train_options(train, world_size);
   auto at_least = [&](const int& value, int low) {
     if (value < low) {
       throw OptionError(

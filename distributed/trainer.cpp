@@ -42,11 +42,9 @@ using config::key_name;
 using config::option_key;
 using config::OptionError;
 
-void check_train_options(const TrainOptions& t, int world_size) {
-  check_training_options(t, world_size);
-  if (!(t.label_smoothing >= 0 && t.label_smoothing < 1)) {
-    throw OptionError("{} must be in [0, 1)", {option_key(t, t.label_smoothing)});
-  }
+// check_train_options, and stage 1's own: the copy warm start and the input probe.
+void check_stage1_options(const TrainOptions& t, int world_size) {
+  check_train_options(t, world_size);
   const CopyWarmStartOptions& c = t.copy;
   if (c.steps < 0) throw OptionError("{} must be >= 0", {option_key(t, c.steps)});
   if (c.steps > 0) {
@@ -203,7 +201,7 @@ class Stage1Objective : public Objective {
 TrainReport train_stage1(MpiContext& mpi, const TrainingRun& run, const TrainOptions& train,
                          const std::string& examples_path) {
   const auto start = Clock::now();
-  check_train_options(train, mpi.size());
+  check_stage1_options(train, mpi.size());
 
   const data::Stage1ExampleFile examples = data::Stage1ExampleFile::open(examples_path);
   const uint64_t rows = examples.size();

@@ -45,6 +45,13 @@ void check_training_options(const TrainingOptions& o, int world_size) {
   }
 }
 
+void check_train_options(const TrainOptions& o, int world_size) {
+  check_training_options(o, world_size);
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) {
+    throw config::OptionError("{} must be in [0, 1)", {config::option_key(o, o.label_smoothing)});
+  }
+}
+
 int64_t training_steps(const TrainingOptions& o, int64_t rows, const std::string& rows_what) {
   const int64_t steps_per_epoch = rows / o.global_batch;
   if (steps_per_epoch == 0) {

@@ -177,6 +177,9 @@ struct TrainingRun {
 // `world_size` ranks x micro-batches.
 void check_training_options(const TrainingOptions& o, int world_size);
 
+// check_training_options and the label smoothing both stages of `dgr train` use.
+void check_train_options(const TrainOptions& o, int world_size);
+
 // The steps of a training over `rows` rows an epoch: max_steps, else epochs x rows /
 // global_batch. OptionError when the global batch is larger than the rows (`rows_what` says what
 // they are, e.g. "training groups") or the warm-up leaves no step to decay in.
