@@ -112,6 +112,8 @@ void maybe_kill_during_save(int64_t step) {
   ::raise(SIGKILL);
 }
 
+}  // namespace
+
 std::string trainer_state_yaml(const TrainerState& state) {
   YAML::Emitter out;
   out << YAML::BeginMap;
@@ -124,9 +126,14 @@ std::string trainer_state_yaml(const TrainerState& state) {
   out << YAML::Key << "global_batch" << YAML::Value << state.global_batch;
   out << YAML::Key << "config_hash" << YAML::Value << YAML::DoubleQuoted << state.config_hash;
   out << YAML::Key << "torch_rng" << YAML::Value << YAML::DoubleQuoted << state.torch_rng;
+  if (!state.cuda_rng.empty()) {
+    out << YAML::Key << "cuda_rng" << YAML::Value << YAML::DoubleQuoted << state.cuda_rng;
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
+
+namespace {
 
 YAML::Node load_yaml(const std::string& path) {
   try {
@@ -179,6 +186,8 @@ void check_format_version(const YAML::Node& root, const std::string& path) {
   }
 }
 
+}  // namespace
+
 TrainerState read_trainer_state(const std::string& path) {
   const YAML::Node root = load_yaml(path);
   check_format_version(root, path);
@@ -191,6 +200,7 @@ TrainerState read_trainer_state(const std::string& path) {
   state.global_batch = required<int64_t>(root, "global_batch", path);
   state.config_hash = optional_string(root, "config_hash", path);
   state.torch_rng = optional_string(root, "torch_rng", path);
+  state.cuda_rng = optional_string(root, "cuda_rng", path);
   if (state.step < 0 || state.epoch < 0 || state.cursor < 0 || state.world_size < 1 ||
       state.global_batch < 0) {
     throw DataError(path +
@@ -199,6 +209,8 @@ TrainerState read_trainer_state(const std::string& path) {
   }
   return state;
 }
+
+namespace {
 
 // SHA-256 and size of every regular file in `dir` but checksums.yaml, by name.
 std::string checksums_yaml(const std::string& dir) {

@@ -37,7 +37,9 @@ struct TrainerState {
   int world_size = 1;        // ranks that trained up to here
   int64_t global_batch = 0;  // examples per update over all ranks
   std::string torch_rng;     // model::serialize_rng_state() of rank 0 (hex)
-  std::string config_hash;   // SHA-256 of the resolved config
+  // model::serialize_cuda_rng_state() of rank 0's GPU (hex; empty when it trained on the CPU)
+  std::string cuda_rng;
+  std::string config_hash;  // SHA-256 of the resolved config
 };
 
 struct CheckpointPaths {
@@ -118,6 +120,11 @@ std::optional<LoadedCheckpoint> load_latest_checkpoint(const std::string& run_di
 // is returned, not restored: call model::restore_rng_state(state.torch_rng).
 LoadedCheckpoint load_checkpoint(const std::string& dir, CheckpointModel& model);
 LoadedCheckpoint load_checkpoint(const std::string& dir, model::BartModel& model);
+
+// A checkpoint's trainer_state.yaml: the text of `state`, and the state read back from `path`
+// (DataError naming it when it is unreadable, of another format version, or out of range).
+std::string trainer_state_yaml(const TrainerState& state);
+TrainerState read_trainer_state(const std::string& path);
 
 // The resolved config text saved with the checkpoint in `dir` (dir/config.yaml).
 std::string checkpoint_config_yaml(const std::string& dir);

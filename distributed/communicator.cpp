@@ -27,7 +27,7 @@ namespace dgr::distributed {
 
 #if defined(DGR_HAVE_NCCL)
 // communicator_nccl.cpp
-std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, int device);
+std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, int device, double timeout_s);
 #endif
 
 size_t element_size(DataType type) {
@@ -436,11 +436,11 @@ class MpiCommunicator : public Communicator {
 }  // namespace
 
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiContext& mpi,
-                                                int device) {
+                                                int device, double timeout_s) {
   if (backend == "mpi") return std::make_unique<MpiCommunicator>(mpi);
   if (backend == "nccl") {
 #if defined(DGR_HAVE_NCCL)
-    return make_nccl_communicator(mpi, device);
+    return make_nccl_communicator(mpi, device, timeout_s);
 #else
     throw ConfigError(
         "communicator backend 'nccl': this build of dgr has no NCCL (nccl.h and the CUDA "

@@ -69,9 +69,12 @@ class Communicator {
 };
 
 // "mpi" (host memory) or "nccl" (device memory of CUDA device `device`; ConfigError when this
-// build has no NCCL or no GPU is visible). Collective over `mpi`.
+// build has no NCCL, no GPU is visible or two ranks share a GPU). Collective over `mpi`. On
+// NCCL a collective that has not completed after `timeout_s` seconds (<= 0: never) aborts the
+// communicator and throws CommError naming the rank and the collective; MPI collectives cannot
+// be aborted and wait as long as MPI does.
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiContext& mpi,
-                                                int device = 0);
+                                                int device = 0, double timeout_s = 600);
 bool nccl_available();  // compiled with NCCL
 
 }  // namespace dgr::distributed

@@ -3,20 +3,34 @@
 // found); the binaries still load and run on machines without a GPU, where asking for this backend
 // is a ConfigError.
 //
-// Ordering with the caller's kernels: buffers are expected to be produced on the legacy default
-// stream (torch's default). Before each collective the communicator records an event there and
-// makes its own (non-blocking) stream wait for it, so the collective sees finished data while
-// later compute on the default stream is not held back by the collective. Blocking calls return
-// once the stream is idle; async work is an event recorded after the collective.
+// Ordering with the caller's kernels: buffers are produced on torch's current stream of the
+// communicator's device (the default stream, or whatever stream the caller made current, on
+// whatever thread calls: autograd's device threads included). Before each collective the
+// communicator records an event there and makes its own (non-blocking) stream wait for it, so
+// the collective sees finished data while later compute is not held back by the collective.
+// Blocking calls return once the stream is idle; async work is an event recorded after the
+// collective.
+//
+// Hangs: every wait polls its event with a deadline (the communicator's timeout) instead of
+// blocking in cudaEventSynchronize. A collective that a stuck or dead peer never completes ends
+// in ncclCommAbort and a CommError naming this rank and the collective, which the launch guard
+// turns into MPI_Abort of the whole job.
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "core/util/error.h"
 #include "distributed/communicator.h"
+#include "distributed/device_placement.h"
 
 namespace dgr::distributed {
 
@@ -68,10 +82,13 @@ ncclRedOp_t nccl_op(ReduceOp op, DataType type = DataType::kFloat32) {
   return ncclSum;
 }
 
-// A collective enqueued on the stream: `start` and `end` bracket it.
+class NcclCommunicator;
+
+// A collective enqueued on the stream: `start` and `end` bracket it. Waits go through the
+// communicator, which owns the deadline and the abort.
 class NcclWork : public Work {
  public:
-  NcclWork() {
+  NcclWork(NcclCommunicator& owner, const char* what) : owner_(owner), what_(what) {
     check_cuda(cudaEventCreate(&start_), "cudaEventCreate");
     const cudaError_t rc = cudaEventCreate(&end_);
     if (rc != cudaSuccess) cudaEventDestroy(start_);
@@ -87,7 +104,7 @@ class NcclWork : public Work {
   cudaEvent_t start() const { return start_; }
   cudaEvent_t end() const { return end_; }
 
-  void wait() override { check_cuda(cudaEventSynchronize(end_), "cudaEventSynchronize"); }
+  void wait() override;
   bool done() override {
     const cudaError_t rc = cudaEventQuery(end_);
     if (rc == cudaErrorNotReady) return false;
@@ -101,13 +118,16 @@ class NcclWork : public Work {
   }
 
  private:
+  NcclCommunicator& owner_;
+  const char* what_;
   cudaEvent_t start_ = nullptr;
   cudaEvent_t end_ = nullptr;
 };
 
 class NcclCommunicator : public Communicator {
  public:
-  NcclCommunicator(MpiContext& mpi, int device) : rank_(mpi.rank()), size_(mpi.size()) {
+  NcclCommunicator(MpiContext& mpi, int device, double timeout_s)
+      : rank_(mpi.rank()), size_(mpi.size()), timeout_s_(timeout_s) {
     try {
       bootstrap(mpi, device);
     } catch (...) {
@@ -125,13 +145,13 @@ class NcclCommunicator : public Communicator {
 
   void all_reduce(void* data, size_t count, DataType type, ReduceOp op) override {
     enqueue_all_reduce(data, count, type, op);
-    synchronize();
+    synchronize("ncclAllReduce");
   }
 
   std::shared_ptr<Work> all_reduce_async(void* data, size_t count, DataType type,
                                          ReduceOp op) override {
-    follow_default_stream();  // also makes our device current: the events belong to it
-    auto work = std::make_shared<NcclWork>();
+    follow_compute_stream();  // also makes our device current: the events belong to it
+    auto work = std::make_shared<NcclWork>(*this, "ncclAllReduce");
     check_cuda(cudaEventRecord(work->start(), stream_), "cudaEventRecord");
     check_nccl(ncclAllReduce(data, data, count, nccl_type(type), nccl_op(op, type), comm_, stream_),
                "ncclAllReduce");
@@ -141,17 +161,17 @@ class NcclCommunicator : public Communicator {
 
   void reduce_scatter(const void* send, void* recv, size_t recv_count, DataType type,
                       ReduceOp op) override {
-    follow_default_stream();
+    follow_compute_stream();
     check_nccl(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op, type), comm_,
                                  stream_),
                "ncclReduceScatter");
-    synchronize();
+    synchronize("ncclReduceScatter");
   }
 
   std::shared_ptr<Work> reduce_scatter_async(const void* send, void* recv, size_t recv_count,
                                              DataType type, ReduceOp op) override {
-    follow_default_stream();
-    auto work = std::make_shared<NcclWork>();
+    follow_compute_stream();
+    auto work = std::make_shared<NcclWork>(*this, "ncclReduceScatter");
     check_cuda(cudaEventRecord(work->start(), stream_), "cudaEventRecord");
     check_nccl(ncclReduceScatter(send, recv, recv_count, nccl_type(type), nccl_op(op, type), comm_,
                                  stream_),
@@ -161,10 +181,10 @@ class NcclCommunicator : public Communicator {
   }
 
   void all_gather(const void* send, void* recv, size_t send_count, DataType type) override {
-    follow_default_stream();
+    follow_compute_stream();
     check_nccl(ncclAllGather(send, recv, send_count, nccl_type(type), comm_, stream_),
                "ncclAllGather");
-    synchronize();
+    synchronize("ncclAllGather");
   }
 
   void broadcast(void* data, size_t count, DataType type, int root) override {
@@ -172,10 +192,10 @@ class NcclCommunicator : public Communicator {
       throw CommError("ncclBroadcast: root " + std::to_string(root) + " is not a rank of " +
                       std::to_string(size_));
     }
-    follow_default_stream();
+    follow_compute_stream();
     check_nccl(ncclBroadcast(data, data, count, nccl_type(type), root, comm_, stream_),
                "ncclBroadcast");
-    synchronize();
+    synchronize("ncclBroadcast");
   }
 
   // NCCL has no barrier: an all-reduce of one element that every rank must join.
@@ -183,7 +203,7 @@ class NcclCommunicator : public Communicator {
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     check_nccl(ncclAllReduce(barrier_word_, barrier_word_, 1, ncclInt32, ncclSum, comm_, stream_),
                "ncclAllReduce (barrier)");
-    synchronize();
+    synchronize("barrier");
   }
 
  private:
@@ -206,6 +226,7 @@ class NcclCommunicator : public Communicator {
     }
     device_ = device;
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+    require_gpu_per_rank(mpi);
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
                "cudaStreamCreateWithFlags");
     check_cuda(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming), "cudaEventCreate");
@@ -215,6 +236,27 @@ class NcclCommunicator : public Communicator {
     if (rank_ == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
     check_mpi(MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, mpi.comm()), "MPI_Bcast (ncclUniqueId)");
     check_nccl(ncclCommInitRank(&comm_, size_, id, rank_), "ncclCommInitRank");
+  }
+
+  // Two ranks of one communicator on one GPU make ncclCommInitRank fail with a terse "invalid
+  // usage"; say which ranks share which GPU instead, on every rank alike.
+  void require_gpu_per_rank(MpiContext& mpi) {
+    char bus_id[32] = {0};
+    check_cuda(cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), device_), "cudaDeviceGetPCIBusId");
+    const std::string mine = mpi.hostname() + " GPU " + bus_id;
+    const std::vector<std::string> all = mpi.gather_strings(mine);
+    std::pair<int, int> shared{-1, -1};
+    if (mpi.is_root()) shared = first_shared_device(all);
+    shared.first = mpi.broadcast_int(shared.first);
+    shared.second = mpi.broadcast_int(shared.second);
+    if (shared.first < 0) return;
+    std::string where = mine;
+    if (mpi.is_root()) where = all[static_cast<size_t>(shared.second)];
+    mpi.broadcast_string(where);
+    throw ConfigError("nccl backend: ranks " + std::to_string(shared.first) + " and " +
+                      std::to_string(shared.second) + " both use " + where +
+                      "; NCCL needs a GPU per rank (the device cuda spreads a node's ranks over "
+                      "its GPUs; start at most one rank per GPU)");
   }
 
   // Errors ignored: a destructor cannot report them, and the process may be unwinding.
@@ -231,29 +273,74 @@ class NcclCommunicator : public Communicator {
     stream_ = nullptr;
   }
 
-  // Our stream waits for the work already queued on the legacy default stream (of our device,
-  // made current: the caller may be another thread, e.g. autograd's device thread).
-  void follow_default_stream() {
+  // Our stream waits for the work already queued on torch's current stream of our device
+  // (made current: the caller may be another thread, e.g. autograd's device thread).
+  void follow_compute_stream() {
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
-    check_cuda(cudaEventRecord(ready_, cudaStreamLegacy), "cudaEventRecord (default stream)");
+    const cudaStream_t compute =
+        c10::cuda::getCurrentCUDAStream(static_cast<c10::DeviceIndex>(device_)).stream();
+    check_cuda(cudaEventRecord(ready_, compute), "cudaEventRecord (compute stream)");
     check_cuda(cudaStreamWaitEvent(stream_, ready_, 0), "cudaStreamWaitEvent");
   }
 
   void enqueue_all_reduce(void* data, size_t count, DataType type, ReduceOp op) {
-    follow_default_stream();
+    follow_compute_stream();
     check_nccl(ncclAllReduce(data, data, count, nccl_type(type), nccl_op(op, type), comm_, stream_),
                "ncclAllReduce");
   }
 
-  void synchronize() {
-    check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  // Blocks until the stream is idle, within the timeout.
+  void synchronize(const char* what) {
+    check_cuda(cudaEventRecord(ready_, stream_), "cudaEventRecord");
+    wait_event(ready_, what);
+  }
+
+ public:
+  // Polls `event` until it completes, NCCL reports an asynchronous error, or the timeout passes;
+  // the last two abort the communicator (its collectives can never complete) and throw.
+  void wait_event(cudaEvent_t event, const char* what) {
+    if (comm_ == nullptr) {
+      throw CommError(rank_tag(rank_, size_) + " " + what +
+                      ": the NCCL communicator was aborted by an earlier failure");
+    }
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    auto pause = std::chrono::microseconds(20);
+    for (;;) {
+      const cudaError_t rc = cudaEventQuery(event);
+      if (rc == cudaSuccess) break;
+      if (rc != cudaErrorNotReady) check_cuda(rc, "cudaEventQuery");
+      ncclResult_t async_error = ncclSuccess;
+      check_nccl(ncclCommGetAsyncError(comm_, &async_error), "ncclCommGetAsyncError");
+      if (async_error != ncclSuccess && async_error != ncclInProgress) {
+        abort_communicator();
+        throw CommError(rank_tag(rank_, size_) + " " + what +
+                        " failed: " + ncclGetErrorString(async_error) + " (communicator aborted)");
+      }
+      const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+      if (timeout_s_ > 0 && waited > timeout_s_) {
+        abort_communicator();
+        throw CommError(rank_tag(rank_, size_) + " " + what + " did not complete within " +
+                        std::to_string(static_cast<int64_t>(timeout_s_)) +
+                        " s (a peer rank stopped or hangs?); the NCCL communicator was aborted");
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(2000));
+    }
     ncclResult_t async_error = ncclSuccess;
     check_nccl(ncclCommGetAsyncError(comm_, &async_error), "ncclCommGetAsyncError");
-    check_nccl(async_error, "NCCL collective");
+    check_nccl(async_error, what);
+  }
+
+ private:
+  void abort_communicator() {
+    if (comm_ != nullptr) ncclCommAbort(comm_);  // errors ignored: we are failing already
+    comm_ = nullptr;
   }
 
   int rank_;
   int size_;
+  double timeout_s_;  // <= 0: wait forever
   int device_ = 0;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
@@ -261,10 +348,15 @@ class NcclCommunicator : public Communicator {
   int32_t* barrier_word_ = nullptr;
 };
 
+void NcclWork::wait() {
+  owner_.wait_event(end_, what_);
+}
+
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, int device) {
-  return std::make_unique<NcclCommunicator>(mpi, device);
+std::unique_ptr<Communicator> make_nccl_communicator(MpiContext& mpi, int device,
+                                                     double timeout_s) {
+  return std::make_unique<NcclCommunicator>(mpi, device, timeout_s);
 }
 
 }  // namespace dgr::distributed

@@ -35,13 +35,18 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
 
   torch::nn::Module& module = model.module();
   const NamedParameters parameters = named_parameters(module);
+  const torch::DeviceType device_type =
+      parameters.params.empty() ? torch::kCPU : parameters.params.front().device().type();
+  const model::Precision precision =
+      model::parse_precision(o.precision, config::key_name(config::option_key(o, o.precision)));
+  if (device_type == torch::kCUDA) model::set_tf32_matmul(o.tf32);
   TrainerState state;
   state.seed = run.seed;
   state.global_batch = o.global_batch;
   state.config_hash = run.config_hash;
   state.world_size = static_cast<int>(ranks);
   std::optional<LoadedCheckpoint> resumed =
-      resume_training(run.run_dir, o.resume, model, static_cast<int>(rank), state);
+      resume_training(run.run_dir, o.resume, model, static_cast<int>(rank), run.cuda_index, state);
   GradientReducer reducer(parameters.params, gradients, reducer_options(o, run.overlap));
   // ZeRO-1 keeps 1/N of the AdamW moments per rank; otherwise every rank holds all of them.
   DataParallelAdamW optimizer(parameters, reducer, gradients, adamw_options(o));
@@ -104,7 +109,11 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
     for (int64_t first = 0; first < per_rank; first += micro) {
       reducer.begin_step(/*sync=*/first + micro >= per_rank);
       auto t0 = Clock::now();
-      const torch::Tensor loss = objective.forward(first, micro, counts, sums);
+      torch::Tensor loss;
+      {
+        const model::AutocastScope autocast(precision, device_type);
+        loss = objective.forward(first, micro, counts, sums);
+      }
       forward_s += seconds_since(t0);
       t0 = Clock::now();
       if (loss.defined() && loss.requires_grad()) loss.backward();
@@ -203,7 +212,7 @@ DataParallelReport train_data_parallel(Communicator& gradients, Communicator& co
 
     if (state.step % o.checkpoint_every == 0 || last) {
       save_training_checkpoint(control, run.run_dir, model, optimizer, state, run.config_yaml,
-                               o.keep_last, outcome.loss);
+                               o.keep_last, outcome.loss, run.cuda_index);
     }
   }
   progress.finish();

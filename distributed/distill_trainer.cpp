@@ -703,7 +703,7 @@ DistillTrainReport train_distill(Communicator& comm, Communicator& control, cons
 
 DistillTrainReport train_distill(MpiContext& mpi, const TrainingRun& run, const TrainOptions& train,
                                  const DistillOptions& distill, const DistillInputs& inputs) {
-  TrainingCommunicators comms = make_training_communicators(train.backend, mpi);
+  TrainingCommunicators comms = make_training_communicators(train, run, mpi);
   return train_distill(*comms.gradients, comms.control(), run, train, distill, inputs);
 }
 

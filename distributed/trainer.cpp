@@ -245,7 +245,7 @@ TrainReport train_stage1(MpiContext& mpi, const TrainingRun& run, const TrainOpt
   std::optional<data::CopyTask> copies;  // checked up front, only when used
   if (train.copy.steps > 0 || mixed_copies > 0) copies.emplace(copy_options);
 
-  TrainingCommunicators comms = make_training_communicators(train.backend, mpi);
+  TrainingCommunicators comms = make_training_communicators(train, run, mpi);
   TrainReport report;
   Stage1Objective objective(train, run, examples, loaded_model, comms.control(), copies, report);
   BartTrainable trainable(loaded_model);

@@ -38,6 +38,10 @@ void check_training_options(const TrainingOptions& o, int world_size) {
   at_least(o.log_every, 1);
   at_least(o.checkpoint_every, 1);
   at_least(o.keep_last, 0);
+  if (!(o.collective_timeout_s >= 0)) {
+    throw config::OptionError("{} must be >= 0 (0 waits forever)",
+                              {option_key(o, o.collective_timeout_s)});
+  }
   if (o.zero_stage != 0 && o.zero_stage != 1) {
     throw config::OptionError(
         "{} must be 0 (replicated AdamW state) or 1 (sharded), got " + std::to_string(o.zero_stage),

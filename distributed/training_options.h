@@ -32,6 +32,9 @@ struct TrainingOptions {
   int keep_last = 3;
   int log_every = 10;
   std::string backend = "mpi";
+  double collective_timeout_s = 600;
+  std::string precision = "fp32";
+  bool tf32 = true;
   double bucket_mb = 25.0;
   std::string overlap = "auto";
   int zero_stage = 0;
@@ -74,6 +77,17 @@ void visit(V& v, TrainingOptions& o) {
   v.field("log_every", o.log_every, "Steps between lines of train_log.jsonl and progress.");
   v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
           "Gradient all-reduce: MPI on host memory or NCCL on GPUs.");
+  v.field("collective_timeout_s", o.collective_timeout_s,
+          "NCCL only: seconds a collective may take before the communicator is aborted and the "
+          "job ends with an error naming the rank and the collective (a peer that stopped or "
+          "hangs); 0 waits forever.");
+  v.field("precision", config::Choice{o.precision, {"fp32", "bf16"}},
+          "Forward precision: fp32, or bf16 autocast (matrix products in bfloat16; weights, "
+          "gradients, their all-reduce and AdamW stay fp32). Meant for GPUs; on a CPU without "
+          "bfloat16 units it is slower than fp32.");
+  v.field("tf32", o.tf32,
+          "On GPUs, TF32 tensor cores for the fp32 matrix products (torch's matmul precision "
+          "\"high\"); no effect on the CPU.");
   v.field("bucket_mb", o.bucket_mb, "Gradient bucket size in MB (reverse registration order).");
   v.field("overlap", config::Choice{o.overlap, {"auto", "true", "false"}},
           "true: all-reduce each bucket from a communication thread as soon as backward has "
@@ -163,10 +177,11 @@ void visit(V& v, TrainOptions& o) {
 
 // What a training takes from the rest of the run.
 struct TrainingRun {
-  std::string run_dir;    // checkpoints/, train_log.jsonl; the export's default home
-  std::string init_from;  // the model to start from, in Hugging Face layout
-  std::string device = "cpu";
-  std::string config_yaml;  // the resolved configuration, stored in checkpoints
+  std::string run_dir;         // checkpoints/, train_log.jsonl; the export's default home
+  std::string init_from;       // the model to start from, in Hugging Face layout
+  std::string device = "cpu";  // as placed for this rank (device_placement.h): "cpu" or "cuda:K"
+  int cuda_index = -1;         // K, the communicator's device too; -1 on the CPU
+  std::string config_yaml;     // the resolved configuration, stored in checkpoints
   std::string config_hash;
   uint64_t seed = 13;
   double progress_interval_s = 30;

@@ -11,6 +11,17 @@
 
 namespace dgr::distributed {
 
+TrainingCommunicators make_training_communicators(const TrainingOptions& o, const TrainingRun& run,
+                                                  MpiContext& mpi) {
+  TrainingCommunicators out;
+  out.gradients =
+      make_communicator(o.backend, mpi, std::max(run.cuda_index, 0), o.collective_timeout_s);
+  if (std::string(out.gradients->backend()) != "mpi") out.host = make_communicator("mpi", mpi);
+  LOG(INFO) << placement_line(mpi, DevicePlacement{run.device, run.cuda_index}) << ", gradients on "
+            << out.gradients->backend();
+  return out;
+}
+
 namespace fs = std::filesystem;
 
 TrainLog::TrainLog(const std::string& run_dir, bool writer, bool append) {
@@ -65,7 +76,7 @@ void reseed_rank_stream(uint64_t seed, int rank, int64_t step) {
 }  // namespace
 
 std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
-                                                CheckpointModel& model, int rank,
+                                                CheckpointModel& model, int rank, int cuda_index,
                                                 TrainerState& state) {
   const auto offset = static_cast<uint64_t>(rank);
   torch::manual_seed(state.seed + offset);
@@ -83,6 +94,12 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
   // Dropout streams differ per rank; the saved state is rank 0's, the others derive theirs.
   if (rank == 0) {
     model::restore_rng_state(state.torch_rng);
+    if (cuda_index >= 0 && !state.cuda_rng.empty()) {
+      model::restore_cuda_rng_state(cuda_index, state.cuda_rng);
+    } else if (cuda_index >= 0) {
+      LOG(WARNING) << loaded->dir << " holds no CUDA generator state (written by a CPU run): "
+                   << "dropout masks on the GPU differ from those of an uninterrupted run";
+    }
   } else {
     reseed_rank_stream(state.seed, rank, state.step);
   }
@@ -95,11 +112,12 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
 void save_training_checkpoint(Communicator& control, const std::string& run_dir,
                               const CheckpointModel& model, DataParallelAdamW& optimizer,
                               TrainerState& state, const std::string& config_yaml, int keep_last,
-                              double loss) {
+                              double loss, int cuda_index) {
   // Sharded moments are assembled on every rank (a collective) before rank 0 writes.
   const model::NamedTensors optimizer_state = optimizer.state();
   if (control.rank() == 0) {
     state.torch_rng = model::serialize_rng_state();
+    state.cuda_rng = cuda_index >= 0 ? model::serialize_cuda_rng_state(cuda_index) : "";
     const std::string dir =
         save_checkpoint(run_dir, model, optimizer_state, state, config_yaml, keep_last);
     LOG(INFO) << "step " << state.step << ": loss " << loss << ", checkpoint " << dir;

@@ -25,6 +25,7 @@
 #include "core/util/error.h"
 #include "distributed/checkpoint.h"
 #include "distributed/communicator.h"
+#include "distributed/device_placement.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/mpi_context.h"
 #include "distributed/sharded_optimizer.h"
@@ -133,13 +134,10 @@ struct TrainingCommunicators {
   Communicator& control() { return host ? *host : *gradients; }
 };
 
-inline TrainingCommunicators make_training_communicators(const std::string& backend,
-                                                         MpiContext& mpi) {
-  TrainingCommunicators out;
-  out.gradients = make_communicator(backend, mpi);
-  if (std::string(out.gradients->backend()) != "mpi") out.host = make_communicator("mpi", mpi);
-  return out;
-}
+// The gradients' communicator on the run's device (TrainingRun::cuda_index, found by
+// place_rank_device), logged rank by rank.
+TrainingCommunicators make_training_communicators(const TrainingOptions& o, const TrainingRun& run,
+                                                  MpiContext& mpi);
 
 // After the last backward of a step: the gradients averaged over the ranks and clipped to a
 // global norm of clip_norm (0: measured, nothing scaled). Returns the norm before clipping, the
@@ -226,8 +224,13 @@ class BartTrainable final : public TrainableModel {
 // other ranks a stream derived from seed, rank and step, as at a fresh start they derive theirs
 // from seed and rank). Returns the checkpoint for the optimizer's load_state, or nullopt (the
 // RNG then seeded with seed + rank). ConfigError when the checkpoint's global batch differs.
+//
+// On a GPU (`cuda_index` >= 0) rank 0 also restores its CUDA generator from the checkpoint's
+// cuda_rng (the other ranks reseed theirs with the CPU one, which torch::manual_seed does); a
+// checkpoint written on the CPU has none, and the masks of the resumed GPU run then differ from
+// an uninterrupted one (logged).
 std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool resume,
-                                                CheckpointModel& model, int rank,
+                                                CheckpointModel& model, int rank, int cuda_index,
                                                 TrainerState& state);
 
 // A checkpoint of step state.step: the optimizer state is assembled on every rank (collective
@@ -237,7 +240,7 @@ std::optional<LoadedCheckpoint> resume_training(const std::string& run_dir, bool
 void save_training_checkpoint(Communicator& control, const std::string& run_dir,
                               const CheckpointModel& model, DataParallelAdamW& optimizer,
                               TrainerState& state, const std::string& config_yaml, int keep_last,
-                              double loss);
+                              double loss, int cuda_index = -1);
 
 // The trained model in Hugging Face layout at export_dir (empty: run_dir/model), written by
 // rank 0; every rank then waits on `control`. Returns the directory.

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "core/util/logging.h"
+#include "distributed/device_placement.h"
 #include "distributed/mpi_context.h"
 
 namespace dgr::cli {
@@ -66,12 +67,16 @@ bool resolve_overlap(const std::string& overlap, const std::string& backend, int
   return cores > 0 && ranks_on_node * threads < cores;
 }
 
-distributed::TrainingRun training_run(const ResolvedConfig& config) {
+distributed::TrainingRun training_run(const ResolvedConfig& config,
+                                      const distributed::MpiContext& mpi) {
   const ExperimentConfig& o = config.options;
   distributed::TrainingRun run;
   run.run_dir = o.run.out;
   run.init_from = o.model.init_from;
-  run.device = o.model.device;
+  const distributed::DevicePlacement placement =
+      distributed::place_rank_device(mpi, o.model.device, "model.device");
+  run.device = placement.device;
+  run.cuda_index = placement.cuda_index;
   run.config_yaml = config.yaml;
   run.config_hash = config.hash;
   run.seed = static_cast<uint64_t>(o.run.seed);

@@ -80,7 +80,8 @@ void check_backend_device(const distributed::TrainingOptions& o, const std::stri
 
 // What a training takes from the rest of the run (directories, device, seed, resolved config);
 // the overlap is the caller's (resolve_overlap, once the threads are known).
-distributed::TrainingRun training_run(const ResolvedConfig& config);
+distributed::TrainingRun training_run(const ResolvedConfig& config,
+                                      const distributed::MpiContext& mpi);
 
 // What a subcommand needs to run once parsed.
 struct Command {

@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "data/stage_outputs.h"
 #include "data/trec.h"
+#include "distributed/device_placement.h"
 #include "distributed/mpi_context.h"
 #include "distributed/retrieval.h"
 #include "launch/cli_common.h"
@@ -55,7 +56,7 @@ int retrieve(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const distributed::RetrievalOptions options{o.index, o.search, o.scoring, o.retrieve};
   distributed::RetrievalInputs job;
   job.model_dir = o.model.init_from;
-  job.device = o.model.device;
+  job.device = distributed::place_rank_device(mpi, o.model.device, "model.device").device;
   const std::string out = o.run.out;
   job.run_path = o.retrieve.run.empty() ? (fs::path(out) / "run.trec").string() : o.retrieve.run;
   if (o.retrieve.dump_keys) job.keys_path = (fs::path(out) / "keys.jsonl").string();

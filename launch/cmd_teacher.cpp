@@ -35,6 +35,7 @@
 #include "core/util/timing.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
+#include "distributed/device_placement.h"
 #include "distributed/mpi_context.h"
 #include "launch/cli_common.h"
 #include "launch/cli_eval.h"
@@ -262,6 +263,13 @@ int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const std::string out = o.run.out;
   inputs.set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;
   inputs.config_hash = config.hash;
+  if (t.kind == "cross-encoder") {
+    inputs.cross_encoder_device =
+        distributed::place_rank_device(
+            mpi, t.cross_encoder.device,
+            config::key_name(config::option_key(t.cross_encoder, t.cross_encoder.device)))
+            .device;
+  }
 
   if (mpi.is_root()) {
     ensure_directory(out);

@@ -240,7 +240,7 @@ int teacher_train(distributed::MpiContext& mpi, const ResolvedConfig& config,
   }
   check_backend_device(t, o.model.device);
   teacher::check_teacher_train(t, mpi.size());
-  distributed::TrainingRun run = training_run(config);
+  distributed::TrainingRun run = training_run(config, mpi);
   const teacher::Bm25Options& bm25 = o.teacher.bm25;
   teacher::validate(bm25);
 

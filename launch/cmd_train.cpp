@@ -174,7 +174,7 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   inputs.scoring = o.scoring;
   check_backend_device(t, o.model.device);
   distributed::check_distill(t, d, inputs, mpi.size());
-  distributed::TrainingRun run = training_run(config);
+  distributed::TrainingRun run = training_run(config, mpi);
 
   // Pre-flight: a run directory that cannot take a checkpoint fails now, not at the first save;
   // rank 0's IoError ends every rank (run_on_all_ranks), the others wait in the barrier.
@@ -223,7 +223,7 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   const TrainOptions& t = o.train;
   const std::string examples = examples_path(o);
   check_backend_device(t, o.model.device);
-  distributed::TrainingRun run = training_run(config);
+  distributed::TrainingRun run = training_run(config, mpi);
   if (!file_exists(examples)) {
     throw IoError(examples +
                   ": no stage-1 example store (run `dgr examples build` with this config first, "

@@ -489,7 +489,7 @@ CrossEncoderTrainReport train_cross_encoder(MpiContext& mpi, const data::Corpus&
                                             const TeacherTrainOptions& job) {
   // Gradients travel on the configured backend; the few scalars of a step stay in host memory
   // on MPI, whatever the backend.
-  TrainingCommunicators comms = make_training_communicators(job.backend, mpi);
+  TrainingCommunicators comms = make_training_communicators(job, run, mpi);
   return train_cross_encoder(*comms.gradients, comms.control(), corpus, groups, run, job);
 }
 

@@ -70,14 +70,16 @@ CandidateSource candidate_source(const TeacherOptions& t) {
 // The teacher the options choose; the cross-encoder reads the corpus's texts.
 std::unique_ptr<TeacherRanker> make_teacher(const TeacherOptions& t,
                                             const std::shared_ptr<const Bm25Index>& bm25,
-                                            const data::Corpus* corpus, int threads) {
+                                            const data::Corpus* corpus, int threads,
+                                            const std::string& device) {
   if (t.kind == "bm25") return std::make_unique<Bm25Ranker>(bm25, threads);
   if (t.kind == "run-file") {
     RunFileTeacherOptions options;
     options.missing_pair = parse_missing_pair_policy(t.missing_pair);
     return std::make_unique<RunFileTeacher>(t.run, options);
   }
-  const CrossEncoderTeacherOptions& c = t.cross_encoder;
+  CrossEncoderTeacherOptions c = t.cross_encoder;
+  if (!device.empty()) c.device = device;
   return std::make_unique<CrossEncoderTeacher>(c.checkpoint, *corpus, c);
 }
 
@@ -161,7 +163,8 @@ RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOption
   } else {
     lists = bm25_candidates(*bm25, slice, qrels, in.qrels_path, candidate_options, in.threads);
   }
-  std::unique_ptr<TeacherRanker> ranker = make_teacher(t, bm25, corpus.get(), in.threads);
+  std::unique_ptr<TeacherRanker> ranker =
+      make_teacher(t, bm25, corpus.get(), in.threads, in.cross_encoder_device);
   meta.teacher = ranker->name();
   meta.extra = {{"candidates", from_retrieval ? "retrieve" : "bm25"},
                 {"queries", in.queries},

@@ -26,6 +26,9 @@ struct RankJobInputs {
   std::string set_path;    // the set to write
   std::string config_hash;
   int threads = 1;  // BM25 and scoring threads of this rank
+  // The cross-encoder's device as placed for this rank (distributed/device_placement.h), e.g.
+  // "cuda:1" for a configured "cuda"; empty: as configured.
+  std::string cross_encoder_device;
 };
 
 struct RankJobReport {

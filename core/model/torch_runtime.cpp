@@ -1,6 +1,7 @@
 #include "core/model/torch_runtime.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <dlfcn.h>
 #include <sched.h>
 #include <torch/version.h>
@@ -77,6 +78,17 @@ int configure_threads(int threads, int ranks_on_node) {
     set_threads(threads);
   }
   return threads;
+}
+
+int visible_cuda_devices() {
+  return torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
+
+void set_current_cuda_device(int index) {
+  // Through torch's device-guard registry, so a CPU-only build compiles this and only a call
+  // without CUDA fails.
+  c10::impl::getDeviceGuardImpl(c10::DeviceType::CUDA)
+      ->setDevice(c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index)));
 }
 
 }  // namespace dgr::model

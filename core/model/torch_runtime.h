@@ -26,4 +26,11 @@ TorchRuntimeInfo torch_runtime_info();
 // Returns the thread count applied. Call before the first tensor operation.
 int configure_threads(int threads, int ranks_on_node);
 
+// The CUDA devices this process sees (0 with a CPU-only libtorch or no GPU).
+int visible_cuda_devices();
+
+// Makes CUDA device `index` the current one of this thread (the device new CUDA tensors and
+// kernels default to). Throws when this libtorch has no CUDA.
+void set_current_cuda_device(int index);
+
 }  // namespace dgr::model

@@ -2,8 +2,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <glog/logging.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cctype>
@@ -276,8 +278,9 @@ void AdamW::load_state(const NamedTensors& state, const std::string& source) {
   steps_ = found.step;
 }
 
-std::string serialize_rng_state() {
-  auto generator = at::detail::getDefaultCPUGenerator();
+namespace {
+
+std::string generator_state_hex(at::Generator generator) {
   torch::Tensor state;
   {
     std::lock_guard<std::mutex> lock(generator.mutex());
@@ -294,7 +297,8 @@ std::string serialize_rng_state() {
   return hex;
 }
 
-void restore_rng_state(const std::string& hex) {
+// `what` names the generator in messages ("torch's CPU generator").
+void set_generator_state(at::Generator generator, const std::string& hex, const std::string& what) {
   if (hex.empty() || hex.size() % 2 != 0) {
     throw DataError("torch RNG state: expected an even number of hex digits, got " +
                     std::to_string(hex.size()));
@@ -310,15 +314,106 @@ void restore_rng_state(const std::string& hex) {
   for (size_t i = 0; i < hex.size() / 2; ++i) {
     bytes[i] = static_cast<uint8_t>(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
   }
-  auto generator = at::detail::getDefaultCPUGenerator();
   try {
     std::lock_guard<std::mutex> lock(generator.mutex());
     generator.set_state(state);
   } catch (const c10::Error& e) {
-    throw DataError(
-        "torch RNG state of " + std::to_string(state.numel()) +
-        " bytes is not a state of torch's CPU generator: " + e.what_without_backtrace());
+    throw DataError("torch RNG state of " + std::to_string(state.numel()) +
+                    " bytes is not a state of " + what + ": " + e.what_without_backtrace());
   }
+}
+
+at::Generator cuda_generator(int index) {
+  if (index < 0 || !torch::cuda::is_available() ||
+      index >= static_cast<int>(torch::cuda::device_count())) {
+    throw ConfigError("CUDA generator of device " + std::to_string(index) +
+                      ": no such CUDA device in this process (a CPU-only libtorch, or fewer "
+                      "visible GPUs)");
+  }
+  return at::globalContext().defaultGenerator(
+      c10::Device(c10::DeviceType::CUDA, static_cast<c10::DeviceIndex>(index)));
+}
+
+}  // namespace
+
+std::string serialize_rng_state() {
+  return generator_state_hex(at::detail::getDefaultCPUGenerator());
+}
+
+void restore_rng_state(const std::string& hex) {
+  set_generator_state(at::detail::getDefaultCPUGenerator(), hex, "torch's CPU generator");
+}
+
+std::string serialize_cuda_rng_state(int index) {
+  return generator_state_hex(cuda_generator(index));
+}
+
+void restore_cuda_rng_state(int index, const std::string& hex) {
+  at::Generator generator = cuda_generator(index);
+  set_generator_state(generator, hex, "the CUDA generator of device " + std::to_string(index));
+}
+
+Precision parse_precision(const std::string& name, const std::string& what) {
+  if (name == "fp32") return Precision::kFloat32;
+  if (name == "bf16") return Precision::kBFloat16;
+  throw ConfigError(what + " is \"" + name + "\": expected fp32 or bf16");
+}
+
+// torch 2.4 replaced the per-device autocast switches by ones that take the device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define DGR_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+AutocastScope::AutocastScope(Precision precision, torch::DeviceType device_type)
+    : device_type_(device_type) {
+  if (precision == Precision::kFloat32) return;
+  if (device_type != torch::kCPU && device_type != torch::kCUDA) {
+    throw ConfigError("bf16 autocast runs on the CPU or a CUDA device, not " +
+                      c10::DeviceTypeName(device_type));
+  }
+  active_ = true;
+#if defined(DGR_AUTOCAST_BY_DEVICE_TYPE)
+  was_enabled_ = at::autocast::is_autocast_enabled(device_type);
+  was_dtype_ = at::autocast::get_autocast_dtype(device_type);
+  at::autocast::set_autocast_enabled(device_type, true);
+  at::autocast::set_autocast_dtype(device_type, at::kBFloat16);
+#else
+  if (device_type == torch::kCPU) {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+  } else {
+    was_enabled_ = at::autocast::is_enabled();
+    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  }
+#endif
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  // The cached bf16 copies of the weights are stale once the optimizer steps: dropped when the
+  // outermost scope closes, as torch.autocast does.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#if defined(DGR_AUTOCAST_BY_DEVICE_TYPE)
+  at::autocast::set_autocast_enabled(device_type_, was_enabled_);
+  at::autocast::set_autocast_dtype(device_type_, was_dtype_);
+#else
+  if (device_type_ == torch::kCPU) {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(was_dtype_);
+  } else {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
+  }
+#endif
+}
+
+void set_tf32_matmul(bool allowed) {
+  at::globalContext().setFloat32MatmulPrecision(allowed ? "high" : "highest");
 }
 
 }  // namespace dgr::model

@@ -138,4 +138,38 @@ AdamWStateTensors check_adamw_state(
 std::string serialize_rng_state();
 void restore_rng_state(const std::string& hex);
 
+// The same for the default generator of CUDA device `index` (dropout masks of a model on the
+// GPU). Both throw ConfigError when this process has no such CUDA device (a CPU-only libtorch).
+std::string serialize_cuda_rng_state(int index);
+void restore_cuda_rng_state(int index, const std::string& hex);
+
+// The precisions a training computes in (TrainingOptions::precision).
+enum class Precision { kFloat32, kBFloat16 };
+
+// "fp32" or "bf16" as Precision; ConfigError naming `what` for anything else.
+Precision parse_precision(const std::string& name, const std::string& what);
+
+// Mixed precision over a scope, as torch.autocast: with kBFloat16 the matrix products and other
+// autocast-eligible ops of forwards run in bfloat16 on `device_type` (CPU or CUDA) while the
+// weights, their gradients and the optimizer stay fp32 (the "master" weights: autocast casts
+// them per forward, caching the casts until the outermost scope closes). With kFloat32 the scope
+// does nothing. Scopes nest; each restores what it found.
+class AutocastScope {
+ public:
+  AutocastScope(Precision precision, torch::DeviceType device_type);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+  torch::DeviceType device_type_ = torch::kCPU;
+  bool was_enabled_ = false;
+  torch::ScalarType was_dtype_ = torch::kBFloat16;
+};
+
+// TF32 tensor cores for fp32 matrix products on GPUs (torch's float32 matmul precision "high";
+// "highest" when off). No effect on the CPU.
+void set_tf32_matmul(bool allowed);
+
 }  // namespace dgr::model

@@ -162,6 +162,7 @@ TEST_F(CheckpointTest, SaveThenLoadRestoresWeightsOptimizerAndTrainerState) {
   EXPECT_EQ(s.world_size, state.world_size);
   EXPECT_EQ(s.global_batch, state.global_batch);
   EXPECT_EQ(s.torch_rng, state.torch_rng);
+  EXPECT_TRUE(s.cuda_rng.empty());  // written on the CPU: no CUDA generator state
   EXPECT_EQ(s.config_hash, state.config_hash);
 
   const NamedTensors moments = adam.state();
@@ -185,6 +186,43 @@ TEST_F(CheckpointTest, SaveThenLoadRestoresWeightsOptimizerAndTrainerState) {
   for (size_t i = 0; i < after_a.size(); ++i) {
     EXPECT_TRUE(torch::equal(after_a[i].second, after_b[i].second)) << after_a[i].first;
   }
+}
+
+// A GPU run's checkpoint keeps rank 0's CUDA generator next to the CPU one; a CPU run's has none
+// (the key is absent, so older checkpoints read alike).
+TEST_F(CheckpointTest, TheCudaGeneratorStateIsKeptInTheTrainerState) {
+  TrainerState state = trainer_state(5);
+  state.cuda_rng = "00ff10a0";
+  const std::string yaml = trainer_state_yaml(state);
+  EXPECT_NE(yaml.find("cuda_rng: \"00ff10a0\""), std::string::npos) << yaml;
+  const std::string path = run_dir_ + "/trainer_state.yaml";
+  fs::create_directories(run_dir_);
+  write_file_atomic(path, yaml);
+  EXPECT_EQ(read_trainer_state(path).cuda_rng, "00ff10a0");
+  EXPECT_EQ(read_trainer_state(path).torch_rng, state.torch_rng);
+
+  state.cuda_rng.clear();
+  const std::string cpu_yaml = trainer_state_yaml(state);
+  EXPECT_EQ(cpu_yaml.find("cuda_rng"), std::string::npos) << cpu_yaml;
+  write_file_atomic(path, cpu_yaml);
+  EXPECT_TRUE(read_trainer_state(path).cuda_rng.empty());
+}
+
+// Without a GPU the CUDA generator cannot be read or set: a ConfigError that says so, not a
+// crash inside torch. With one, its state survives a round trip.
+TEST(CudaGenerator, StateRoundTripsOnAGpuAndIsAClearErrorWithout) {
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(model::serialize_cuda_rng_state(0), ConfigError);
+    EXPECT_THROW(model::restore_cuda_rng_state(0, "00"), ConfigError);
+    return;
+  }
+  torch::manual_seed(3);
+  const std::string saved = model::serialize_cuda_rng_state(0);
+  const torch::Tensor first = torch::rand({8}, torch::device(torch::kCUDA));
+  model::restore_cuda_rng_state(0, saved);
+  const torch::Tensor again = torch::rand({8}, torch::device(torch::kCUDA));
+  EXPECT_TRUE(torch::equal(first, again));
+  EXPECT_THROW(model::restore_cuda_rng_state(0, "0g"), DataError);
 }
 
 TEST_F(CheckpointTest, KeepLastDeletesTheOldestAndLatestNamesTheNewest) {
