@@ -259,6 +259,12 @@ int rank_set(distributed::MpiContext& mpi, const ResolvedConfig& config,
   inputs.corpus_format = o.data.corpus_format;
   inputs.queries = o.data.queries;
   inputs.qrels_path = training_qrels_path(o.data, "teacher rank", t.qrels);
+  if (t.labels == "answers" && o.data.answers.empty()) {
+    throw ConfigError(
+        "teacher.labels is answers but data.answers is not set: name the answers file "
+        "({\"_id\", \"answers\": [...]} per line) or use teacher.labels: qrels");
+  }
+  inputs.answers_path = o.data.answers;
   inputs.index_dir = o.index.dir;
   const std::string out = o.run.out;
   inputs.set_path = t.out.empty() ? (fs::path(out) / "distill.h5").string() : t.out;

@@ -193,6 +193,19 @@ std::vector<data::Query> training_queries(const data::Queries& queries,
   return selected;
 }
 
+size_t label_by_answers(std::vector<CandidateList>& lists, const eval::AnswerMatcher& matcher) {
+  size_t positives = 0;
+  for (CandidateList& list : lists) {
+    const std::string& query = list.record.query_id;
+    for (size_t j = 0; j < list.record.candidates.size(); ++j) {
+      const bool hit = matcher.has_answer(query, list.passage_ids[j]);
+      list.record.candidates[j].label = hit ? 1 : 0;
+      positives += hit ? 1 : 0;
+    }
+  }
+  return positives;
+}
+
 int8_t label_of(const eval::Qrels& qrels, const std::string& qrels_path,
                 const std::string& query_id, const std::string& passage_id) {
   const auto q = qrels.by_query.find(query_id);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/eval/answer_match.h"
 #include "core/eval/qrels.h"
 #include "data/corpus.h"
 #include "data/distill_set.h"
@@ -29,6 +30,12 @@ struct CandidateList {
   data::DistillQuery record;
   std::vector<std::string> passage_ids;  // parallel to record.candidates
 };
+
+// Labels every candidate by answer match (the DPR/DGR has_answer labels of NQ and TriviaQA): 1
+// when its passage's text contains one of its query's answers (eval::AnswerMatcher), else 0;
+// every candidate counts as judged. A query without answers keeps no positive. Returns the
+// number of positives.
+size_t label_by_answers(std::vector<CandidateList>& lists, const eval::AnswerMatcher& matcher);
 
 struct CandidateOptions {
   size_t num_candidates = 200;  // M: the candidate generator's top M are kept (DGR: 200)

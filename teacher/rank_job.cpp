@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/eval/qrels.h"
@@ -16,6 +18,7 @@
 #include "core/util/hash.h"
 #include "core/util/memory.h"
 #include "core/util/timing.h"
+#include "data/answers.h"
 #include "data/dataset.h"
 #include "data/distill_set.h"
 #include "data/stage_outputs.h"
@@ -141,7 +144,8 @@ RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOption
   // The corpus: its texts for the cross-encoder, else only its ids (and BM25's index).
   const auto load_start = Clock::now();
   std::unique_ptr<data::Corpus> corpus;
-  if (t.kind == "cross-encoder") {
+  const bool by_answers = t.labels == "answers";
+  if (t.kind == "cross-encoder" || by_answers) {
     corpus = std::make_unique<data::Corpus>(data::load_corpus(in.corpus, in.corpus_format));
   }
   std::shared_ptr<const Bm25Index> bm25;
@@ -163,12 +167,26 @@ RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOption
   } else {
     lists = bm25_candidates(*bm25, slice, qrels, in.qrels_path, candidate_options, in.threads);
   }
+  if (by_answers) {
+    // The passages' texts by id, for the matcher; the corpus outlives it.
+    std::unordered_map<std::string, const std::string*> texts;
+    texts.reserve(corpus->size());
+    for (const data::Passage& p : *corpus)
+      texts.emplace(p.id, &p.text);
+    const eval::AnswerMatcher matcher(data::read_answers(in.answers_path),
+                                      [&](const std::string& id) -> const std::string* {
+                                        const auto it = texts.find(id);
+                                        return it == texts.end() ? nullptr : it->second;
+                                      });
+    label_by_answers(lists, matcher);
+  }
   std::unique_ptr<TeacherRanker> ranker =
       make_teacher(t, bm25, corpus.get(), in.threads, in.cross_encoder_device);
   meta.teacher = ranker->name();
   meta.extra = {{"candidates", from_retrieval ? "retrieve" : "bm25"},
                 {"queries", in.queries},
                 {"qrels", in.qrels_path},
+                {"labels", t.labels},
                 {"corpus", in.corpus}};
   if (from_retrieval) meta.extra["candidates_dir"] = t.candidates_dir;
   RankJobReport report;

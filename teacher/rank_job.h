@@ -21,9 +21,10 @@ struct RankJobInputs {
   std::string corpus;
   std::string corpus_format = "auto";
   std::string queries;
-  std::string qrels_path;  // the training judgments
-  std::string index_dir;   // the configured index, if any: must be the candidates' (by content)
-  std::string set_path;    // the set to write
+  std::string qrels_path;    // the training judgments
+  std::string answers_path;  // the answers file, for labels by answer match
+  std::string index_dir;     // the configured index, if any: must be the candidates' (by content)
+  std::string set_path;      // the set to write
   std::string config_hash;
   int threads = 1;  // BM25 and scoring threads of this rank
   // The cross-encoder's device as placed for this rank (distributed/device_placement.h), e.g.

@@ -60,6 +60,7 @@ struct TeacherOptions {
   int num_candidates = 200;
   int max_keys = 40;
   std::string qrels;
+  std::string labels = "qrels";
   std::string out;
 };
 
@@ -90,6 +91,11 @@ void visit(V& v, TeacherOptions& o) {
           "Judgments of the training queries (labels; a query is a training query when it has "
           "one); empty = the data set's training split, or the evaluated judgments without a "
           "data set.");
+  v.field("labels", config::Choice{o.labels, {"qrels", "answers"}},
+          "How candidates are labelled: qrels (their grade in the training judgments; unjudged "
+          "ones stay unlabelled), or answers (1 when the passage's text contains one of the "
+          "query's answers from the data set's answers file, else 0, for every candidate: "
+          "the has_answer labels of the DGR reference on NQ and TriviaQA).");
   v.field("out", o.out,
           "Distillation set written by `dgr teacher rank`; empty = distill.h5 in its output.");
 }

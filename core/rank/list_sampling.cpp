@@ -11,7 +11,7 @@
 namespace dgr::rank {
 namespace {
 
-// The first `top` of `ranked` (teacher order), then up to `random` more drawn uniformly without
+// The first `top` of `ranked` (top_by order), then up to `random` more drawn uniformly without
 // replacement from the rest, in draw order (a partial Fisher-Yates shuffle of the rest).
 std::vector<uint32_t> take(const std::vector<uint32_t>& ranked, int top, int random,
                            SplitMixStream& rng) {
@@ -42,6 +42,10 @@ void check_list_sampling(const ListSamplingOptions& options) {
     throw config::OptionError("{} + {} = 0: no list would have a positive",
                               {option_key(options, options.top_positives),
                                option_key(options, options.random_positives)});
+  }
+  if (options.top_by != "retrieval" && options.top_by != "teacher") {
+    throw config::OptionError("{} is \"" + options.top_by + "\": expected retrieval or teacher",
+                              {option_key(options, options.top_by)});
   }
   if (int64_t{options.top_negatives} + options.random_negatives < 1) {
     throw config::OptionError("{} + {} = 0: no list would have a negative",
@@ -77,11 +81,15 @@ std::vector<std::vector<uint32_t>> sample_lists(const std::vector<float>& teache
                     std::to_string(positive.size()) + " labels");
   }
   const std::vector<uint32_t> order = teacher_order(teacher);
-  std::vector<uint32_t> positives, negatives;  // each in teacher order
-  std::vector<uint32_t> rank(order.size());    // candidate -> position in teacher order
-  for (uint32_t r = 0; r < order.size(); ++r) {
+  std::vector<uint32_t> rank(order.size());  // candidate -> position in teacher order
+  for (uint32_t r = 0; r < order.size(); ++r)
     rank[order[r]] = r;
-    (positive[order[r]] ? positives : negatives).push_back(order[r]);
+  // Positives and negatives in the order their top ones are taken in.
+  std::vector<uint32_t> positives, negatives;
+  const bool by_teacher = options.top_by == "teacher";
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    const uint32_t candidate = by_teacher ? order[i] : i;
+    (positive[candidate] ? positives : negatives).push_back(candidate);
   }
   if (positives.empty() || negatives.empty()) return {};
 

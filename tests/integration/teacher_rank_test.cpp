@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -173,7 +174,7 @@ class TeacherRank : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     for (const char* name : {"queries.jsonl", "index", "model", "retrieve", "by-hand", "sets",
-                             "rank-out", "corpus.jsonl", "ce", "ce-out"})
+                             "answers.jsonl", "rank-out", "corpus.jsonl", "ce", "ce-out"})
       fs::remove_all(tmp(name));
   }
   void SetUp() override { ASSERT_TRUE(error_.empty()) << error_; }
@@ -280,6 +281,58 @@ TEST_F(TeacherRank, Bm25CandidatesCarryTrainingLabelsWithoutKeys) {
   }
   EXPECT_GT(judged, kTrainingQueries);
   EXPECT_GT(positive, 0u);
+}
+
+// teacher.labels: answers labels every candidate by answer match instead of the judgments. Every
+// training query's answer here is "boundary layer"; the expected labels come from a plain
+// whole-word search of the passage text (lower-cased, punctuation as spaces).
+TEST_F(TeacherRank, AnswerLabelsMarkEveryCandidateByAnswerMatch) {
+  {
+    std::ofstream answers(tmp("answers.jsonl"));
+    for (const std::string& id : training_)
+      answers << nlohmann::json{{"_id", id}, {"answers", {"Boundary layer"}}}.dump() << "\n";
+  }
+  auto ranked = run_command(
+      "timeout 120 " + rank_command(tmp("sets") + "/answers.h5",
+                                    "--set teacher.candidates=bm25 --set teacher.labels=answers"
+                                    " --set data.answers=" +
+                                        tmp("answers.jsonl")));
+  ASSERT_EQ(ranked.exit_code, 0) << ranked.output;
+  std::map<std::string, std::string> words;  // passage id -> " its words "
+  {
+    std::ifstream in(kData + "/corpus.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      std::string text = " " + j.value("text", "") + " ";
+      for (char& ch : text)
+        ch = std::isalnum(static_cast<unsigned char>(ch)) ? static_cast<char>(std::tolower(ch))
+                                                          : ' ';
+      std::string squeezed;
+      for (const char ch : text)
+        if (ch != ' ' || squeezed.empty() || squeezed.back() != ' ') squeezed += ch;
+      words[j["_id"].get<std::string>()] = squeezed;
+    }
+  }
+  const nlohmann::json set = inspect_json(tmp("sets") + "/answers.h5");
+  EXPECT_EQ(set["extra"]["labels"], "answers");
+  size_t positive = 0, negative = 0;
+  for (const nlohmann::json& q : set["queries"]) {
+    for (const nlohmann::json& c : q["candidates"]) {
+      const std::string id = c["id"].get<std::string>();
+      const bool holds = words.at(id).find(" boundary layer ") != std::string::npos;
+      EXPECT_EQ(c["label"].get<int>(), holds ? 1 : 0) << q["query_id"] << " " << id;
+      (holds ? positive : negative) += 1;
+    }
+  }
+  EXPECT_GT(positive, 0u);
+  EXPECT_GT(negative, 0u);
+  // Without the answers file the option is refused before any work, naming both keys.
+  auto refused = run_command(
+      "timeout 120 " + rank_command(tmp("sets") + "/refused.h5", "--set teacher.labels=answers"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("teacher.labels is answers but data.answers is not set"),
+            std::string::npos)
+      << refused.output;
 }
 
 TEST_F(TeacherRank, InspectPrintsAQueryInTeacherOrderWithLabelsAndKeys) {

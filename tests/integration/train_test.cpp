@@ -146,9 +146,9 @@ TEST_F(Train, ShardedOptimizerStateOnTwoRanksEqualsOneRankAndResumesWithout) {
 TEST_F(Train, Bf16AutocastTracksTheFp32Run) {
   auto fp32 = run_command("timeout 600 " + train_command(tmp("fp32"), "--set train.max_steps=20"));
   ASSERT_EQ(fp32.exit_code, 0) << fp32.output;
-  auto bf16 = run_command("timeout 600 " +
-                          train_command(tmp("bf16"),
-                                        "--set train.max_steps=20 --set train.precision=bf16"));
+  auto bf16 = run_command(
+      "timeout 600 " +
+      train_command(tmp("bf16"), "--set train.max_steps=20 --set train.precision=bf16"));
   ASSERT_EQ(bf16.exit_code, 0) << bf16.output;
   const double na = testing::first_logged(tmp("fp32") + "/train_log.jsonl", "grad_norm");
   const double nb = testing::first_logged(tmp("bf16") + "/train_log.jsonl", "grad_norm");

@@ -29,6 +29,13 @@ std::vector<size_t> ranks_of(const std::vector<float>& teacher) {
   return rank;
 }
 
+// Teacher order picks the top candidates: the tests of the draws below were written for it.
+ListSamplingOptions by_teacher() {
+  ListSamplingOptions options;
+  options.top_by = "teacher";
+  return options;
+}
+
 // Ten candidates; teacher order 0, 6, 3, 8, 2, 7, 4, 5, 1, 9; positives 3, 8, 1.
 const std::vector<float> kTeacher = {0.9f, 0.1f, 0.5f, 0.7f, 0.3f, 0.2f, 0.8f, 0.4f, 0.6f, 0.0f};
 const std::vector<bool> kPositive = {false, true,  false, true, false,
@@ -70,7 +77,7 @@ TEST(ListSamplingMixSeed, DeterministicAndSensitiveToEveryInput) {
 TEST(ListSamplingSampleLists, DefaultsGiveTwoListsOfFive) {
   const auto rank = ranks_of(kTeacher);
   for (uint64_t seed = 0; seed < 50; ++seed) {
-    const Lists lists = sample_lists(kTeacher, kPositive, {}, mix_seed(seed, 1, 2));
+    const Lists lists = sample_lists(kTeacher, kPositive, by_teacher(), mix_seed(seed, 1, 2));
     ASSERT_EQ(lists.size(), 2u);
     EXPECT_EQ(lists[0][0], 3u);  // the teacher's best positive heads the first list
     EXPECT_TRUE(lists[1][0] == 8u || lists[1][0] == 1u) << lists[1][0];
@@ -95,13 +102,13 @@ TEST(ListSamplingSampleLists, PinnedDraw) {
   // Computed by an independent implementation of the same SplitMix64 stream, rejection draw and
   // partial Fisher-Yates shuffle: a change of the draw would change the lists on every run.
   const Lists expected = {{3, 0, 2, 7, 4}, {8, 0, 2, 7, 4}};
-  EXPECT_EQ(sample_lists(kTeacher, kPositive, {}, mix_seed(42, 7, 3)), expected);
+  EXPECT_EQ(sample_lists(kTeacher, kPositive, by_teacher(), mix_seed(42, 7, 3)), expected);
 }
 
 TEST(ListSamplingSampleLists, FewerNegativesThanAsked) {
   // Teacher order 2, 0, 3, 1; negatives 2 and 1.
-  const Lists lists =
-      sample_lists({0.5f, 0.1f, 0.9f, 0.3f}, {true, false, false, true}, {}, mix_seed(1, 2, 3));
+  const Lists lists = sample_lists({0.5f, 0.1f, 0.9f, 0.3f}, {true, false, false, true},
+                                   by_teacher(), mix_seed(1, 2, 3));
   EXPECT_EQ(lists, (Lists{{0, 2, 1}, {3, 2, 1}}));
 }
 
@@ -109,7 +116,7 @@ TEST(ListSamplingSampleLists, OnePositiveGivesOneList) {
   const std::vector<bool> positive = {false, false, false, false, false,
                                       false, false, false, true,  false};
   for (uint64_t seed = 0; seed < 10; ++seed) {
-    const Lists lists = sample_lists(kTeacher, positive, {}, seed);
+    const Lists lists = sample_lists(kTeacher, positive, by_teacher(), seed);
     ASSERT_EQ(lists.size(), 1u);
     EXPECT_EQ(lists[0].size(), 5u);
     EXPECT_EQ(lists[0][0], 8u);
@@ -117,13 +124,13 @@ TEST(ListSamplingSampleLists, OnePositiveGivesOneList) {
 }
 
 TEST(ListSamplingSampleLists, NoPositiveOrNoNegativeGivesNoList) {
-  EXPECT_TRUE(sample_lists(kTeacher, std::vector<bool>(10, false), {}, 1).empty());
-  EXPECT_TRUE(sample_lists(kTeacher, std::vector<bool>(10, true), {}, 1).empty());
-  EXPECT_TRUE(sample_lists({}, {}, {}, 1).empty());
+  EXPECT_TRUE(sample_lists(kTeacher, std::vector<bool>(10, false), by_teacher(), 1).empty());
+  EXPECT_TRUE(sample_lists(kTeacher, std::vector<bool>(10, true), by_teacher(), 1).empty());
+  EXPECT_TRUE(sample_lists({}, {}, by_teacher(), 1).empty());
 }
 
 TEST(ListSamplingSampleLists, SameSeedSameListsOtherSeedsOtherDraws) {
-  ListSamplingOptions options;
+  ListSamplingOptions options = by_teacher();
   std::set<Lists> seen;
   for (uint64_t seed = 0; seed < 200; ++seed) {
     const Lists a = sample_lists(kTeacher, kPositive, options, mix_seed(seed, 0, 0));
@@ -141,8 +148,8 @@ TEST(ListSamplingSampleLists, RandomPicksAreUniformOverTheRest) {
   std::map<uint32_t, int> positives, negatives;
   const int n = 4000;
   for (int seed = 0; seed < n; ++seed) {
-    const Lists lists =
-        sample_lists(kTeacher, kPositive, {}, mix_seed(7, static_cast<uint64_t>(seed), 0));
+    const Lists lists = sample_lists(kTeacher, kPositive, by_teacher(),
+                                     mix_seed(7, static_cast<uint64_t>(seed), 0));
     ++positives[lists[1][0]];
     for (size_t i = 2; i < lists[1].size(); ++i)
       ++negatives[lists[1][i]];
@@ -157,7 +164,7 @@ TEST(ListSamplingSampleLists, RandomPicksAreUniformOverTheRest) {
 }
 
 TEST(ListSamplingSampleLists, TopPositivesComeFirstInTeacherOrder) {
-  ListSamplingOptions options;
+  ListSamplingOptions options = by_teacher();
   options.top_positives = 2;
   options.random_positives = 5;  // more than remain: the one left
   options.top_negatives = 0;
@@ -174,7 +181,7 @@ TEST(ListSamplingSampleLists, TopPositivesComeFirstInTeacherOrder) {
 }
 
 TEST(ListSamplingSampleLists, OnlyRandomPositives) {
-  ListSamplingOptions options;
+  ListSamplingOptions options = by_teacher();
   options.top_positives = 0;
   options.random_positives = 1;
   std::set<uint32_t> heads;
@@ -184,6 +191,41 @@ TEST(ListSamplingSampleLists, OnlyRandomPositives) {
     heads.insert(lists[0][0]);
   }
   EXPECT_EQ(heads, (std::set<uint32_t>{1, 3, 8}));
+}
+
+// The DGR reference takes a list's top positive and top negative in retrieval order (the
+// student's hardest negative), which is the default; teacher order picks others on the same
+// candidates. Six candidates, stored (retrieval) order 0..5; teacher order 1, 3, 4, 5, 0, 2;
+// positives 2 and 4.
+TEST(ListSamplingSampleLists, TopByRetrievalTakesTheStoredOrderTopByTeacherTheScores) {
+  const std::vector<float> teacher = {0.2f, 0.9f, 0.1f, 0.8f, 0.5f, 0.3f};
+  const std::vector<bool> positive = {false, false, true, false, true, false};
+  ListSamplingOptions o;
+  EXPECT_EQ(o.top_by, "retrieval");
+  o.random_positives = 0;
+  o.random_negatives = 0;
+  EXPECT_EQ(sample_lists(teacher, positive, o, 1), (Lists{{2, 0}}));
+  o.top_by = "teacher";
+  EXPECT_EQ(sample_lists(teacher, positive, o, 1), (Lists{{4, 1}}));
+  // Two top negatives: the first two retrieved (0 and 1), listed in teacher order.
+  o.top_by = "retrieval";
+  o.top_negatives = 2;
+  EXPECT_EQ(sample_lists(teacher, positive, o, 1), (Lists{{2, 1, 0}}));
+  o.top_by = "teacher";
+  EXPECT_EQ(sample_lists(teacher, positive, o, 1), (Lists{{4, 1, 3}}));
+  // Random picks come from the rest after the retrieval top ones: never candidate 0 again.
+  o.top_by = "retrieval";
+  o.top_negatives = 1;
+  o.random_negatives = 1;
+  o.random_positives = 1;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    const Lists lists = sample_lists(teacher, positive, o, seed);
+    ASSERT_EQ(lists.size(), 2u);
+    EXPECT_EQ(lists[0][0], 2u);
+    EXPECT_EQ(lists[1][0], 4u);
+    EXPECT_TRUE(std::find(lists[0].begin() + 1, lists[0].end(), 0u) != lists[0].end());
+    EXPECT_EQ(lists[0].size(), 3u);
+  }
 }
 
 TEST(ListSamplingSampleLists, BadOptionsAreConfigErrors) {
@@ -198,32 +240,35 @@ TEST(ListSamplingSampleLists, BadOptionsAreConfigErrors) {
   ListSamplingOptions o;
   o.top_positives = -1;
   expect_config_error(o, "top_positives");
-  o = {};
+  o = ListSamplingOptions{};
   o.random_positives = -1;
   expect_config_error(o, "random_positives");
-  o = {};
+  o = ListSamplingOptions{};
   o.top_negatives = -2;
   expect_config_error(o, "top_negatives");
-  o = {};
+  o = ListSamplingOptions{};
   o.random_negatives = -1;
   expect_config_error(o, "random_negatives");
-  o = {};
+  o = ListSamplingOptions{};
   o.top_positives = 0;
   o.random_positives = 0;
   expect_config_error(o, "positives");
-  o = {};
+  o = ListSamplingOptions{};
   o.top_negatives = 0;
   o.random_negatives = 0;
   expect_config_error(o, "negatives");
+  o = ListSamplingOptions{};
+  o.top_by = "score";
+  expect_config_error(o, "top_by");
   // Options are checked even when the query would give no list.
-  o = {};
+  o = ListSamplingOptions{};
   o.top_positives = -1;
   EXPECT_THROW(sample_lists({}, {}, o, 1), ConfigError);
 }
 
 TEST(ListSamplingSampleLists, MismatchedLengthsAreDataErrors) {
-  EXPECT_THROW(sample_lists({1.f, 2.f}, {true}, {}, 1), DataError);
-  EXPECT_THROW(sample_lists({1.f, std::nanf("")}, {true, false}, {}, 1), DataError);
+  EXPECT_THROW(sample_lists({1.f, 2.f}, {true}, by_teacher(), 1), DataError);
+  EXPECT_THROW(sample_lists({1.f, std::nanf("")}, {true, false}, by_teacher(), 1), DataError);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -171,6 +172,47 @@ TEST_F(Distillation, LabelsAreGradesMinusOneWhenUnjudgedAndNegativeGradesAreZero
   big.by_query["q1"]["p0"] = 300;
   expect_error<DataError>([&] { label_of(big, "big.tsv", "q1", "p0"); },
                           {"big.tsv", "300", "'q1'", "'p0'"});
+}
+
+// teacher.labels: answers relabels every candidate by answer match, over hand-made lists: whole
+// tokens after normalisation, so "Paris" is in "paris, France" but "cat" is not in "category";
+// a query without answers keeps no positive; qrels labels (here −1 and 2) are all replaced.
+TEST(LabelByAnswers, EveryCandidateIsOneWhenItsTextHoldsAnAnswerElseZero) {
+  const std::map<std::string, std::string> texts = {{"p1", "The capital is paris, France."},
+                                                    {"p2", "A category of animals."},
+                                                    {"p3", "Cats and dogs."},
+                                                    {"p4", "The U.S. border."}};
+  const eval::AnswerMatcher matcher({{"q1", {"Paris"}}, {"q2", {"cat", "u.s"}}, {"q3", {}}},
+                                    [&](const std::string& id) -> const std::string* {
+                                      const auto it = texts.find(id);
+                                      return it == texts.end() ? nullptr : &it->second;
+                                    });
+  auto list = [](const std::string& query, const std::vector<std::string>& ids) {
+    CandidateList l;
+    l.record.query_id = query;
+    for (const std::string& id : ids) {
+      data::DistillCandidate c;
+      c.label = id == "p2" ? 2 : -1;  // qrels labels, to be replaced
+      l.record.candidates.push_back(c);
+      l.passage_ids.push_back(id);
+    }
+    return l;
+  };
+  std::vector<CandidateList> lists = {list("q1", {"p1", "p2", "p3"}),
+                                      list("q2", {"p2", "p3", "p4"}), list("q3", {"p1", "p4"})};
+  EXPECT_EQ(label_by_answers(lists, matcher), 2u);
+  auto labels = [](const CandidateList& l) {
+    std::vector<int> out;
+    for (const auto& c : l.record.candidates)
+      out.push_back(c.label);
+    return out;
+  };
+  EXPECT_EQ(labels(lists[0]), (std::vector<int>{1, 0, 0}));
+  EXPECT_EQ(labels(lists[1]), (std::vector<int>{0, 0, 1}));  // "cat" is not "Cats"
+  EXPECT_EQ(labels(lists[2]), (std::vector<int>{0, 0}));
+  // A candidate whose passage has no text is an error, not a silent 0.
+  std::vector<CandidateList> missing = {list("q1", {"p9"})};
+  EXPECT_THROW(label_by_answers(missing, matcher), DataError);
 }
 
 TEST_F(Distillation, RetrievalCandidatesCarryScoresKeysAndLabels) {
