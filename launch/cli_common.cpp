@@ -41,13 +41,34 @@ void ConfigInputs::attach(CLI::App* command, const std::vector<InputFlag>& flags
   }
 }
 
-ResolvedConfig ConfigInputs::resolve() const {
+std::vector<std::pair<std::string, std::string>> ConfigInputs::flag_overrides() const {
   std::vector<std::pair<std::string, std::string>> overrides;
   for (const auto& flag : flags_) {
     auto it = values_.find(flag.flag);
     if (it != values_.end() && !it->second.empty()) overrides.emplace_back(flag.key, it->second);
   }
-  return resolve_config(config_path_, sets_, overrides);
+  return overrides;
+}
+
+ResolvedConfig ConfigInputs::resolve() const {
+  return resolve_config(config_path_, sets_, flag_overrides());
+}
+
+ResolvedConfig ConfigInputs::resolve_training() const {
+  ResolvedConfig plain = resolve();
+  const ExperimentConfig& o = plain.options;
+  const bool distill = o.train.stage == "distill";
+  const std::vector<std::string>& stage = distill ? o.pipeline.distill : o.pipeline.stage1;
+  if (stage.empty()) return plain;
+  std::vector<std::string> sets = stage;
+  sets.insert(sets.end(), sets_.begin(), sets_.end());
+  ResolvedConfig staged = resolve_config(config_path_, sets, flag_overrides());
+  if (staged.options.train.stage != o.train.stage) {
+    throw ConfigError(std::string(distill ? "pipeline.distill" : "pipeline.stage1") +
+                      " sets train.stage to " + staged.options.train.stage +
+                      ": a stage's overrides cannot change the stage they are for");
+  }
+  return staged;
 }
 
 void start_logging(const ResolvedConfig& config, const distributed::MpiContext& mpi,

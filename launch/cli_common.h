@@ -47,9 +47,16 @@ class ConfigInputs {
               bool config_positional = true);
   // Loads, overrides, binds; throws ConfigError / IoError with file and line.
   ResolvedConfig resolve() const;
+  // As `dgr train` resolves it: resolve(), then again with the overrides of the stage it
+  // trains (pipeline.stage1 or pipeline.distill, by train.stage) between the file and the --set
+  // assignments, as the pipeline applies them. So distillation trains with its own values by
+  // any entry point, and an explicit --set still wins. ConfigError when the overrides change
+  // train.stage.
+  ResolvedConfig resolve_training() const;
   const std::string& config_path() const { return config_path_; }
 
  private:
+  std::vector<std::pair<std::string, std::string>> flag_overrides() const;
   std::string config_path_;
   std::vector<std::string> sets_;
   std::vector<InputFlag> flags_;

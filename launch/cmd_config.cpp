@@ -10,13 +10,18 @@ void add_config_command(CLI::App& app, Command& selected) {
   config->require_subcommand(1);
 
   auto inputs_show = std::make_shared<ConfigInputs>();
+  auto training = std::make_shared<bool>(false);
   CLI::App* show = config->add_subcommand(
       "show", "Print the resolved configuration (defaults, extends, --set applied) and its hash");
   inputs_show->attach(show, {});
-  show->callback([inputs_show, &selected] {
+  show->add_flag("--training", *training,
+                 "As `dgr train` resolves it: with the overrides of the stage it trains "
+                 "(pipeline.stage1 or pipeline.distill, by train.stage) before the --set ones");
+  show->callback([inputs_show, training, &selected] {
     selected.needs_mpi = false;
-    selected.run = [inputs_show](distributed::MpiContext*) {
-      ResolvedConfig resolved = inputs_show->resolve();
+    selected.run = [inputs_show, training](distributed::MpiContext*) {
+      ResolvedConfig resolved =
+          *training ? inputs_show->resolve_training() : inputs_show->resolve();
       std::cout << "# config_hash: " << resolved.hash << "\n" << resolved.yaml;
       return 0;
     };

@@ -184,7 +184,9 @@ int distill(distributed::MpiContext& mpi, const ResolvedConfig& config,
   const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
   run.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "distilling on " << mpi.size() << " rank(s) x " << threads
-                              << " thread(s), global batch " << t.global_batch << " queries";
+                              << " thread(s), global batch " << t.global_batch << " queries, lr "
+                              << t.lr << " (with pipeline.distill's " << o.pipeline.distill.size()
+                              << " override(s) before --set)";
   const distributed::DistillTrainReport report = distributed::train_distill(mpi, run, t, d, inputs);
   if (mpi.is_root()) {
     write_resolved_config(config, o.run.out);
@@ -238,7 +240,9 @@ int train(distributed::MpiContext& mpi, const ResolvedConfig& config, const Glob
   const int threads = model::configure_threads(o.run.threads, mpi.ranks_on_node());
   run.overlap = resolve_overlap(t.overlap, t.backend, threads, mpi.ranks_on_node());
   LOG_IF(INFO, mpi.is_root()) << "training on " << mpi.size() << " rank(s) x " << threads
-                              << " thread(s), global batch " << t.global_batch
+                              << " thread(s), global batch " << t.global_batch << ", lr " << t.lr
+                              << " (with pipeline.stage1's " << o.pipeline.stage1.size()
+                              << " override(s) before --set)"
                               << (run.overlap ? "; all-reduce overlaps backward"
                                               : "; all-reduce after backward");
   const distributed::TrainReport report = distributed::train_stage1(mpi, run, t, examples);
@@ -301,7 +305,7 @@ void add_train_command(CLI::App& app, Command& selected, const GlobalOptions& gl
   command->callback([inputs, &selected, &global] {
     selected.needs_mpi = true;
     selected.run = [inputs, &global](distributed::MpiContext* mpi) {
-      return train(*mpi, inputs->resolve(), global);
+      return train(*mpi, inputs->resolve_training(), global);
     };
   });
 }

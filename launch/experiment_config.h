@@ -188,11 +188,16 @@ void visit(V& v, PipelineOptions& o) {
             "Synthetic training queries (pipeline.train_queries: synthetic), each with its "
             "passage as the one positive.");
   v.field("stage1", o.stage1,
-          "Overrides (\"key=value\", as --set takes them) for stage-1 training only.");
+          "Overrides (\"key=value\", as --set takes them) for stage-1 training only; `dgr "
+          "train` with train.stage stage1 applies them too, before its --set.");
   v.field("candidates", o.candidates,
           "Overrides for the retrieval of the training queries' candidates.");
   v.field("teacher", o.teacher, "Overrides for the teacher stage.");
-  v.field("distill", o.distill, "Overrides for DGR distillation (and the LTRGR baseline).");
+  v.field("distill", o.distill,
+          "Overrides for DGR distillation (and the LTRGR baseline): its own learning rate, batch "
+          "and schedule. `dgr train` with train.stage distill applies them too, before its "
+          "--set, so distillation trains with them by any entry point (`dgr config show "
+          "--training` prints the result).");
   v.field("ltrgr", o.ltrgr,
           "Overrides for the LTRGR baseline, after pipeline.distill's and distill.loss=margin.");
   v.field("evaluate", o.evaluate,

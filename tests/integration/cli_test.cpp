@@ -65,6 +65,40 @@ TEST(Cli, ConfigDocsMatchesTheCommittedReference) {
   EXPECT_NE(result.output.find("| `eval.mrr_at` | int | `10` |"), std::string::npos);
 }
 
+// `dgr train --stage distill` trains with pipeline.distill's values outside the pipeline too
+// (between the file and --set), as `dgr config show --training` shows: the stage-1 values of the
+// one train section no longer leak into distillation.
+TEST(Cli, TrainingResolvesTheStagesOverridesBeforeSet) {
+  std::filesystem::path dir = std::filesystem::path(DGR_TEST_TMP_DIR) / "cli-stage-overrides";
+  std::filesystem::create_directories(dir);
+  const std::string config = (dir / "stages.yaml").string();
+  std::ofstream(config) << "train:\n  lr: 3.0e-5\n  clip_norm: 0.1\npipeline:\n"
+                           "  stage1: [train.lr=1e-3]\n"
+                           "  distill: [train.lr=1e-5, train.clip_norm=1.0]\n";
+  // "\n  lr:" is train.lr itself (two spaces deep; train.copy.lr and teacher.train.lr are four).
+  auto show = [&](const std::string& extra) {
+    auto result = run_command(dgr() + " config show " + config + " " + extra);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return result.output;
+  };
+  const std::string plain = show("--set train.stage=distill");
+  EXPECT_NE(plain.find("\n  lr: 3e-05\n"), std::string::npos) << plain;
+  const std::string distill = show("--training --set train.stage=distill");
+  EXPECT_NE(distill.find("\n  lr: 1e-05\n"), std::string::npos) << distill;
+  EXPECT_NE(distill.find("\n  clip_norm: 1.0\n"), std::string::npos) << distill;
+  const std::string stage1 = show("--training");
+  EXPECT_NE(stage1.find("\n  lr: 0.001\n"), std::string::npos) << stage1;
+  EXPECT_NE(stage1.find("\n  clip_norm: 0.1\n"), std::string::npos) << stage1;
+  const std::string explicit_set = show("--training --set train.stage=distill --set train.lr=2e-5");
+  EXPECT_NE(explicit_set.find("\n  lr: 2e-05\n"), std::string::npos) << explicit_set;
+  // Overrides that would switch the stage are refused.
+  std::ofstream(config) << "pipeline:\n  stage1: [train.stage=distill]\n";
+  auto refused = run_command(dgr() + " config show --training " + config);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("pipeline.stage1 sets train.stage to distill"), std::string::npos)
+      << refused.output;
+}
+
 TEST(Cli, BadConfigUnderMpiEndsEveryRankWithFileAndLine) {
   std::filesystem::path dir = std::filesystem::path(DGR_TEST_TMP_DIR) / "cli-bad-config";
   std::filesystem::create_directories(dir);
