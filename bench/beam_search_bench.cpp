@@ -8,7 +8,11 @@
 // calls (next_tokens / extend for all beams of all queries of the step). Unconstrained runs use
 // NoConstraint with the same keep_history, beams and lengths.
 //
-//   beam_search_bench [--arch=tiny|bart-base|bart-large] [google benchmark flags]
+// --device=cuda decodes on the GPU (launch/gpu-check.sh); --data=DIR reads tokenizer/bart and
+// msmarco-dl19 from DIR instead of the shared data beside the source tree.
+//
+//   beam_search_bench [--arch=tiny|bart-base|bart-large] [--device=cpu|cuda[:N]] [--data=DIR]
+//                     [google benchmark flags]
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -36,7 +40,9 @@ namespace fs = std::filesystem;
 using dgr::index::TokenId;
 using Clock = std::chrono::steady_clock;
 
-std::string g_arch = "bart-base";  // NOLINT: set once from argv before the benchmarks run
+std::string g_arch = "bart-base";          // NOLINT: set once from argv before the benchmarks run
+std::string g_device = "cpu";              // NOLINT: likewise
+std::string g_data = DGR_SHARED_DATA_DIR;  // NOLINT: likewise
 
 // Times every call of the wrapped constraint.
 class TimedConstraint final : public dgr::search::TokenConstraint {
@@ -75,7 +81,7 @@ Fixture& fixture() {
   static Fixture f = [] {
     Fixture out;
     dgr::model::configure_threads(1, 1);
-    const std::string data = DGR_SHARED_DATA_DIR;
+    const std::string data = g_data;
     const std::string tokenizer_dir = data + "/tokenizer/bart";
     auto tokenizer = dgr::text::BpeTokenizer::load(tokenizer_dir);
     dgr::index::ViewOptions view_options;
@@ -96,7 +102,7 @@ Fixture& fixture() {
         (fs::temp_directory_path() / ("dgr-beam-bench-" + std::to_string(::getpid()))).string();
     auto config = dgr::model::BartConfig::preset(g_arch, tokenizer.vocab_size());
     dgr::model::create_checkpoint(config, 7, tokenizer_dir, dir);
-    out.model = dgr::model::load_retrieval_model(dir, "cpu");
+    out.model = dgr::model::load_retrieval_model(dir, g_device);
     fs::remove_all(dir);
     return out;
   }();
@@ -128,7 +134,8 @@ void BM_BeamSearch(benchmark::State& state) {
   }
   state.counters["queries_per_s"] = static_cast<double>(queries) / total;
   state.counters["index_share"] = timed.seconds / total;
-  state.SetLabel(std::string(constrained ? "fm-index" : "unconstrained") + ", " + g_arch);
+  state.SetLabel(std::string(constrained ? "fm-index" : "unconstrained") + ", " + g_arch + ", " +
+                 g_device);
 }
 
 BENCHMARK(BM_BeamSearch)
@@ -143,6 +150,8 @@ BENCHMARK(BM_BeamSearch)
 int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--arch=", 7) == 0) g_arch = argv[i] + 7;
+    if (std::strncmp(argv[i], "--device=", 9) == 0) g_device = argv[i] + 9;
+    if (std::strncmp(argv[i], "--data=", 7) == 0) g_data = argv[i] + 7;
   }
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

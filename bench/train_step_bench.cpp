@@ -4,8 +4,16 @@
 // same layers in Python PyTorch on the same libtorch. Prints one JSON line with the median
 // seconds per step and per phase.
 //
+// On a GPU (--device cuda) each phase ends with a device synchronisation, --precision bf16 runs
+// the forward under bf16 autocast (fp32 master weights, as train.precision: bf16), and the line
+// adds samples/s, the model FLOPs of a step (matrix products and attention, forward and backward
+// = 3 x forward, counted from the architecture) as TFLOP/s, and, with --peak-tflops, the model
+// FLOPs utilisation (MFU) against that peak.
+//
 //   train_step_bench [--arch bart-base] [--batch 8] [--source-len 32] [--target-len 16]
-//                    [--steps 5] [--warmup 2] [--threads 1] [--dropout 0.1]
+//                    [--steps 5] [--warmup 2] [--threads 1] [--dropout 0.1] [--device cpu]
+//                    [--precision fp32] [--peak-tflops 0]
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -37,9 +45,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::map<std::string, std::string> args = {
-      {"arch", "bart-base"}, {"vocab", "50265"},   {"batch", "8"},
-      {"source-len", "32"},  {"target-len", "16"}, {"steps", "5"},
-      {"warmup", "2"},       {"threads", "1"},     {"dropout", "0.1"}};
+      {"arch", "bart-base"}, {"vocab", "50265"}, {"batch", "8"},        {"source-len", "32"},
+      {"target-len", "16"},  {"steps", "5"},     {"warmup", "2"},       {"threads", "1"},
+      {"dropout", "0.1"},    {"device", "cpu"},  {"precision", "fp32"}, {"peak-tflops", "0"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !args.count(key.substr(2))) {
@@ -61,6 +69,12 @@ int main(int argc, char** argv) {
   dgr::model::BartConfig config = dgr::model::BartConfig::preset(args["arch"], vocab);
   config.dropout = std::stod(args["dropout"]);
   dgr::model::BartModel model(config);
+  const torch::Device device(args["device"]);
+  const bool cuda = device.is_cuda();
+  const dgr::model::Precision precision =
+      dgr::model::parse_precision(args["precision"], "--precision");
+  if (cuda) dgr::model::set_tf32_matmul(true);
+  model->to(device);
   model->train();
   std::vector<std::pair<std::string, torch::Tensor>> named;
   for (const auto& item : model->named_parameters(true))
@@ -68,24 +82,37 @@ int main(int argc, char** argv) {
   dgr::model::AdamW optimizer(named, dgr::model::AdamWOptions{});
 
   auto gen = torch::make_generator<at::CPUGeneratorImpl>(11);
-  const torch::Tensor ids = torch::randint(4, vocab, {batch, source_len}, gen, torch::kLong);
+  const torch::Tensor ids =
+      torch::randint(4, vocab, {batch, source_len}, gen, torch::kLong).to(device);
   const torch::Tensor mask = torch::ones_like(ids);
-  const torch::Tensor dec = torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong);
-  const torch::Tensor labels = torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong);
+  const torch::Tensor dec =
+      torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong).to(device);
+  const torch::Tensor labels =
+      torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong).to(device);
+  auto sync = [&] {
+    if (cuda) torch::cuda::synchronize();
+  };
   const double tokens = static_cast<double>(labels.numel());
 
   std::vector<double> step_s, forward_s, backward_s, optimizer_s;
   double loss_value = 0;
   for (int i = 0; i < warmup + steps; ++i) {
+    sync();
     const auto t0 = Clock::now();
-    const torch::Tensor logits = model->forward(ids, mask, dec);
-    const dgr::model::LossSums loss = dgr::model::label_smoothed_cross_entropy(logits, labels, 0.1);
-    loss_value = loss.loss.item<double>();
+    torch::Tensor summed;
+    {
+      const dgr::model::AutocastScope autocast(precision, device.type());
+      const torch::Tensor logits = model->forward(ids, mask, dec);
+      summed = dgr::model::label_smoothed_cross_entropy(logits, labels, 0.1).loss;
+    }
+    loss_value = summed.item<double>();  // also waits for the forward
     const auto t1 = Clock::now();
-    (loss.loss / tokens).backward();
+    (summed / tokens).backward();
+    sync();
     const auto t2 = Clock::now();
     optimizer.step(3e-5);
     optimizer.zero_grad();
+    sync();
     const auto t3 = Clock::now();
     if (i >= warmup) {
       forward_s.push_back(seconds(t0, t1));
@@ -94,10 +121,33 @@ int main(int argc, char** argv) {
       step_s.push_back(seconds(t0, t3));
     }
   }
+  // Model FLOPs of a step: multiply-accumulates of the forward (projections, FFN, attention
+  // scores and mixing, the LM head) x 2 FLOPs x 3 (the backward costs twice the forward).
+  const double d = static_cast<double>(config.d_model);
+  const double s = static_cast<double>(source_len), t = static_cast<double>(target_len);
+  const double fe = static_cast<double>(config.encoder_ffn_dim);
+  const double fd = static_cast<double>(config.decoder_ffn_dim);
+  const double encoder_macs =
+      static_cast<double>(config.encoder_layers) * (s * (4 * d * d + 2 * d * fe) + 2 * s * s * d);
+  const double decoder_macs =
+      static_cast<double>(config.decoder_layers) *
+      (t * (4 * d * d + 2 * d * fd) + 2 * t * t * d       // self-attention and FFN
+       + t * 2 * d * d + s * 2 * d * d + 2 * t * s * d);  // cross-attention
+  const double head_macs = t * d * static_cast<double>(vocab);
+  const double step_flops =
+      6.0 * static_cast<double>(batch) * (encoder_macs + decoder_macs + head_macs);
+  const double step = median(step_s);
+  const double tflops = step > 0 ? step_flops / step / 1e12 : 0.0;
+  const double peak = std::stod(args["peak-tflops"]);
   std::cout << "{\"impl\": \"cpp\", \"arch\": \"" << args["arch"] << "\", \"threads\": " << threads
-            << ", \"batch\": " << batch << ", \"loss\": " << loss_value / tokens
-            << ", \"step_s\": " << median(step_s) << ", \"forward_s\": " << median(forward_s)
+            << ", \"device\": \"" << device.str() << "\", \"precision\": \"" << args["precision"]
+            << "\", \"batch\": " << batch << ", \"loss\": " << loss_value / tokens
+            << ", \"step_s\": " << step << ", \"forward_s\": " << median(forward_s)
             << ", \"backward_s\": " << median(backward_s)
-            << ", \"optimizer_s\": " << median(optimizer_s) << "}" << std::endl;
+            << ", \"optimizer_s\": " << median(optimizer_s)
+            << ", \"samples_per_s\": " << (step > 0 ? static_cast<double>(batch) / step : 0.0)
+            << ", \"step_tflop\": " << step_flops / 1e12 << ", \"tflops\": " << tflops;
+  if (peak > 0) std::cout << ", \"mfu\": " << tflops / peak;
+  std::cout << "}" << std::endl;
   return 0;
 }
