@@ -4,6 +4,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
+#include <vector>
 
 #include "core/util/error.h"
 
@@ -20,6 +22,7 @@ torch::Device device_of(const BartModel& model) {
 BartGenerator::BartGenerator(BartModel model)
     : model_(std::move(model)), device_(device_of(model_)) {
   model_->eval();
+  select_on_device_ = device_.is_cuda();
 }
 
 int64_t BartGenerator::vocab_size() const {
@@ -80,6 +83,13 @@ void BartGenerator::reorder(const std::vector<int64_t>& parents) {
 }
 
 search::LogProbs BartGenerator::step(const std::vector<TokenId>& tokens, int64_t tokens_per_row) {
+  step_on_device(tokens, tokens_per_row);
+  c10::InferenceMode inference;
+  log_probs_ = device_log_probs_.to(torch::kCPU).contiguous();
+  return {log_probs_.data_ptr<float>(), log_probs_.size(0), log_probs_.size(1)};
+}
+
+void BartGenerator::step_on_device(const std::vector<TokenId>& tokens, int64_t tokens_per_row) {
   const int64_t rows = state_.rows();
   CHECK_GT(tokens_per_row, 0) << "BartGenerator::step without tokens";
   CHECK_EQ(static_cast<int64_t>(tokens.size()), rows * tokens_per_row)
@@ -90,8 +100,100 @@ search::LogProbs BartGenerator::step(const std::vector<TokenId>& tokens, int64_t
                  .to(device_);                                     // [N, n]
   auto hidden = model_->decode_hidden(state_, ids).select(1, -1);  // [N, D]
   auto logits = model_->lm_logits(hidden).to(torch::kFloat32);     // [N, V]
-  log_probs_ = torch::log_softmax(logits, -1).to(torch::kCPU).contiguous();
-  return {log_probs_.data_ptr<float>(), rows, log_probs_.size(1)};
+  device_log_probs_ = torch::log_softmax(logits, -1);
+}
+
+std::vector<std::vector<search::Extension>> BartGenerator::select_extensions(
+    const search::ExtensionRequest& request) {
+  CHECK(device_log_probs_.defined()) << "BartGenerator::select_extensions before a step";
+  return select_top_extensions(device_log_probs_, request);
+}
+
+std::vector<std::vector<search::Extension>> select_top_extensions(
+    const torch::Tensor& log_probs, const search::ExtensionRequest& request) {
+  c10::InferenceMode inference;
+  const int64_t rows = log_probs.size(0);
+  const int64_t vocab = log_probs.size(1);
+  CHECK(!request.begin.empty() && request.begin.front() == 0 &&
+        static_cast<int64_t>(request.begin.back()) == rows)
+      << "select_top_extensions: groups do not cover the " << rows << " rows";
+  CHECK_EQ(static_cast<int64_t>(request.base.size()), rows) << "select_top_extensions: bases";
+  const size_t groups = request.begin.size() - 1;
+  std::vector<std::vector<search::Extension>> out(groups);
+  if (groups == 0 || request.k == 0 || rows == 0) return out;
+  const torch::Device device = log_probs.device();
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  const auto on_device = torch::TensorOptions().dtype(torch::kDouble).device(device);
+  // A host tensor copied without blocking the host where the copy can overlap (pinned memory).
+  auto to_device = [&](std::vector<int64_t> values) {
+    torch::Tensor host = torch::tensor(values, torch::kLong);
+    if (device.is_cuda()) host = host.pin_memory();
+    return host.to(device, /*non_blocking=*/true);
+  };
+
+  torch::Tensor scores = log_probs.to(torch::kDouble) +
+                         torch::tensor(request.base, torch::kDouble).to(device).unsqueeze(1);
+  scores.masked_fill_(scores.isnan(), neg_inf);  // never a hypothesis, as on the host
+  if (request.allowed != nullptr) {
+    std::vector<int64_t> flat;
+    for (int64_t r = 0; r < rows; ++r) {
+      for (const TokenId token : (*request.allowed)[static_cast<size_t>(r)])
+        flat.push_back(r * vocab + static_cast<int64_t>(token));
+    }
+    torch::Tensor masked = torch::full({rows * vocab}, neg_inf, on_device);
+    if (!flat.empty()) {
+      const torch::Tensor index = to_device(std::move(flat));
+      masked.index_copy_(0, index, scores.view({-1}).index_select(0, index));
+    }
+    scores = masked.view({rows, vocab});
+  }
+  // Every group in a row of its own, padded to the largest group with -inf.
+  size_t widest = 0;
+  for (size_t g = 0; g < groups; ++g)
+    widest = std::max(widest, request.begin[g + 1] - request.begin[g]);
+  const auto width = static_cast<int64_t>(widest);
+  std::vector<int64_t> slot(static_cast<size_t>(rows));
+  for (size_t g = 0; g < groups; ++g) {
+    for (size_t r = request.begin[g]; r < request.begin[g + 1]; ++r)
+      slot[r] = static_cast<int64_t>(g) * width + static_cast<int64_t>(r - request.begin[g]);
+  }
+  torch::Tensor padded =
+      torch::full({static_cast<int64_t>(groups) * width, vocab}, neg_inf, on_device);
+  padded.index_copy_(0, to_device(std::move(slot)), scores);
+  padded = padded.view({static_cast<int64_t>(groups), width * vocab});
+  const int64_t k = std::min<int64_t>(static_cast<int64_t>(request.k), width * vocab);
+  auto [values, indices] = padded.topk(k, /*dim=*/1, /*largest=*/true, /*sorted=*/true);
+  // A k-th score shared with an entry left out: which of the tied ones is kept is the beam
+  // order's to decide, not topk's.
+  const torch::Tensor kth = values.select(1, k - 1).unsqueeze(1);
+  const torch::Tensor at_least = (padded >= kth).sum(1);
+  const torch::Tensor values_h = values.to(torch::kCPU);
+  const torch::Tensor indices_h = indices.to(torch::kCPU);
+  const torch::Tensor kth_h = kth.to(torch::kCPU);
+  const torch::Tensor at_least_h = at_least.to(torch::kCPU);
+  for (size_t g = 0; g < groups; ++g) {
+    const auto gi = static_cast<int64_t>(g);
+    torch::Tensor v = values_h[gi];
+    torch::Tensor i = indices_h[gi];
+    const double kth_score = kth_h[gi][0].item<double>();
+    if (kth_score > neg_inf && at_least_h[gi].item<int64_t>() > k) {
+      auto [sorted, order] = torch::sort(padded[gi], /*stable=*/true, /*dim=*/0,
+                                         /*descending=*/true);
+      v = sorted.narrow(0, 0, k).to(torch::kCPU);
+      i = order.narrow(0, 0, k).to(torch::kCPU);
+    }
+    const auto* score = v.data_ptr<double>();
+    const auto* flat = i.data_ptr<int64_t>();
+    std::vector<search::Extension>& chosen = out[g];
+    for (int64_t j = 0; j < k; ++j) {
+      if (!(score[j] > neg_inf)) break;  // sorted: the rest are -inf too
+      const int64_t local = flat[j] / vocab;
+      chosen.push_back(search::Extension{score[j], static_cast<int64_t>(request.begin[g]) + local,
+                                         static_cast<TokenId>(flat[j] % vocab)});
+    }
+    std::sort(chosen.begin(), chosen.end(), search::better);
+  }
+  return out;
 }
 
 std::vector<double> BartGenerator::score_sequences(const std::vector<TokenId>& query,

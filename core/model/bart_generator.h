@@ -36,6 +36,15 @@ class BartGenerator : public search::StepModel {
   // valid until the next call.
   search::LogProbs step(const std::vector<TokenId>& tokens, int64_t tokens_per_row) override;
 
+  // On a GPU the beam's extensions are chosen there (select_top_extensions) and only they come
+  // back to the host; on the CPU step()'s scan is as fast. set_device_selection switches it (tests
+  // run the device path on the CPU).
+  bool selects_on_device() const override { return select_on_device_; }
+  void set_device_selection(bool on) { select_on_device_ = on; }
+  void step_on_device(const std::vector<TokenId>& tokens, int64_t tokens_per_row) override;
+  std::vector<std::vector<search::Extension>> select_extensions(
+      const search::ExtensionRequest& request) override;
+
   // Teacher-forced log-probability of each target given `query` and its prompt:
   // Σ_t log p(target_t | query, decoder_start + prompt + target_<t), for every pair
   // (prompts[i], targets[i]); an empty target scores 0. Pairs are run `batch_size` at a time,
@@ -59,7 +68,18 @@ class BartGenerator : public search::StepModel {
   torch::Tensor encoder_mask_;  // [Q, S]
   DecoderState initial_;        // one row per query, empty self-attention cache
   DecoderState state_;
-  torch::Tensor log_probs_;  // [rows, V] float32, CPU, contiguous: what step() points into
+  torch::Tensor log_probs_;         // [rows, V] float32, CPU, contiguous: what step() points into
+  torch::Tensor device_log_probs_;  // [rows, V] float32 on the model's device
+  bool select_on_device_ = false;
 };
+
+// The choice of StepModel::select_extensions over `log_probs` ([rows, V] float, on any device):
+// per group, the best request.k (base[r] + log p) with a finite score, in the beam order. The
+// scores are added in double as the host scan adds them and the top k taken on the device; a
+// group whose k-th score is tied with one left out is settled by a stable sort, whose order
+// among equal scores (row, then token) is the beam order's. Only G x k scores and indices, and
+// the allowed tokens' flat indices, cross to and from the device.
+std::vector<std::vector<search::Extension>> select_top_extensions(
+    const torch::Tensor& log_probs, const search::ExtensionRequest& request);
 
 }  // namespace dgr::model

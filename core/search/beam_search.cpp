@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -17,19 +18,9 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-// One extension of one live row: parent row + token, with the hypothesis's total log-prob.
-struct Candidate {
-  double score;
-  int64_t parent;
-  TokenId token;
-};
-
-// The beam order: higher score, then lower parent row, then lower token id.
-inline bool better(const Candidate& a, const Candidate& b) {
-  if (a.score != b.score) return a.score > b.score;
-  if (a.parent != b.parent) return a.parent < b.parent;
-  return a.token < b.token;
-}
+// One extension of one live row (its parent): parent row + token, with the hypothesis's total
+// log-prob, in the beam order of step_model.h's better().
+using Candidate = Extension;
 
 // The k best candidates offered, in a heap whose front is the worst kept: O(log k) per candidate
 // that enters, one comparison against threshold() for one that does not.
@@ -249,15 +240,25 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
       step_tokens.push_back(model.decoder_start_token());
       step_tokens.insert(step_tokens.end(), view.prefix.begin(), view.prefix.end());
     }
-    LogProbs log_probs =
-        model.step(step_tokens, static_cast<int64_t>(1 + view.prefix.size()));  // [rows × V]
+    LogProbs log_probs;  // [rows × V] on the host, unless the model selects on its device
+    const bool on_device = model.selects_on_device();
+    auto advance = [&](int64_t tokens_per_row) {
+      if (on_device) {
+        model.step_on_device(step_tokens, tokens_per_row);
+      } else {
+        log_probs = model.step(step_tokens, tokens_per_row);
+      }
+    };
+    advance(static_cast<int64_t>(1 + view.prefix.size()));
     constraint.start(rows, view.prefix);
     const bool want_unigrams = options.unigram_top > 0 && !unigrams_done &&
                                view.view == View::kBody && view.prefix.empty();
 
     for (size_t length = 1;; ++length) {  // the live rows have length - 1 tokens
-      CHECK_EQ(log_probs.rows, static_cast<int64_t>(rows)) << "model returned another row count";
-      CHECK_EQ(log_probs.vocab, vocab) << "model returned another vocabulary size";
+      if (!on_device) {
+        CHECK_EQ(log_probs.rows, static_cast<int64_t>(rows)) << "model returned another row count";
+        CHECK_EQ(log_probs.vocab, vocab) << "model returned another vocabulary size";
+      }
       const bool constrained = constraint.allowed(allowed);
       if (constrained) {
         CHECK_GE(allowed.size(), rows) << "constraint has fewer rows than the model";
@@ -266,12 +267,26 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
       }
 
       if (want_unigrams && length == 1) {  // one row per query
-        for (size_t q = 0; q < num_queries; ++q) {
-          top.reset(static_cast<size_t>(options.unigram_top));
-          offer_row(top, 0, 0.0, log_probs.row(static_cast<int64_t>(q)), vocab,
-                    constrained ? &allowed[q] : nullptr);
-          for (const Candidate& c : top.sorted())
-            results[q].unigrams.push_back(Unigram{c.token, c.score});
+        if (on_device) {
+          ExtensionRequest request;
+          for (size_t q = 0; q <= num_queries; ++q)
+            request.begin.push_back(q);
+          request.base.assign(num_queries, 0.0);
+          request.allowed = constrained ? &allowed : nullptr;
+          request.k = static_cast<size_t>(options.unigram_top);
+          const std::vector<std::vector<Extension>> chosen = model.select_extensions(request);
+          for (size_t q = 0; q < num_queries; ++q) {
+            for (const Extension& c : chosen[q])
+              results[q].unigrams.push_back(Unigram{c.token, c.score});
+          }
+        } else {
+          for (size_t q = 0; q < num_queries; ++q) {
+            top.reset(static_cast<size_t>(options.unigram_top));
+            offer_row(top, 0, 0.0, log_probs.row(static_cast<int64_t>(q)), vocab,
+                      constrained ? &allowed[q] : nullptr);
+            for (const Candidate& c : top.sorted())
+              results[q].unigrams.push_back(Unigram{c.token, c.score});
+          }
         }
         unigrams_done = true;
       }
@@ -283,22 +298,35 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
       next_row_score.clear();
       next_hypotheses.clear();
       const size_t parent_length = length - 1;
-      for (size_t begin = 0; begin < rows;) {
+      // The groups: each query's consecutive live rows.
+      ExtensionRequest request;
+      for (size_t r = 0; r < rows; ++r) {
+        if (r == 0 || row_query[r] != row_query[r - 1]) request.begin.push_back(r);
+      }
+      request.begin.push_back(rows);
+      std::vector<std::vector<Extension>> chosen;
+      if (on_device) {
+        request.base = row_score;
+        request.allowed = constrained ? &allowed : nullptr;
+        request.k = beam;
+        chosen = model.select_extensions(request);
+        CHECK_EQ(chosen.size() + 1, request.begin.size()) << "model chose for other groups";
+      }
+      for (size_t g = 0; g + 1 < request.begin.size(); ++g) {
+        const size_t begin = request.begin[g], end = request.begin[g + 1];
         const uint32_t query = row_query[begin];
-        size_t end = begin;
-        while (end < rows && row_query[end] == query)
-          ++end;
-        top.reset(beam);
-        for (size_t r = begin; r < end; ++r) {
-          offer_row(top, static_cast<int64_t>(r), row_score[r],
-                    log_probs.row(static_cast<int64_t>(r)), vocab,
-                    constrained ? &allowed[r] : nullptr);
+        if (!on_device) {
+          top.reset(beam);
+          for (size_t r = begin; r < end; ++r) {
+            offer_row(top, static_cast<int64_t>(r), row_score[r],
+                      log_probs.row(static_cast<int64_t>(r)), vocab,
+                      constrained ? &allowed[r] : nullptr);
+          }
         }
-        for (const Candidate& c : top.sorted()) {
+        for (const Candidate& c : on_device ? chosen[g] : top.sorted()) {
           const size_t at = next_hypotheses.size();
-          const auto parent =
-              hypotheses.begin() +
-              static_cast<std::ptrdiff_t>(static_cast<size_t>(c.parent) * parent_length);
+          const auto parent = hypotheses.begin() + static_cast<std::ptrdiff_t>(
+                                                       static_cast<size_t>(c.row) * parent_length);
           next_hypotheses.insert(next_hypotheses.end(), parent,
                                  parent + static_cast<std::ptrdiff_t>(parent_length));
           next_hypotheses.push_back(c.token);
@@ -311,12 +339,11 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
             next_hypotheses.resize(at);
             continue;
           }
-          parents.push_back(c.parent);
+          parents.push_back(c.row);
           step_tokens.push_back(c.token);
           next_row_query.push_back(query);
           next_row_score.push_back(c.score);
         }
-        begin = end;
       }
 
       const size_t next_rows = parents.size();
@@ -333,7 +360,7 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
 
       model.reorder(parents);
       constraint.advance(parents, step_tokens);
-      log_probs = model.step(step_tokens, 1);
+      advance(1);
       row_query.swap(next_row_query);
       row_score.swap(next_row_score);
       hypotheses.swap(next_hypotheses);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 #include "core/index/fm_index.h"
@@ -20,6 +21,31 @@ struct LogProbs {
   int64_t rows = 0;
   int64_t vocab = 0;
   const float* row(int64_t r) const { return data + r * vocab; }
+};
+
+// One extension of a live row: the row, the next token, and the hypothesis's total log-prob.
+struct Extension {
+  double score = 0;
+  int64_t row = 0;
+  TokenId token = 0;
+};
+
+// The beam order: higher score, then lower row, then lower token id.
+inline bool better(const Extension& a, const Extension& b) {
+  if (a.score != b.score) return a.score > b.score;
+  if (a.row != b.row) return a.row < b.row;
+  return a.token < b.token;
+}
+
+// What select_extensions() chooses among: groups of consecutive rows (a query's live rows),
+// group g being rows [begin[g], begin[g + 1]) (begin ends with the row count); the score of a
+// token after row r is base[r] + log p(token | row r); `allowed` (null: every token) lists each
+// row's allowed tokens.
+struct ExtensionRequest {
+  std::vector<size_t> begin;
+  std::vector<double> base;
+  const std::vector<std::vector<TokenId>>* allowed = nullptr;
+  size_t k = 0;
 };
 
 class StepModel {
@@ -41,6 +67,22 @@ class StepModel {
   // the log-probabilities of the token after the last one, per row. The first call after start
   // must begin with the decoder start token.
   virtual LogProbs step(const std::vector<TokenId>& tokens, int64_t tokens_per_row) = 0;
+
+  // A model whose log-probabilities live on a GPU selects the best extensions there and copies
+  // back only those: rows x vocabulary floats per step would cost more than the step. Beam search
+  // then calls step_on_device() instead of step() and select_extensions() to choose.
+  virtual bool selects_on_device() const { return false; }
+  // As step(), keeping the log-probabilities where they were computed.
+  virtual void step_on_device(const std::vector<TokenId>& /*tokens*/, int64_t /*tokens_per_row*/) {
+    throw std::logic_error("StepModel::step_on_device on a model that selects on the host");
+  }
+  // Per group of `request`, its best request.k extensions with a finite score, in the beam order
+  // (better()): exactly the extensions a scan of step()'s log-probabilities would choose, ties
+  // included.
+  virtual std::vector<std::vector<Extension>> select_extensions(
+      const ExtensionRequest& /*request*/) {
+    throw std::logic_error("StepModel::select_extensions on a model that selects on the host");
+  }
 };
 
 }  // namespace dgr::search

@@ -8,10 +8,16 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <limits>
+#include <memory>
+#include <random>
 #include <vector>
 
+#include "core/index/sharded_index.h"
 #include "core/model/bart.h"
 #include "core/model/bart_config.h"
+#include "core/search/beam_search.h"
+#include "core/search/fm_index_constraint.h"
 
 namespace dgr::model {
 namespace {
@@ -196,6 +202,107 @@ TEST_F(BartGeneratorTest, ScoreSequencesEqualsSumOfStepLogProbs) {
   generator.score_sequences(query, prompts, targets);
   auto after = as_tensor(generator.step({2, 2, 2}, 1));
   EXPECT_TRUE(torch::equal(before, after));
+}
+
+// ------------------------------------------------ choosing the beam on the model's device
+
+// The device path (a GPU's: log-probs stay where they are computed, the top k is taken there)
+// must choose exactly what the host scan chooses, scores and ties included. Run on the CPU here,
+// the two paths see the same float log-probabilities, so keys, scores and unigrams are equal.
+TEST_F(BartGeneratorTest, DeviceSelectionChoosesExactlyTheHostScansKeys) {
+  std::mt19937_64 rng(3);
+  std::vector<index::PassageSegments> corpus;
+  for (int p = 0; p < 30; ++p) {
+    std::vector<TokenId> body;
+    const int length = 3 + static_cast<int>(rng() % 10);
+    for (int t = 0; t < length; ++t)
+      body.push_back(static_cast<TokenId>(4 + rng() % (kVocab - 4)));
+    corpus.push_back({body});
+  }
+  const index::ShardedIndex index(
+      {std::make_shared<const index::FmIndex>(index::FmIndex::build(corpus))}, {0});
+  const std::vector<std::vector<TokenId>> queries = {{5, 9, 11}, {20, 21, 22, 23}, {7}, {30, 8}};
+  search::ViewPrompt body;
+  body.max_length = 4;
+  for (const bool constrained : {true, false}) {
+    for (const int beam : {1, 5, 12}) {
+      SCOPED_TRACE(std::string(constrained ? "fm-index" : "open") + ", beam " +
+                   std::to_string(beam));
+      search::BeamSearchOptions options;
+      options.beam_size = beam;
+      options.unigram_top = 8;
+      BartGenerator host(model_);
+      BartGenerator device(model_);
+      device.set_device_selection(true);
+      ASSERT_FALSE(host.selects_on_device());
+      search::FmIndexConstraint fm_a(index), fm_b(index);
+      search::NoConstraint open_a, open_b;
+      search::TokenConstraint& ca =
+          constrained ? static_cast<search::TokenConstraint&>(fm_a) : open_a;
+      search::TokenConstraint& cb =
+          constrained ? static_cast<search::TokenConstraint&>(fm_b) : open_b;
+      const auto a = search::beam_search(host, ca, queries, {body}, options);
+      const auto b = search::beam_search(device, cb, queries, {body}, options);
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t q = 0; q < a.size(); ++q) {
+        ASSERT_EQ(a[q].keys.size(), b[q].keys.size()) << "query " << q;
+        for (size_t k = 0; k < a[q].keys.size(); ++k) {
+          EXPECT_EQ(a[q].keys[k].tokens, b[q].keys[k].tokens);
+          EXPECT_EQ(a[q].keys[k].log_prob, b[q].keys[k].log_prob);
+        }
+        ASSERT_EQ(a[q].unigrams.size(), b[q].unigrams.size());
+        for (size_t u = 0; u < a[q].unigrams.size(); ++u) {
+          EXPECT_EQ(a[q].unigrams[u].token, b[q].unigrams[u].token);
+          EXPECT_EQ(a[q].unigrams[u].log_prob, b[q].unigrams[u].log_prob);
+        }
+      }
+    }
+  }
+}
+
+// Hand-made log-probabilities with ties straddling the k-th place, a NaN and disallowed tokens:
+// the device choice equals a brute-force sort of every allowed finite candidate in the beam
+// order (score, then row, then token).
+TEST(SelectTopExtensions, TiesAtTheCutFollowTheBeamOrder) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // Rows 0-1 are one group, row 2 another. Vocabulary 5.
+  const torch::Tensor lp = torch::tensor({{-1.0f, -2.0f, -2.0f, -2.0f, -3.0f},
+                                          {-2.0f, -0.5f, nan, -2.0f, -inf},
+                                          {-4.0f, -4.0f, -4.0f, -4.0f, -4.0f}});
+  const std::vector<std::vector<TokenId>> allowed = {{0, 1, 2, 3, 4}, {0, 1, 2, 3, 4}, {1, 3, 4}};
+  for (const bool restrict : {false, true}) {
+    for (size_t k : {1u, 2u, 3u, 4u, 6u, 20u}) {
+      search::ExtensionRequest request;
+      request.begin = {0, 2, 3};
+      request.base = {0.0, 0.0, -1.0};
+      request.allowed = restrict ? &allowed : nullptr;
+      request.k = k;
+      const auto chosen = select_top_extensions(lp, request);
+      ASSERT_EQ(chosen.size(), 2u);
+      for (size_t g = 0; g < 2; ++g) {
+        std::vector<search::Extension> all;
+        for (size_t r = request.begin[g]; r < request.begin[g + 1]; ++r) {
+          for (TokenId t = 0; t < 5; ++t) {
+            if (restrict && std::find(allowed[r].begin(), allowed[r].end(), t) == allowed[r].end())
+              continue;
+            const double s =
+                request.base[r] + static_cast<double>(lp[static_cast<int64_t>(r)][t].item<float>());
+            if (s > -std::numeric_limits<double>::infinity())
+              all.push_back({s, static_cast<int64_t>(r), t});
+          }
+        }
+        std::sort(all.begin(), all.end(), search::better);
+        if (all.size() > k) all.resize(k);
+        ASSERT_EQ(chosen[g].size(), all.size()) << "group " << g << ", k " << k;
+        for (size_t j = 0; j < all.size(); ++j) {
+          EXPECT_EQ(chosen[g][j].score, all[j].score) << "group " << g << ", k " << k;
+          EXPECT_EQ(chosen[g][j].row, all[j].row) << "group " << g << ", k " << k << ", " << j;
+          EXPECT_EQ(chosen[g][j].token, all[j].token) << "group " << g << ", k " << k << ", " << j;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
