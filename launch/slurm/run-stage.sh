@@ -15,8 +15,9 @@
 # srun when this is a SLURM job whose cluster offers the pmix MPI plugin (`srun --mpi=list`),
 # else mpirun. Threads per rank: DGR_THREADS, else SLURM_CPUS_PER_TASK, else 1.
 # --gpu: the stage's model runs on CUDA (model.device=cuda; trainers all-reduce with
-# train.backend=nccl; the cross-encoder teacher likewise), and every rank keeps one of the job's
-# GPUs, the one of its node-local rank, since dgr uses the first GPU it sees.
+# train.backend=nccl; the cross-encoder teacher likewise), and every rank is shown only one of the
+# job's GPUs, the one of its node-local rank: dgr would pick the same one itself (model.device:
+# cuda), and the narrowed list keeps CUDA contexts of other libraries off the others.
 # DGR_STAGE_DRY_RUN=1 prints the launcher and the command instead of running them.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ die() {
 }
 
 if [[ $# -eq 0 || "$1" == "-h" || "$1" == "--help" ]]; then
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 stage="$1"
