@@ -1,12 +1,13 @@
 #include "distributed/gradient_reducer.h"
 
 #include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -17,6 +18,27 @@ namespace {
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
+
+}  // namespace
+
+namespace {
+
+// Calls `ready` after the AccumulateGrad node it is attached to has run. Our own
+// FunctionPostHook rather than torch's LambdaPostHook helper, whose header pulls in the compiled
+// autograd machinery in torch 2.x: function_hook.h is the one internal header this needs.
+class GradientReadyHook final : public torch::autograd::FunctionPostHook {
+ public:
+  explicit GradientReadyHook(std::function<void()> ready) : ready_(std::move(ready)) {}
+  torch::autograd::variable_list operator()(
+      const torch::autograd::variable_list& outputs,
+      const torch::autograd::variable_list& /*inputs*/) override {
+    ready_();
+    return outputs;
+  }
+
+ private:
+  std::function<void()> ready_;
+};
 
 }  // namespace
 
@@ -101,13 +123,8 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
     if (bucket_of_[i] < 0) continue;
     auto hook = std::make_unique<Hook>();
     hook->accumulator = torch::autograd::impl::grad_accumulator(params_[i]);
-    hook->key =
-        hook->accumulator->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
-            [this, i](const torch::autograd::variable_list& outputs,
-                      const torch::autograd::variable_list& /*inputs*/) {
-              on_gradient_ready(i);
-              return outputs;
-            }));
+    hook->key = hook->accumulator->add_post_hook(
+        std::make_unique<GradientReadyHook>([this, i] { on_gradient_ready(i); }));
     hooks_.push_back(std::move(hook));
   }
 }

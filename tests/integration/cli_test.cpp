@@ -54,6 +54,12 @@ TEST(Cli, VersionReportsTorchBlasMpiAndNccl) {
     EXPECT_NE(json.output.find("\"nccl\": \"not available (torch has no CUDA)\""),
               std::string::npos)
         << json.output;
+    // Nor does it load any CUDA library, whatever toolkit the build machine has.
+    auto libraries = run_command(std::string("ldd ") + DGR_EXE);
+    EXPECT_EQ(libraries.exit_code, 0) << libraries.output;
+    for (const char* cuda : {"libcudart", "libnccl", "libcuda.so", "libcublas"}) {
+      EXPECT_EQ(libraries.output.find(cuda), std::string::npos) << cuda << "\n" << libraries.output;
+    }
   } else {
     EXPECT_NE(json.output.find("\"torch_cuda_build\": \"yes\""), std::string::npos) << json.output;
   }
