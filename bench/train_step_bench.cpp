@@ -10,15 +10,24 @@
 // = 3 x forward, counted from the architecture) as TFLOP/s, and, with --peak-tflops, the model
 // FLOPs utilisation (MFU) against that peak.
 //
+// Like for like with the Python side: --save-weights/--save-batch write the model's initial
+// weights (Hugging Face names) and the batch as safetensors, --weights/--batch read them, so both
+// programs start from the same numbers; --check 1 runs one dropout-free step and prints its mean
+// token loss and a few gradient norms instead of timings (bench/scripts/train_step_compare.sh
+// compares the two before it times anything).
+//
 //   train_step_bench [--arch bart-base] [--batch 8] [--source-len 32] [--target-len 16]
 //                    [--steps 5] [--warmup 2] [--threads 1] [--dropout 0.1] [--device cpu]
-//                    [--precision fp32] [--peak-tflops 0]
+//                    [--precision fp32] [--peak-tflops 0] [--weights F] [--batch-file F]
+//                    [--save-weights F] [--save-batch F] [--check 0]
+//                    [--attention-dropout 0.1] [--activation-dropout 0.1]
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <string>
@@ -26,6 +35,8 @@
 
 #include "core/model/bart.h"
 #include "core/model/bart_config.h"
+#include "core/model/safetensors.h"
+#include "core/model/state_dict.h"
 #include "core/model/training.h"
 
 namespace {
@@ -44,10 +55,25 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args = {
-      {"arch", "bart-base"}, {"vocab", "50265"}, {"batch", "8"},        {"source-len", "32"},
-      {"target-len", "16"},  {"steps", "5"},     {"warmup", "2"},       {"threads", "1"},
-      {"dropout", "0.1"},    {"device", "cpu"},  {"precision", "fp32"}, {"peak-tflops", "0"}};
+  std::map<std::string, std::string> args = {{"arch", "bart-base"},
+                                             {"vocab", "50265"},
+                                             {"batch", "8"},
+                                             {"source-len", "32"},
+                                             {"target-len", "16"},
+                                             {"steps", "5"},
+                                             {"warmup", "2"},
+                                             {"threads", "1"},
+                                             {"dropout", "0.1"},
+                                             {"device", "cpu"},
+                                             {"precision", "fp32"},
+                                             {"peak-tflops", "0"},
+                                             {"weights", ""},
+                                             {"batch-file", ""},
+                                             {"save-weights", ""},
+                                             {"save-batch", ""},
+                                             {"check", "0"},
+                                             {"attention-dropout", "0.1"},
+                                             {"activation-dropout", "0.1"}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !args.count(key.substr(2))) {
@@ -68,7 +94,17 @@ int main(int argc, char** argv) {
   torch::manual_seed(7);
   dgr::model::BartConfig config = dgr::model::BartConfig::preset(args["arch"], vocab);
   config.dropout = std::stod(args["dropout"]);
+  config.attention_dropout = std::stod(args["attention-dropout"]);
+  config.activation_dropout = std::stod(args["activation-dropout"]);
+  const bool check = args["check"] == "1";
+  if (check) config.dropout = config.attention_dropout = config.activation_dropout = 0.0;
   dgr::model::BartModel model(config);
+  if (!args["weights"].empty()) {
+    dgr::model::load_state(*model, dgr::model::read_safetensors(args["weights"]), args["weights"]);
+  }
+  if (!args["save-weights"].empty()) {
+    dgr::model::write_safetensors(args["save-weights"], dgr::model::module_state(*model));
+  }
   const torch::Device device(args["device"]);
   const bool cuda = device.is_cuda();
   const dgr::model::Precision precision =
@@ -82,17 +118,56 @@ int main(int argc, char** argv) {
   dgr::model::AdamW optimizer(named, dgr::model::AdamWOptions{});
 
   auto gen = torch::make_generator<at::CPUGeneratorImpl>(11);
-  const torch::Tensor ids =
-      torch::randint(4, vocab, {batch, source_len}, gen, torch::kLong).to(device);
+  dgr::model::NamedTensors batch_tensors = {
+      {"input_ids", torch::randint(4, vocab, {batch, source_len}, gen, torch::kLong)},
+      {"decoder_input_ids", torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong)},
+      {"labels", torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong)}};
+  if (!args["batch-file"].empty()) batch_tensors = dgr::model::read_safetensors(args["batch-file"]);
+  if (!args["save-batch"].empty()) {
+    dgr::model::write_safetensors(args["save-batch"], batch_tensors);
+  }
+  auto batch_tensor = [&](const std::string& name) {
+    for (const auto& [key, tensor] : batch_tensors) {
+      if (key == name) return tensor.to(device);
+    }
+    std::cerr << "train_step_bench: the batch has no " << name << "\n";
+    std::exit(2);
+  };
+  const torch::Tensor ids = batch_tensor("input_ids");
   const torch::Tensor mask = torch::ones_like(ids);
-  const torch::Tensor dec =
-      torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong).to(device);
-  const torch::Tensor labels =
-      torch::randint(4, vocab, {batch, target_len}, gen, torch::kLong).to(device);
+  const torch::Tensor dec = batch_tensor("decoder_input_ids");
+  const torch::Tensor labels = batch_tensor("labels");
   auto sync = [&] {
     if (cuda) torch::cuda::synchronize();
   };
   const double tokens = static_cast<double>(labels.numel());
+
+  if (check) {
+    // One dropout-free step: the mean token loss and the gradient norms both sides compare.
+    torch::Tensor summed;
+    {
+      const dgr::model::AutocastScope autocast(precision, device.type());
+      summed = dgr::model::label_smoothed_cross_entropy(model->forward(ids, mask, dec), labels, 0.1)
+                   .loss;
+    }
+    (summed / tokens).backward();
+    std::cout << "{\"impl\": \"cpp\", \"loss\": " << std::setprecision(10)
+              << summed.item<double>() / tokens << ", \"grad_norms\": {";
+    bool first = true;
+    for (const auto& item : model->named_parameters(true)) {
+      const std::string& name = item.key();
+      if (name != "model.shared.weight" && name != "model.encoder.layers.0.fc1.weight" &&
+          name != "model.decoder.layers.0.encoder_attn.q_proj.weight" &&
+          name != "model.decoder.layernorm_embedding.weight") {
+        continue;
+      }
+      std::cout << (first ? "" : ", ") << "\"" << name
+                << "\": " << item.value().grad().norm().item<double>();
+      first = false;
+    }
+    std::cout << "}}" << std::endl;
+    return 0;
+  }
 
   std::vector<double> step_s, forward_s, backward_s, optimizer_s;
   double loss_value = 0;
