@@ -24,6 +24,13 @@ nlohmann::json parse_json_object(const LineReader& reader, const std::string& li
     }
     throw reader.error("bad JSON at byte column " + std::to_string(e.byte) + " (" + detail +
                        "), expected one JSON object per line");
+  } catch (const nlohmann::json::exception& e) {
+    // Valid syntax that nlohmann cannot hold, such as a number beyond a double's range.
+    std::string detail = e.what();
+    const size_t bracket = detail.find("] ");
+    if (bracket != std::string::npos) detail = detail.substr(bracket + 2);
+    if (detail.size() > 300) detail = detail.substr(0, 300) + "...";
+    throw reader.error("bad JSON (" + detail + "), expected one JSON object per line");
   }
   if (!object.is_object()) {
     throw reader.error(std::string("expected a JSON object, found ") + object.type_name());

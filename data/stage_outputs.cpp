@@ -34,7 +34,7 @@ RetrievalManifest read_retrieval_manifest(const std::string& dir) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse errors, numbers out of range
     throw DataError(path + ": not JSON (" + e.what() + ")");
   }
   auto field = [&](const char* key) -> const nlohmann::json& {

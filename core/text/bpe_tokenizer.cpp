@@ -231,6 +231,8 @@ void BpeTokenizer::Impl::load_vocab(const std::string& path, const std::string& 
   } catch (const nlohmann::json::parse_error& e) {
     throw DataError(located(path, line_of_offset(text, e.byte == 0 ? 0 : e.byte - 1),
                             std::string("invalid JSON: ") + e.what()));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for a double
+    throw DataError(located(path, 0, std::string("invalid JSON: ") + e.what()));
   }
   if (!json.is_object()) {
     throw DataError(located(path, 0, "expected a JSON object mapping tokens to ids"));

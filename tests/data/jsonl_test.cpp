@@ -67,5 +67,14 @@ TEST_F(ScanJsonId, ErrorsAreThoseOfTheFullParse) {
   }
 }
 
+// A number beyond a double's range is valid JSON that the parser cannot hold: a DataError with
+// file and line, like a syntax error, never an escaped exception (a fuzz finding).
+TEST_F(ScanJsonId, ANumberBeyondADoublesRangeIsABadLine) {
+  const Outcome parsed = read(R"({"query_id": "q1", "score": 80e4223})", false);
+  EXPECT_NE(parsed.error.find("lines.jsonl:1"), std::string::npos) << parsed.error;
+  EXPECT_NE(parsed.error.find("expected one JSON object per line"), std::string::npos)
+      << parsed.error;
+}
+
 }  // namespace
 }  // namespace dgr::data
