@@ -10,7 +10,8 @@
 // taking turns step by step:
 // "local" (no communication: the compute-only floor), "overlap off" (every bucket all-reduced
 // after backward), "overlap on" (buckets all-reduced from the autograd hooks while backward
-// runs) and "on, summed" (the same without the division by the world size in finish()).
+// runs), "on, summed" (the same without the division by the world size in finish()), and
+// "off, bf16" / "on, bf16" (buckets on the wire as bfloat16: train.grad_compression: bf16).
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -95,9 +96,10 @@ double median(std::vector<double> values) {
 
 struct Mode {
   const char* name;
-  bool reduce;   // false: local backward only, the compute floor
-  bool overlap;  // bucket all-reduces launched from the hooks during backward
-  bool average;  // finish() divides by the world size
+  bool reduce;        // false: local backward only, the compute floor
+  bool overlap;       // bucket all-reduces launched from the hooks during backward
+  bool average;       // finish() divides by the world size
+  bool bf16 = false;  // buckets travel as bfloat16
 };
 
 torch::nn::Sequential make_model(const Options& options) {
@@ -187,13 +189,15 @@ int main(int argc, char** argv) {
     std::vector<Runner> runners;
     for (const Mode& mode :
          {Mode{"local", false, false, false}, Mode{"overlap off", true, false, true},
-          Mode{"overlap on", true, true, true}, Mode{"on, summed", true, true, false}}) {
+          Mode{"overlap on", true, true, true}, Mode{"on, summed", true, true, false},
+          Mode{"off, bf16", true, false, true, true}, Mode{"on, bf16", true, true, true, true}}) {
       Runner runner{mode, make_model(options), nullptr, {}};
       if (mode.reduce) {
         dgr::distributed::GradientReducerOptions reducer_options;
         reducer_options.bucket_mb = options.bucket_mb;
         reducer_options.overlap = mode.overlap;
         reducer_options.average = mode.average;
+        reducer_options.bf16_compression = mode.bf16;
         runner.reducer =
             std::make_unique<GradientReducer>(runner.model->parameters(), *comm, reducer_options);
       }

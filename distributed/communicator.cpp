@@ -15,6 +15,7 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -69,7 +70,8 @@ const char* type_name(DataType type) {
   return "unknown";
 }
 
-// The MPI type of `type` for a reduction: 16-bit floats have no MPI reduction.
+// The MPI type of `type` for a reduction. bfloat16 travels as uint16 and is summed by our own
+// MPI operation (bf16_sum); float16 has no reduction.
 MPI_Datatype reduce_type(DataType type, const char* call) {
   switch (type) {
     case DataType::kFloat32:
@@ -81,6 +83,7 @@ MPI_Datatype reduce_type(DataType type, const char* call) {
     case DataType::kInt32:
       return MPI_INT32_T;
     case DataType::kBFloat16:
+      return MPI_UINT16_T;
     case DataType::kFloat16:
       break;
   }
@@ -94,7 +97,52 @@ MPI_Datatype move_type(DataType type) {
   return reduce_type(type, "");
 }
 
-MPI_Op mpi_op(ReduceOp op) {
+// bfloat16 <-> float32 by bits: bfloat16 is the upper half of a float32. Rounding to nearest,
+// ties to even, as torch rounds; a NaN stays a (quiet) NaN.
+float bf16_to_float(uint16_t bits) {
+  const uint32_t word = static_cast<uint32_t>(bits) << 16;
+  float value;
+  std::memcpy(&value, &word, sizeof(value));
+  return value;
+}
+
+uint16_t float_to_bf16(float value) {
+  uint32_t word;
+  std::memcpy(&word, &value, sizeof(word));
+  if ((word & 0x7F800000u) == 0x7F800000u && (word & 0x007FFFFFu) != 0) {
+    return static_cast<uint16_t>((word >> 16) | 0x0040u);
+  }
+  word += 0x7FFFu + ((word >> 16) & 1u);
+  return static_cast<uint16_t>(word >> 16);
+}
+
+// MPI's user function for a sum of bfloat16 buffers: each pair is added in float32 and rounded
+// once to bfloat16 (MPI combines two buffers at a time, so a sum over N ranks rounds N - 1
+// times, as NCCL's bfloat16 sum does).
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype* /*type*/) {
+  const auto* a = static_cast<const uint16_t*>(in);
+  auto* b = static_cast<uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i)
+    b[i] = float_to_bf16(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+}
+
+MPI_Op bf16_sum_op() {
+  static const MPI_Op op = [] {
+    MPI_Op created = MPI_OP_NULL;
+    check_mpi(MPI_Op_create(&bf16_sum, /*commute=*/1, &created), "MPI_Op_create (bf16 sum)");
+    return created;
+  }();
+  return op;
+}
+
+MPI_Op mpi_op(ReduceOp op, DataType type) {
+  if (type == DataType::kBFloat16) {
+    if (op != ReduceOp::kSum) {
+      throw CommError(
+          "the mpi backend reduces bfloat16 by kSum only (average or extremes: use float32)");
+    }
+    return bf16_sum_op();
+  }
   switch (op) {
     case ReduceOp::kSum:
     case ReduceOp::kAvg:  // then scaled by scale_for_average
@@ -344,7 +392,7 @@ class MpiCommunicator : public Communicator {
   void all_reduce(void* data, size_t count, DataType type, ReduceOp op) override {
     const double scale = scale_for_average(op, type, size_, "MPI_Allreduce");
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count, "MPI_Allreduce"),
-                            reduce_type(type, "MPI_Allreduce"), mpi_op(op), comm_),
+                            reduce_type(type, "MPI_Allreduce"), mpi_op(op, type), comm_),
               "MPI_Allreduce");
     scale_in_place(data, count, type, scale);
   }
@@ -355,14 +403,14 @@ class MpiCommunicator : public Communicator {
     const MPI_Datatype mpi_type = reduce_type(type, "all_reduce_async");
     const double scale = scale_for_average(op, type, size_, "all_reduce_async");
     if (comm_thread_) {
-      return comm_thread_->submit(nullptr, data, n, mpi_type, mpi_op(op), type, scale);
+      return comm_thread_->submit(nullptr, data, n, mpi_type, mpi_op(op, type), type, scale);
     }
     // No MPI_THREAD_MULTIPLE: run now, on the caller's thread, in submission order.
     auto completion = std::make_shared<Completion>();
     const double start = now_seconds();
     std::exception_ptr failure;
     try {
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, mpi_type, mpi_op(op), comm_),
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, mpi_type, mpi_op(op, type), comm_),
                 "MPI_Allreduce (async fallback)");
       scale_in_place(data, count, type, scale);
     } catch (...) {
@@ -375,10 +423,10 @@ class MpiCommunicator : public Communicator {
   void reduce_scatter(const void* send, void* recv, size_t recv_count, DataType type,
                       ReduceOp op) override {
     const double scale = scale_for_average(op, type, size_, "MPI_Reduce_scatter_block");
-    check_mpi(
-        MPI_Reduce_scatter_block(send, recv, mpi_count(recv_count, "MPI_Reduce_scatter_block"),
-                                 reduce_type(type, "MPI_Reduce_scatter_block"), mpi_op(op), comm_),
-        "MPI_Reduce_scatter_block");
+    check_mpi(MPI_Reduce_scatter_block(
+                  send, recv, mpi_count(recv_count, "MPI_Reduce_scatter_block"),
+                  reduce_type(type, "MPI_Reduce_scatter_block"), mpi_op(op, type), comm_),
+              "MPI_Reduce_scatter_block");
     scale_in_place(recv, recv_count, type, scale);
   }
 
@@ -389,12 +437,13 @@ class MpiCommunicator : public Communicator {
     const int n = mpi_count(recv_count, "reduce_scatter_async");
     const MPI_Datatype mpi_type = reduce_type(type, "reduce_scatter_async");
     const double scale = scale_for_average(op, type, size_, "reduce_scatter_async");
-    if (comm_thread_) return comm_thread_->submit(send, recv, n, mpi_type, mpi_op(op), type, scale);
+    if (comm_thread_)
+      return comm_thread_->submit(send, recv, n, mpi_type, mpi_op(op, type), type, scale);
     auto completion = std::make_shared<Completion>();
     const double start = now_seconds();
     std::exception_ptr failure;
     try {
-      check_mpi(MPI_Reduce_scatter_block(send, recv, n, mpi_type, mpi_op(op), comm_),
+      check_mpi(MPI_Reduce_scatter_block(send, recv, n, mpi_type, mpi_op(op, type), comm_),
                 "MPI_Reduce_scatter_block (async fallback)");
       scale_in_place(recv, recv_count, type, scale);
     } catch (...) {

@@ -8,8 +8,8 @@
 // MPI backend: blocking calls run on the caller's thread over a private duplicate of the context's
 // communicator; all_reduce_async and reduce_scatter_async run on a communication thread with a
 // second duplicate, in FIFO order (needs MPI_THREAD_MULTIPLE; with a lower level it runs at
-// submission, with a warning). bfloat16/float16 are moved (all_gather, broadcast) but not reduced:
-// reductions throw CommError.
+// submission, with a warning). bfloat16 is summed (kSum only: each pair added in float32 and
+// rounded once, as NCCL does); float16 is moved (all_gather, broadcast) but not reduced.
 #pragma once
 
 #include <cstddef>

@@ -55,6 +55,10 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
   if (!(options_.bucket_mb > 0)) {
     throw std::invalid_argument("GradientReducer: bucket_mb must be positive");
   }
+  if (options_.bf16_compression && options_.shard) {
+    throw std::invalid_argument(
+        "GradientReducer: bf16 compression all-reduces; it does not combine with shard");
+  }
   const int64_t bucket_floats =
       std::max<int64_t>(1, static_cast<int64_t>(options_.bucket_mb * 1024 * 1024 / sizeof(float)));
 
@@ -108,6 +112,9 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> params, Communicator
       shards_.push_back(torch::zeros({block}, torch::dtype(torch::kFloat32).device(device)));
     }
     buffers_.push_back(torch::zeros({floats}, torch::dtype(torch::kFloat32).device(device)));
+    if (options_.bf16_compression) {
+      compressed_.push_back(torch::zeros({floats}, torch::dtype(torch::kBFloat16).device(device)));
+    }
     for (const BucketSlot& slot : bucket) {
       views_[slot.param] = buffers_.back()
                                .narrow(0, slot.offset, slot.numel)
@@ -219,6 +226,15 @@ void GradientReducer::launch(size_t bucket) {
                                    static_cast<size_t>(shard.numel()), DataType::kFloat32, op);
     return;
   }
+  if (options_.bf16_compression) {
+    // The sum travels in bfloat16; finish() brings it back and divides.
+    torch::NoGradGuard no_grad;
+    torch::Tensor& wire = compressed_[bucket];
+    wire.copy_(buffer);
+    works_[bucket] = comm_.all_reduce_async(wire.data_ptr(), static_cast<size_t>(wire.numel()),
+                                            DataType::kBFloat16, ReduceOp::kSum);
+    return;
+  }
   works_[bucket] = comm_.all_reduce_async(buffer.data_ptr(), static_cast<size_t>(buffer.numel()),
                                           DataType::kFloat32, op);
 }
@@ -237,12 +253,16 @@ void GradientReducer::finish() {
     launch(next_launch_++);
 
   double comm_seconds = 0.0;
+  torch::NoGradGuard no_grad;
   for (size_t b = 0; b < layout_.size(); ++b) {
     works_[b]->wait();  // rethrows the collective's failure
     comm_seconds += works_[b]->seconds();
     works_[b].reset();
+    if (options_.bf16_compression) {
+      buffers_[b].copy_(compressed_[b]);
+      if (options_.average && comm_.size() > 1) buffers_[b].div_(static_cast<double>(comm_.size()));
+    }
   }
-  torch::NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     if (bucket_of_[i] >= 0) point_grad_at_slot(i);  // unused parameters: their zero slot
   }

@@ -43,6 +43,11 @@ struct GradientReducerOptions {
   bool average = true;
   // true: reduce-scatter the buckets (ZeRO-1, see above) instead of all-reducing them.
   bool shard = false;
+  // true: each bucket travels as bfloat16 (half the bytes; every pair of ranks' values added in
+  // float32 and rounded once), then returns to its float32 buffer; the average is taken there.
+  // Like DDP's bf16 compression hook: gradients lose their low 16 bits, and results no longer
+  // agree exactly between world sizes. Not with `shard`.
+  bool bf16_compression = false;
 };
 
 // Where one parameter's gradient lives: `numel` floats from `offset` of its bucket's buffer.
@@ -112,10 +117,11 @@ class GradientReducer {
   GradientReducerOptions options_;
 
   std::vector<std::vector<BucketSlot>> layout_;
-  std::vector<torch::Tensor> buffers_;  // [bucket] flat float32
-  std::vector<torch::Tensor> shards_;   // [bucket] this rank's reduced block (shard mode)
-  std::vector<torch::Tensor> views_;    // [param] view of its slot, shaped like the parameter
-  std::vector<int64_t> bucket_of_;      // [param] its bucket, -1 when left out
+  std::vector<torch::Tensor> buffers_;     // [bucket] flat float32
+  std::vector<torch::Tensor> shards_;      // [bucket] this rank's reduced block (shard mode)
+  std::vector<torch::Tensor> compressed_;  // [bucket] bfloat16 copy on the wire (compression)
+  std::vector<torch::Tensor> views_;       // [param] view of its slot, shaped like the parameter
+  std::vector<int64_t> bucket_of_;         // [param] its bucket, -1 when left out
 
   // Autograd hooks on the gradient accumulators (kept alive here, so the hooks stay attached).
   struct Hook;

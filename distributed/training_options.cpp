@@ -42,6 +42,11 @@ void check_training_options(const TrainingOptions& o, int world_size) {
     throw config::OptionError("{} must be >= 0 (0 waits forever)",
                               {option_key(o, o.collective_timeout_s)});
   }
+  if (o.grad_compression == "bf16" && o.zero_stage == 1) {
+    throw config::OptionError(
+        "{} bf16 all-reduces the buckets; {} 1 reduce-scatters them: choose one",
+        {option_key(o, o.grad_compression), option_key(o, o.zero_stage)});
+  }
   if (o.zero_stage != 0 && o.zero_stage != 1) {
     throw config::OptionError(
         "{} must be 0 (replicated AdamW state) or 1 (sharded), got " + std::to_string(o.zero_stage),

@@ -35,6 +35,7 @@ struct TrainingOptions {
   double collective_timeout_s = 600;
   std::string precision = "fp32";
   bool tf32 = true;
+  std::string grad_compression = "none";
   double bucket_mb = 25.0;
   std::string overlap = "auto";
   int zero_stage = 0;
@@ -85,6 +86,11 @@ void visit(V& v, TrainingOptions& o) {
           "Forward precision: fp32, or bf16 autocast (matrix products in bfloat16; weights, "
           "gradients, their all-reduce and AdamW stay fp32). Meant for GPUs; on a CPU without "
           "bfloat16 units it is slower than fp32.");
+  v.field("grad_compression", config::Choice{o.grad_compression, {"none", "bf16"}},
+          "Gradient buckets on the wire: none (float32) or bf16 (half the bytes; each pair of "
+          "ranks' values added in float32 and rounded once to bfloat16, then back into the "
+          "float32 gradients, like DDP's bf16 compression hook). bf16 gives up exact agreement "
+          "between world sizes; not with zero_stage 1.");
   v.field("tf32", o.tf32,
           "On GPUs, TF32 tensor cores for the fp32 matrix products (torch's matmul precision "
           "\"high\"); no effect on the CPU.");

@@ -89,6 +89,7 @@ inline GradientReducerOptions reducer_options(const TrainingOptions& o, bool ove
   options.bucket_mb = o.bucket_mb;
   options.overlap = overlap;
   options.shard = o.zero_stage == 1;
+  options.bf16_compression = o.grad_compression == "bf16";
   return options;
 }
 

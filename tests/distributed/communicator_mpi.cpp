@@ -113,10 +113,30 @@ TEST(MpiCommunicator, AllReduceOfNothingIsFine) {
   EXPECT_NO_THROW(comm->all_reduce_async(&dummy, 0, DataType::kFloat32, ReduceOp::kSum)->wait());
 }
 
-TEST(MpiCommunicator, SixteenBitFloatsAreNotReducedByMpi) {
+// bfloat16 sums (gradient compression): each pair of ranks' values is added in float32 and
+// rounded once to nearest even. 1.5 on every rank sums exactly; 1 + 2^-8 (rank 0's 1.0 and rank
+// 1's 2^-8) lies halfway between two bfloat16 values and rounds to the even one, 1.0. Only kSum
+// is offered on MPI; float16 is not reduced.
+TEST(MpiCommunicator, BFloat16IsSummedInFloat32AndRoundedOnce) {
   auto comm = make_mpi();
-  std::vector<uint16_t> data(4, 0x3f80);
-  EXPECT_THROW(comm->all_reduce(data.data(), 4, DataType::kBFloat16, ReduceOp::kSum), CommError);
+  const int size = comm->size();
+  std::vector<uint16_t> data(5, 0x3FC0);  // 1.5
+  comm->all_reduce(data.data(), data.size(), DataType::kBFloat16, ReduceOp::kSum);
+  const uint16_t expected = size == 1 ? 0x3FC0 : size == 2 ? 0x4040 : data[0];  // 3.0 on 2 ranks
+  for (const uint16_t bits : data)
+    EXPECT_EQ(bits, expected);
+  if (size == 2) {
+    std::vector<uint16_t> tie(3, comm->rank() == 0 ? 0x3F80 : 0x3B80);  // 1.0, 2^-8
+    comm->all_reduce_async(tie.data(), tie.size(), DataType::kBFloat16, ReduceOp::kSum)->wait();
+    for (const uint16_t bits : tie)
+      EXPECT_EQ(bits, 0x3F80);
+    std::vector<uint16_t> up(2, comm->rank() == 0 ? 0x3F81 : 0x3B80);  // 1 + 2^-7, 2^-8
+    comm->all_reduce(up.data(), up.size(), DataType::kBFloat16, ReduceOp::kSum);
+    for (const uint16_t bits : up)
+      EXPECT_EQ(bits, 0x3F82);  // halfway from an odd value: up to 1 + 2^-6
+  }
+  EXPECT_THROW(comm->all_reduce(data.data(), 4, DataType::kBFloat16, ReduceOp::kAvg), CommError);
+  EXPECT_THROW(comm->all_reduce(data.data(), 4, DataType::kBFloat16, ReduceOp::kMax), CommError);
   EXPECT_THROW(comm->all_reduce_async(data.data(), 4, DataType::kFloat16, ReduceOp::kSum),
                CommError);
 }

@@ -103,6 +103,10 @@ TEST(TrainingOptionsGpu, ATimeoutBelowZeroIsRefusedAndPrecisionIsAChoice) {
   EXPECT_THROW(check_training_options(o, 1), ConfigError);
   o.collective_timeout_s = 0;
   EXPECT_NO_THROW(check_training_options(o, 1));
+  o.grad_compression = "bf16";
+  EXPECT_NO_THROW(check_training_options(o, 1));
+  o.zero_stage = 1;  // bf16 all-reduces, ZeRO-1 reduce-scatters
+  EXPECT_THROW(check_training_options(o, 1), ConfigError);
 }
 
 }  // namespace

@@ -116,6 +116,53 @@ TEST(GradientReducer, BucketedAverageEqualsPlainAllReduce) {
   }
 }
 
+// bf16 compression: a bucket travels as bfloat16 and each pair of ranks' values is added in
+// float32 and rounded once. On 2 ranks that is exactly round(bf16(g0) + bf16(g1)) / 2, which the
+// test builds from a float32 all-reduce of the bf16-rounded gradients (one float32 addition, as
+// the MPI operation makes); against the float32 average it is off by at most two bf16 roundings
+// (2^-8 of the largest value each).
+TEST(GradientReducer, Bf16CompressionRoundsEachRanksGradientAndTheSumOnce) {
+  auto comm = make_mpi();
+  const int rank = comm->rank();
+  for (const bool overlap : {true, false}) {
+    Net reference;
+    Net net;
+    GradientReducerOptions options;
+    options.bucket_mb = 0.005;
+    options.overlap = overlap;
+    options.bf16_compression = true;
+    GradientReducer reducer(net->parameters(), *comm, options);
+    const torch::Tensor x = inputs(rank, 6);
+    reference->zero_grad();
+    loss_of(reference, x, true).backward();
+    const auto fp32 = plain_average(reference, *comm);
+    reducer.begin_step(true);
+    loss_of(net, x, true).backward();
+    reducer.finish();
+    const auto params = net->parameters();
+    const auto ref_params = reference->parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor rounded = ref_params[i].grad().to(torch::kBFloat16).to(torch::kFloat32);
+      comm->all_reduce(rounded.data_ptr(), static_cast<size_t>(rounded.numel()), DataType::kFloat32,
+                       ReduceOp::kSum);
+      const torch::Tensor expected =
+          rounded.to(torch::kBFloat16).to(torch::kFloat32) / comm->size();
+      if (comm->size() <= 2) {
+        EXPECT_TRUE(torch::equal(params[i].grad(), expected)) << "parameter " << i;
+      }
+      const double scale = fp32[i].abs().max().item<double>() + 1e-30;
+      EXPECT_LE((params[i].grad() - fp32[i]).abs().max().item<double>(),
+                2 * std::ldexp(scale, -8) * comm->size())
+          << "parameter " << i;
+    }
+  }
+  GradientReducerOptions sharded;
+  sharded.shard = true;
+  sharded.bf16_compression = true;
+  Net other;
+  EXPECT_THROW(GradientReducer(other->parameters(), *comm, sharded), std::invalid_argument);
+}
+
 TEST(GradientReducer, WithoutAveragingGradientsAreSummed) {
   auto comm = make_mpi();
   const torch::Tensor x = inputs(comm->rank(), 5);
