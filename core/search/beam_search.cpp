@@ -88,6 +88,23 @@ inline void offer_row(TopK& top, int64_t row, double base, const float* log_prob
   }
 }
 
+// StepModel::select_extensions's choice made on the host, by a scan of step()'s log-probabilities:
+// per group of `request`, its best request.k in the beam order.
+std::vector<std::vector<Extension>> select_on_host(TopK& top, const LogProbs& log_probs,
+                                                   const ExtensionRequest& request) {
+  std::vector<std::vector<Extension>> chosen(request.begin.size() - 1);
+  for (size_t g = 0; g < chosen.size(); ++g) {
+    top.reset(request.k);
+    for (size_t r = request.begin[g]; r < request.begin[g + 1]; ++r) {
+      offer_row(top, static_cast<int64_t>(r), request.base[r],
+                log_probs.row(static_cast<int64_t>(r)), log_probs.vocab,
+                request.allowed != nullptr ? &(*request.allowed)[r] : nullptr);
+    }
+    chosen[g] = top.sorted();
+  }
+  return chosen;
+}
+
 // Keys of all queries, tokens in one pool, deduplicated and sorted once at the end.
 class KeyStore {
  public:
@@ -249,6 +266,13 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
         log_probs = model.step(step_tokens, tokens_per_row);
       }
     };
+    // The best extensions of each group of rows, chosen where the log-probabilities are.
+    auto select = [&](const ExtensionRequest& request) {
+      std::vector<std::vector<Extension>> chosen =
+          on_device ? model.select_extensions(request) : select_on_host(top, log_probs, request);
+      CHECK_EQ(chosen.size() + 1, request.begin.size()) << "extensions chosen for other groups";
+      return chosen;
+    };
     advance(static_cast<int64_t>(1 + view.prefix.size()));
     constraint.start(rows, view.prefix);
     const bool want_unigrams = options.unigram_top > 0 && !unigrams_done &&
@@ -266,27 +290,17 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
           check_vocabulary(allowed[r], vocab);
       }
 
-      if (want_unigrams && length == 1) {  // one row per query
-        if (on_device) {
-          ExtensionRequest request;
-          for (size_t q = 0; q <= num_queries; ++q)
-            request.begin.push_back(q);
-          request.base.assign(num_queries, 0.0);
-          request.allowed = constrained ? &allowed : nullptr;
-          request.k = static_cast<size_t>(options.unigram_top);
-          const std::vector<std::vector<Extension>> chosen = model.select_extensions(request);
-          for (size_t q = 0; q < num_queries; ++q) {
-            for (const Extension& c : chosen[q])
-              results[q].unigrams.push_back(Unigram{c.token, c.score});
-          }
-        } else {
-          for (size_t q = 0; q < num_queries; ++q) {
-            top.reset(static_cast<size_t>(options.unigram_top));
-            offer_row(top, 0, 0.0, log_probs.row(static_cast<int64_t>(q)), vocab,
-                      constrained ? &allowed[q] : nullptr);
-            for (const Candidate& c : top.sorted())
-              results[q].unigrams.push_back(Unigram{c.token, c.score});
-          }
+      if (want_unigrams && length == 1) {  // one row per query, each its own group
+        ExtensionRequest request;
+        for (size_t q = 0; q <= num_queries; ++q)
+          request.begin.push_back(q);
+        request.base.assign(num_queries, 0.0);
+        request.allowed = constrained ? &allowed : nullptr;
+        request.k = static_cast<size_t>(options.unigram_top);
+        const std::vector<std::vector<Extension>> chosen = select(request);
+        for (size_t q = 0; q < num_queries; ++q) {
+          for (const Extension& c : chosen[q])
+            results[q].unigrams.push_back(Unigram{c.token, c.score});
         }
         unigrams_done = true;
       }
@@ -304,26 +318,13 @@ std::vector<SearchResult> beam_search(StepModel& model, TokenConstraint& constra
         if (r == 0 || row_query[r] != row_query[r - 1]) request.begin.push_back(r);
       }
       request.begin.push_back(rows);
-      std::vector<std::vector<Extension>> chosen;
-      if (on_device) {
-        request.base = row_score;
-        request.allowed = constrained ? &allowed : nullptr;
-        request.k = beam;
-        chosen = model.select_extensions(request);
-        CHECK_EQ(chosen.size() + 1, request.begin.size()) << "model chose for other groups";
-      }
-      for (size_t g = 0; g + 1 < request.begin.size(); ++g) {
-        const size_t begin = request.begin[g], end = request.begin[g + 1];
-        const uint32_t query = row_query[begin];
-        if (!on_device) {
-          top.reset(beam);
-          for (size_t r = begin; r < end; ++r) {
-            offer_row(top, static_cast<int64_t>(r), row_score[r],
-                      log_probs.row(static_cast<int64_t>(r)), vocab,
-                      constrained ? &allowed[r] : nullptr);
-          }
-        }
-        for (const Candidate& c : on_device ? chosen[g] : top.sorted()) {
+      request.base = row_score;
+      request.allowed = constrained ? &allowed : nullptr;
+      request.k = beam;
+      const std::vector<std::vector<Extension>> chosen = select(request);
+      for (size_t g = 0; g < chosen.size(); ++g) {
+        const uint32_t query = row_query[request.begin[g]];
+        for (const Candidate& c : chosen[g]) {
           const size_t at = next_hypotheses.size();
           const auto parent = hypotheses.begin() + static_cast<std::ptrdiff_t>(
                                                        static_cast<size_t>(c.row) * parent_length);
