@@ -65,6 +65,11 @@ class Corpus {
 
   // Internal index of passage `id`, or nullopt.
   std::optional<size_t> find(const std::string& id) const { return ids_.find(id); }
+  // The text of passage `id`, or nullptr (answer matching's eval::AnswerMatcher::PassageText).
+  const std::string* text_of(const std::string& id) const {
+    const std::optional<size_t> index = find(id);
+    return index ? &passages_[*index].text : nullptr;
+  }
   // Internal index of passage `id`; throws DataError "unknown passage id 'X' (context)", where
   // `context` says who asked, e.g. "qrels/test.tsv:12".
   size_t index_of(const std::string& id, const std::string& context) const {

@@ -57,10 +57,7 @@ nlohmann::json evaluate_run(const ResolvedConfig& config, const std::string& run
     data::Answers answers = data::read_answers(o.data.answers);
     corpus = data::load_corpus(o.data.corpus, o.data.corpus_format);
     matcher = std::make_unique<eval::AnswerMatcher>(
-        answers, [&corpus](const std::string& id) -> const std::string* {
-          auto index = corpus.find(id);
-          return index ? &corpus[*index].text : nullptr;
-        });
+        answers, [&corpus](const std::string& id) { return corpus.text_of(id); });
   }
   eval::MetricReport report = eval::evaluate(qrels, run, options, matcher.get());
   const std::string system = system_name.empty() ? run.tag : system_name;

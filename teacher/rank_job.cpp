@@ -8,7 +8,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/eval/qrels.h"
@@ -168,16 +167,10 @@ RankJobReport rank_distill_set(distributed::MpiContext& mpi, const TeacherOption
     lists = bm25_candidates(*bm25, slice, qrels, in.qrels_path, candidate_options, in.threads);
   }
   if (by_answers) {
-    // The passages' texts by id, for the matcher; the corpus outlives it.
-    std::unordered_map<std::string, const std::string*> texts;
-    texts.reserve(corpus->size());
-    for (const data::Passage& p : *corpus)
-      texts.emplace(p.id, &p.text);
-    const eval::AnswerMatcher matcher(data::read_answers(in.answers_path),
-                                      [&](const std::string& id) -> const std::string* {
-                                        const auto it = texts.find(id);
-                                        return it == texts.end() ? nullptr : it->second;
-                                      });
+    const data::Corpus& texts = *corpus;
+    const eval::AnswerMatcher matcher(
+        data::read_answers(in.answers_path),
+        [&texts](const std::string& id) { return texts.text_of(id); });
     label_by_answers(lists, matcher);
   }
   std::unique_ptr<TeacherRanker> ranker =
