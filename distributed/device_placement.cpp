@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -14,7 +15,7 @@ namespace dgr::distributed {
 namespace {
 
 // The N of "cuda:N", or -1 when `text` is not a plain decimal index.
-int parse_index(const std::string& text) {
+int parse_index(std::string_view text) {
   if (text.empty() || text.size() > 6) return -1;
   int value = 0;
   for (const char c : text) {
@@ -30,15 +31,10 @@ DevicePlacement place_device(const std::string& requested, int node_rank, int vi
                              const std::string& key) {
   DevicePlacement out;
   if (requested == "cpu") return out;
-  int index = -1;
-  if (requested == "cuda") {
-    if (visible_gpus > 0) index = node_rank % visible_gpus;
-  } else if (requested.rfind("cuda:", 0) == 0) {
-    index = parse_index(requested.substr(5));
-    if (index < 0) {
-      throw ConfigError(key + " is \"" + requested + "\": expected cpu, cuda or cuda:N");
-    }
-  } else {
+  const bool spread = requested == "cuda";
+  const int explicit_index =
+      requested.rfind("cuda:", 0) == 0 ? parse_index(std::string_view(requested).substr(5)) : -1;
+  if (!spread && explicit_index < 0) {
     throw ConfigError(key + " is \"" + requested + "\": expected cpu, cuda or cuda:N");
   }
   if (visible_gpus <= 0) {
@@ -46,6 +42,7 @@ DevicePlacement place_device(const std::string& requested, int node_rank, int vi
                       " but this process sees no CUDA device (a CPU-only libtorch, no GPU, or "
                       "CUDA_VISIBLE_DEVICES hides them); use cpu");
   }
+  const int index = spread ? node_rank % visible_gpus : explicit_index;
   if (index >= visible_gpus) {
     throw ConfigError(
         key + " is " + requested + " but only " + std::to_string(visible_gpus) +

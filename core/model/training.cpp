@@ -12,9 +12,12 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <unordered_set>
+#include <utility>
 
 #include "core/model/adamw_kernel.h"
+#include "core/model/torch_runtime.h"
 #include "core/util/error.h"
 
 namespace dgr::model {
@@ -324,8 +327,7 @@ void set_generator_state(at::Generator generator, const std::string& hex, const 
 }
 
 at::Generator cuda_generator(int index) {
-  if (index < 0 || !torch::cuda::is_available() ||
-      index >= static_cast<int>(torch::cuda::device_count())) {
+  if (index < 0 || index >= visible_cuda_devices()) {
     throw ConfigError("CUDA generator of device " + std::to_string(index) +
                       ": no such CUDA device in this process (a CPU-only libtorch, or fewer "
                       "visible GPUs)");
@@ -359,10 +361,36 @@ Precision parse_precision(const std::string& name, const std::string& what) {
   throw ConfigError(what + " is \"" + name + "\": expected fp32 or bf16");
 }
 
-// torch 2.4 replaced the per-device autocast switches by ones that take the device type.
+namespace {
+
+// torch 2.4 replaced the per-device autocast switches by ones that take the device type; these
+// two are the only places that know which torch this is.
+std::pair<bool, torch::ScalarType> autocast_state(torch::DeviceType type) {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define DGR_AUTOCAST_BY_DEVICE_TYPE 1
+  return {at::autocast::is_autocast_enabled(type), at::autocast::get_autocast_dtype(type)};
+#else
+  if (type == torch::kCPU)
+    return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
+  return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
 #endif
+}
+
+void set_autocast_state(torch::DeviceType type, bool enabled, torch::ScalarType dtype) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+  at::autocast::set_autocast_enabled(type, enabled);
+  at::autocast::set_autocast_dtype(type, dtype);
+#else
+  if (type == torch::kCPU) {
+    at::autocast::set_cpu_enabled(enabled);
+    at::autocast::set_autocast_cpu_dtype(dtype);
+  } else {
+    at::autocast::set_enabled(enabled);
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  }
+#endif
+}
+
+}  // namespace
 
 AutocastScope::AutocastScope(Precision precision, torch::DeviceType device_type)
     : device_type_(device_type) {
@@ -372,24 +400,8 @@ AutocastScope::AutocastScope(Precision precision, torch::DeviceType device_type)
                       c10::DeviceTypeName(device_type));
   }
   active_ = true;
-#if defined(DGR_AUTOCAST_BY_DEVICE_TYPE)
-  was_enabled_ = at::autocast::is_autocast_enabled(device_type);
-  was_dtype_ = at::autocast::get_autocast_dtype(device_type);
-  at::autocast::set_autocast_enabled(device_type, true);
-  at::autocast::set_autocast_dtype(device_type, at::kBFloat16);
-#else
-  if (device_type == torch::kCPU) {
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  } else {
-    was_enabled_ = at::autocast::is_enabled();
-    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  }
-#endif
+  std::tie(was_enabled_, was_dtype_) = autocast_state(device_type);
+  set_autocast_state(device_type, true, at::kBFloat16);
   at::autocast::increment_nesting();
 }
 
@@ -398,18 +410,7 @@ AutocastScope::~AutocastScope() {
   // The cached bf16 copies of the weights are stale once the optimizer steps: dropped when the
   // outermost scope closes, as torch.autocast does.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#if defined(DGR_AUTOCAST_BY_DEVICE_TYPE)
-  at::autocast::set_autocast_enabled(device_type_, was_enabled_);
-  at::autocast::set_autocast_dtype(device_type_, was_dtype_);
-#else
-  if (device_type_ == torch::kCPU) {
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(was_dtype_);
-  } else {
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-  }
-#endif
+  set_autocast_state(device_type_, was_enabled_, was_dtype_);
 }
 
 void set_tf32_matmul(bool allowed) {
