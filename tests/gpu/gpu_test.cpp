@@ -24,6 +24,7 @@
 #include "core/search/token_constraint.h"
 #include "distributed/communicator.h"
 #include "distributed/mpi_context.h"
+#include "tests/common/search_results.h"
 
 namespace dgr {
 namespace {
@@ -245,16 +246,8 @@ TEST(Gpu, BeamSearchOnTheGpuEqualsTheCpu) {
   search::BeamSearchOptions options;
   options.beam_size = 4;
   search::NoConstraint open_a, open_b;
-  const auto a = search::beam_search(cpu, open_a, queries, {body}, options);
-  const auto b = search::beam_search(gpu, open_b, queries, {body}, options);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t q = 0; q < a.size(); ++q) {
-    ASSERT_EQ(a[q].keys.size(), b[q].keys.size()) << "query " << q;
-    for (size_t k = 0; k < a[q].keys.size(); ++k) {
-      EXPECT_EQ(a[q].keys[k].tokens, b[q].keys[k].tokens) << "query " << q << " key " << k;
-      EXPECT_NEAR(a[q].keys[k].log_prob, b[q].keys[k].log_prob, 1e-4);
-    }
-  }
+  testing::expect_same_results(search::beam_search(cpu, open_a, queries, {body}, options),
+                               search::beam_search(gpu, open_b, queries, {body}, options), 1e-4);
   model::set_tf32_matmul(true);
 }
 

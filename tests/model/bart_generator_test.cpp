@@ -18,6 +18,7 @@
 #include "core/model/bart_config.h"
 #include "core/search/beam_search.h"
 #include "core/search/fm_index_constraint.h"
+#include "tests/common/search_results.h"
 
 namespace dgr::model {
 namespace {
@@ -241,21 +242,8 @@ TEST_F(BartGeneratorTest, DeviceSelectionChoosesExactlyTheHostScansKeys) {
           constrained ? static_cast<search::TokenConstraint&>(fm_a) : open_a;
       search::TokenConstraint& cb =
           constrained ? static_cast<search::TokenConstraint&>(fm_b) : open_b;
-      const auto a = search::beam_search(host, ca, queries, {body}, options);
-      const auto b = search::beam_search(device, cb, queries, {body}, options);
-      ASSERT_EQ(a.size(), b.size());
-      for (size_t q = 0; q < a.size(); ++q) {
-        ASSERT_EQ(a[q].keys.size(), b[q].keys.size()) << "query " << q;
-        for (size_t k = 0; k < a[q].keys.size(); ++k) {
-          EXPECT_EQ(a[q].keys[k].tokens, b[q].keys[k].tokens);
-          EXPECT_EQ(a[q].keys[k].log_prob, b[q].keys[k].log_prob);
-        }
-        ASSERT_EQ(a[q].unigrams.size(), b[q].unigrams.size());
-        for (size_t u = 0; u < a[q].unigrams.size(); ++u) {
-          EXPECT_EQ(a[q].unigrams[u].token, b[q].unigrams[u].token);
-          EXPECT_EQ(a[q].unigrams[u].log_prob, b[q].unigrams[u].log_prob);
-        }
-      }
+      testing::expect_same_results(search::beam_search(host, ca, queries, {body}, options),
+                                   search::beam_search(device, cb, queries, {body}, options));
     }
   }
 }

@@ -26,6 +26,7 @@
 #include "core/search/fm_index_constraint.h"
 #include "core/search/token_constraint.h"
 #include "core/util/error.h"
+#include "tests/common/search_results.h"
 #include "tests/index/fm_brute_force.h"
 
 namespace dgr::search {
@@ -271,20 +272,7 @@ void expect_sorted_unique(const SearchResult& result) {
   }
 }
 
-void expect_same_results(const SearchResult& a, const SearchResult& b) {
-  ASSERT_EQ(a.keys.size(), b.keys.size());
-  for (size_t i = 0; i < a.keys.size(); ++i) {
-    EXPECT_EQ(a.keys[i].view, b.keys[i].view) << i;
-    EXPECT_EQ(a.keys[i].tokens, b.keys[i].tokens) << i;
-    EXPECT_EQ(a.keys[i].log_prob, b.keys[i].log_prob) << i;
-    EXPECT_EQ(a.keys[i].finished, b.keys[i].finished) << i;
-  }
-  ASSERT_EQ(a.unigrams.size(), b.unigrams.size());
-  for (size_t i = 0; i < a.unigrams.size(); ++i) {
-    EXPECT_EQ(a.unigrams[i].token, b.unigrams[i].token) << i;
-    EXPECT_EQ(a.unigrams[i].log_prob, b.unigrams[i].log_prob) << i;
-  }
-}
+using testing::expect_same_results;
 
 // Passages shaped like dgr's views: a title segment `S title E1 E2 body...` (title tokens never
 // form the end marker, but may hold E1 alone) and pseudo-query segments `P pq E1 E2`.
