@@ -75,6 +75,9 @@ DATA_FILES=(tokenizer/bart/vocab.json tokenizer/bart/merges.txt msmarco-dl19/cor
             msmarco-dl19/queries.jsonl cranfield/corpus.jsonl cranfield/queries.jsonl)
 # The targets of a GPU run, and the cache entries that must point into the unpacked prefix.
 TARGETS=(dgr dgr_gpu_tests train_step_bench beam_search_bench)
+# The bart-large training step the GPU run times (bf16, then fp32), and the GPU tests' ctest.
+STEP_BENCH_SHAPE=(--batch 16 --source-len 64 --target-len 32 --steps 10 --warmup 3)
+CTEST_ARGS=(-L gpu --output-on-failure -V --no-tests=error --timeout 120)
 PREFIX_CACHE_VARS=(MPI_C_COMPILER MPI_CXX_COMPILER MPI_mpi_LIBRARY MPIEXEC_EXECUTABLE
                    HDF5_C_COMPILER_EXECUTABLE HDF5_C_LIBRARY_hdf5 yaml-cpp_DIR glog_DIR gflags_DIR
                    Unwind_LIBRARY nlohmann_json_DIR CLI11_INCLUDE_DIR UTF8PROC_LIBRARY
@@ -356,9 +359,9 @@ commands of a GPU run (prefix: ${DGR_GPU_PREFIX:-/tmp/dgr-gpu-deps}; <torch> = p
         -DNCCL_LIBRARY=$P/nccl/libnccl.so -DCUDAToolkit_ROOT=<nvcc's folder>/.. -DCMAKE_CUDA_ARCHITECTURES=90
   ninja -C $BUILD_DIR -j <cores> -k 0 ${TARGETS[*]}   (those the configured tree has)
   $BUILD_DIR/bin/dgr version
-  ctest --test-dir $BUILD_DIR -L gpu --output-on-failure -V --no-tests=error --timeout 120
-  $BUILD_DIR/bench/train_step_bench --arch bart-large --device cuda --precision bf16 --batch 16 --source-len 64 --target-len 32 --steps 10 --warmup 3 --peak-tflops <bf16 peak>
-  $BUILD_DIR/bench/train_step_bench --arch bart-large --device cuda --precision fp32 --batch 16 --source-len 64 --target-len 32 --steps 10 --warmup 3 --peak-tflops <TF32 peak>
+  ctest --test-dir $BUILD_DIR ${CTEST_ARGS[*]}
+  $BUILD_DIR/bench/train_step_bench --arch bart-large --device cuda --precision bf16 ${STEP_BENCH_SHAPE[*]} --peak-tflops <bf16 peak>
+  $BUILD_DIR/bench/train_step_bench --arch bart-large --device cuda --precision fp32 ${STEP_BENCH_SHAPE[*]} --peak-tflops <TF32 peak>
       (peaks from the GPU's name: H100 SXM and H200 790 (measured bf16 rate) and 495 TFLOP/s; none, and no MFU, for a GPU not known)
   $BUILD_DIR/bench/beam_search_bench --device=cuda --data=.gpu-deps/data
   (the programs run with OPAL_PREFIX, PMIX_MCA_mca_base_component_path and LD_LIBRARY_PATH set to the prefix)
@@ -709,7 +712,7 @@ gpu_run() {
   cd "$ROOT"
   run_if version version.log 30 dgr "$BUILD_DIR/bin/dgr" version
   run_if ctest ctest.log 150 dgr_gpu_tests \
-    ctest --test-dir "$BUILD_DIR" -L gpu --output-on-failure -V --no-tests=error --timeout 120
+    ctest --test-dir "$BUILD_DIR" "${CTEST_ARGS[@]}"
   local precision
   local peak=()
   for precision in bf16 fp32; do
@@ -718,7 +721,7 @@ gpu_run() {
     [[ "$(peak_tflops "$precision")" != 0 ]] && peak=(--peak-tflops "$(peak_tflops "$precision")")
     run_if "train_step_$precision" train_step.log 90 train_step_bench \
       "$BUILD_DIR/bench/train_step_bench" --arch bart-large --device cuda --precision "$precision" \
-      --batch 16 --source-len 64 --target-len 32 --steps 10 --warmup 3 "${peak[@]}"
+      "${STEP_BENCH_SHAPE[@]}" "${peak[@]}"
   done
   run_if beam_search beam_search.log 150 beam_search_bench \
     "$BUILD_DIR/bench/beam_search_bench" --device=cuda "--data=$DEPS/data"
