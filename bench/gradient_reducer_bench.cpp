@@ -12,6 +12,8 @@
 // after backward), "overlap on" (buckets all-reduced from the autograd hooks while backward
 // runs), "on, summed" (the same without the division by the world size in finish()), and
 // "off, bf16" / "on, bf16" (buckets on the wire as bfloat16: train.grad_compression: bf16).
+// Every mode all-reduces float32 through the shared-memory window (train.shared_memory, the
+// default) except "off, mpi" / "on, mpi", which use Open MPI's MPI_Allreduce.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -96,10 +98,11 @@ double median(std::vector<double> values) {
 
 struct Mode {
   const char* name;
-  bool reduce;        // false: local backward only, the compute floor
-  bool overlap;       // bucket all-reduces launched from the hooks during backward
-  bool average;       // finish() divides by the world size
-  bool bf16 = false;  // buckets travel as bfloat16
+  bool reduce;                // false: local backward only, the compute floor
+  bool overlap;               // bucket all-reduces launched from the hooks during backward
+  bool average;               // finish() divides by the world size
+  bool bf16 = false;          // buckets travel as bfloat16
+  bool shared_memory = true;  // float32 through the shared-memory window, else MPI_Allreduce
 };
 
 torch::nn::Sequential make_model(const Options& options) {
@@ -144,8 +147,8 @@ StepTimes run_step(Runner& runner, Communicator& comm, const torch::Tensor& x) {
   return times;
 }
 
-// Every bucket all-reduced with idle cores: blocking on this thread, then all submitted to the
-// communication thread and waited for. Median milliseconds of the slowest rank.
+// Every bucket all-reduced with idle cores, on `comm`: blocking on this thread, then all submitted
+// to the communication thread and waited for. Median milliseconds of the slowest rank.
 std::pair<double, double> communication_alone(GradientReducer& reducer, Communicator& comm,
                                               int steps) {
   std::vector<double> blocking, threaded;
@@ -185,12 +188,17 @@ int main(int argc, char** argv) {
     const Options options = parse(argc, argv);
     torch::set_num_threads(1);
     auto comm = dgr::distributed::make_communicator("mpi", mpi);
+    dgr::distributed::MpiCommunicatorOptions plain;
+    plain.shared_memory = false;
+    auto mpi_comm = dgr::distributed::make_communicator("mpi", mpi, 0, 600, plain);
 
     std::vector<Runner> runners;
     for (const Mode& mode :
          {Mode{"local", false, false, false}, Mode{"overlap off", true, false, true},
           Mode{"overlap on", true, true, true}, Mode{"on, summed", true, true, false},
-          Mode{"off, bf16", true, false, true, true}, Mode{"on, bf16", true, true, true, true}}) {
+          Mode{"off, bf16", true, false, true, true}, Mode{"on, bf16", true, true, true, true},
+          Mode{"off, mpi", true, false, true, false, false},
+          Mode{"on, mpi", true, true, true, false, false}}) {
       Runner runner{mode, make_model(options), nullptr, {}};
       if (mode.reduce) {
         dgr::distributed::GradientReducerOptions reducer_options;
@@ -198,8 +206,8 @@ int main(int argc, char** argv) {
         reducer_options.overlap = mode.overlap;
         reducer_options.average = mode.average;
         reducer_options.bf16_compression = mode.bf16;
-        runner.reducer =
-            std::make_unique<GradientReducer>(runner.model->parameters(), *comm, reducer_options);
+        runner.reducer = std::make_unique<GradientReducer>(
+            runner.model->parameters(), mode.shared_memory ? *comm : *mpi_comm, reducer_options);
       }
       runners.push_back(std::move(runner));
     }
@@ -209,6 +217,8 @@ int main(int argc, char** argv) {
     const GradientReducer& reducer = *runners[1].reducer;
     const auto [blocking_ms, threaded_ms] =
         communication_alone(*runners[1].reducer, *comm, options.steps);
+    const auto [mpi_blocking_ms, mpi_threaded_ms] =
+        communication_alone(*runners[1].reducer, *mpi_comm, options.steps);
 
     // The modes take turns step by step, so that the load of the (shared) machine spreads evenly.
     torch::manual_seed(7 + comm->rank());
@@ -230,9 +240,9 @@ int main(int argc, char** argv) {
         params * 4 / 1e6, static_cast<long long>(options.batch), reducer.bucket_count(),
         options.bucket_mb, options.steps);
     std::printf(
-        "all-reduce of every bucket alone (idle cores): %.1f ms blocking, %.1f ms through "
-        "the communication thread\n",
-        blocking_ms, threaded_ms);
+        "all-reduce of every bucket alone (idle cores): %s %.1f ms blocking, %.1f ms through "
+        "the communication thread; MPI_Allreduce %.1f ms blocking, %.1f ms through the thread\n",
+        comm->transport().c_str(), blocking_ms, threaded_ms, mpi_blocking_ms, mpi_threaded_ms);
     std::printf("%-12s %10s %11s %8s %11s %9s %9s %9s %13s\n", "mode", "forward_ms", "backward_ms",
                 "skew_ms", "exposed_ms", "comm_ms", "step_ms", "best_ms", "exposed/step");
     for (const Runner& runner : runners) {

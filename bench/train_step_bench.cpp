@@ -20,7 +20,12 @@
 //                    [--steps 5] [--warmup 2] [--threads 1] [--dropout 0.1] [--device cpu]
 //                    [--precision fp32] [--peak-tflops 0] [--weights F] [--batch-file F]
 //                    [--save-weights F] [--save-batch F] [--check 0]
-//                    [--attention-dropout 0.1] [--activation-dropout 0.1]
+//                    [--attention-dropout 0.1] [--activation-dropout 0.1] [--profile F]
+//
+// --profile F: after the timed steps, three more steps under torch's autograd profiler, written
+// to F as a Chrome trace (bench/scripts/profile_compare.py sets it beside the Python side's).
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -30,6 +35,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,7 +79,8 @@ int main(int argc, char** argv) {
                                              {"save-batch", ""},
                                              {"check", "0"},
                                              {"attention-dropout", "0.1"},
-                                             {"activation-dropout", "0.1"}};
+                                             {"activation-dropout", "0.1"},
+                                             {"profile", ""}};
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string key = argv[i];
     if (key.rfind("--", 0) != 0 || !args.count(key.substr(2))) {
@@ -146,6 +153,7 @@ int main(int argc, char** argv) {
     // One dropout-free step: the mean token loss and the gradient norms both sides compare.
     torch::Tensor summed;
     {
+      RECORD_USER_SCOPE("phase:forward");
       const dgr::model::AutocastScope autocast(precision, device.type());
       summed = dgr::model::label_smoothed_cross_entropy(model->forward(ids, mask, dec), labels, 0.1)
                    .loss;
@@ -171,7 +179,13 @@ int main(int argc, char** argv) {
 
   std::vector<double> step_s, forward_s, backward_s, optimizer_s;
   double loss_value = 0;
-  for (int i = 0; i < warmup + steps; ++i) {
+  const std::string profile = args["profile"];
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
+  const int profiled = profile.empty() ? 0 : 3;
+  for (int i = 0; i < warmup + steps + profiled; ++i) {
+    if (i == warmup + steps) {
+      profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+    }
     sync();
     const auto t0 = Clock::now();
     torch::Tensor summed;
@@ -182,20 +196,27 @@ int main(int argc, char** argv) {
     }
     loss_value = summed.item<double>();  // also waits for the forward
     const auto t1 = Clock::now();
-    (summed / tokens).backward();
-    sync();
+    {
+      RECORD_USER_SCOPE("phase:backward");
+      (summed / tokens).backward();
+      sync();
+    }
     const auto t2 = Clock::now();
-    optimizer.step(3e-5);
-    optimizer.zero_grad();
-    sync();
+    {
+      RECORD_USER_SCOPE("phase:optimizer");
+      optimizer.step(3e-5);
+      optimizer.zero_grad();
+      sync();
+    }
     const auto t3 = Clock::now();
-    if (i >= warmup) {
+    if (i >= warmup && i < warmup + steps) {
       forward_s.push_back(seconds(t0, t1));
       backward_s.push_back(seconds(t1, t2));
       optimizer_s.push_back(seconds(t2, t3));
       step_s.push_back(seconds(t0, t3));
     }
   }
+  profiler.reset();  // writes the trace
   // Model FLOPs of a step: multiply-accumulates of the forward (projections, FFN, attention
   // scores and mixing, the LM head) x 2 FLOPs x 3 (the backward costs twice the forward).
   const double d = static_cast<double>(config.d_model);

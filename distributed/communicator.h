@@ -46,6 +46,9 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   virtual const char* backend() const = 0;  // "mpi" or "nccl"
+  // How large float buffers are all-reduced, for the log: the backend's name, or
+  // "mpi (shared memory)" when the mpi backend reduces through a shared-memory window.
+  virtual std::string transport() const { return backend(); }
 
   // In place over `count` elements of every rank.
   virtual void all_reduce(void* data, size_t count, DataType type, ReduceOp op) = 0;
@@ -68,13 +71,28 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
+// How the mpi backend reduces float32 buffers between ranks of one machine.
+struct MpiCommunicatorOptions {
+  // When every rank of the communicator runs on one node: float32 sums and averages of at least
+  // `shm_min_elements` go through a shared-memory window (MPI_Win_allocate_shared) instead of
+  // MPI_Allreduce. Chunk by chunk, every rank copies the other ranks' slices into the window,
+  // sums its own slice over all ranks (in rank order, scaled once for an average) and copies the
+  // other slices' sums back: each element is summed once, so all ranks get the same bits.
+  // Otherwise, or when the window cannot be made (a warning says so), MPI_Allreduce.
+  bool shared_memory = true;
+  size_t shm_chunk_elements = size_t{1} << 16;  // float32 elements per rank and pipeline stage
+  size_t shm_min_elements = size_t{1} << 14;    // smaller buffers: MPI_Allreduce
+};
+
 // "mpi" (host memory) or "nccl" (device memory of CUDA device `device`; ConfigError when this
 // build has no NCCL, no GPU is visible or two ranks share a GPU). Collective over `mpi`. On
 // NCCL a collective that has not completed after `timeout_s` seconds (<= 0: never) aborts the
 // communicator and throws CommError naming the rank and the collective; MPI collectives cannot
 // be aborted and wait as long as MPI does.
+// `mpi_options` applies to the mpi backend.
 std::unique_ptr<Communicator> make_communicator(const std::string& backend, MpiContext& mpi,
-                                                int device = 0, double timeout_s = 600);
+                                                int device = 0, double timeout_s = 600,
+                                                const MpiCommunicatorOptions& mpi_options = {});
 bool nccl_available();  // compiled with NCCL
 
 }  // namespace dgr::distributed

@@ -32,6 +32,7 @@ struct TrainingOptions {
   int keep_last = 3;
   int log_every = 10;
   std::string backend = "mpi";
+  bool shared_memory = true;
   double collective_timeout_s = 600;
   std::string precision = "fp32";
   bool tf32 = true;
@@ -78,6 +79,11 @@ void visit(V& v, TrainingOptions& o) {
   v.field("log_every", o.log_every, "Steps between lines of train_log.jsonl and progress.");
   v.field("backend", config::Choice{o.backend, {"mpi", "nccl"}},
           "Gradient all-reduce: MPI on host memory or NCCL on GPUs.");
+  v.field("shared_memory", o.shared_memory,
+          "mpi backend, every rank on one machine: all-reduce float32 gradients through a "
+          "shared-memory window (each rank sums its slice of every rank's buffer, then copies "
+          "the other slices back; the same bits as MPI_Allreduce on 2 ranks, 2-3x faster than "
+          "Open MPI's, docs/benchmarks.md). false, or ranks on several machines: MPI_Allreduce.");
   v.field("collective_timeout_s", o.collective_timeout_s,
           "NCCL only: seconds a collective may take before the communicator is aborted and the "
           "job ends with an error naming the rank and the collective (a peer that stopped or "

@@ -14,11 +14,13 @@ namespace dgr::distributed {
 TrainingCommunicators make_training_communicators(const TrainingOptions& o, const TrainingRun& run,
                                                   MpiContext& mpi) {
   TrainingCommunicators out;
-  out.gradients =
-      make_communicator(o.backend, mpi, std::max(run.cuda_index, 0), o.collective_timeout_s);
+  MpiCommunicatorOptions mpi_options;
+  mpi_options.shared_memory = o.shared_memory;
+  out.gradients = make_communicator(o.backend, mpi, std::max(run.cuda_index, 0),
+                                    o.collective_timeout_s, mpi_options);
   if (std::string(out.gradients->backend()) != "mpi") out.host = make_communicator("mpi", mpi);
   LOG(INFO) << placement_line(mpi, DevicePlacement{run.device, run.cuda_index}) << ", gradients on "
-            << out.gradients->backend();
+            << out.gradients->transport();
   return out;
 }
 

@@ -30,7 +30,9 @@ const std::vector<std::string> kOperationalKeys = {"run.threads",
                                                    "teacher.cross_encoder.device",
                                                    "teacher.cross_encoder.batch_size",
                                                    "train.backend",
-                                                   "teacher.train.backend"};
+                                                   "teacher.train.backend",
+                                                   "train.shared_memory",
+                                                   "teacher.train.shared_memory"};
 
 std::string join_path(const std::string& dir, const std::string& rel) {
   return (fs::path(dir) / rel).lexically_normal().string();

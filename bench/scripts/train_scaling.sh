@@ -18,7 +18,7 @@ STEPS=8
 BATCH=16
 MICRO=8
 ROUNDS=2
-SETTINGS="1x1 2x1 2x1-overlap 2x1-zero1 1x2 2x1-independent"
+SETTINGS="1x1 2x1 2x1-overlap 2x1-mpi 2x1-zero1 1x2 2x1-independent"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --arch) ARCH="$2"; shift 2 ;;
@@ -52,6 +52,7 @@ run() {  # setting round -> one result line
   case "$setting" in
     *-zero1) extra=(--set train.zero_stage=1) ;;
     *-overlap) extra=(--set train.overlap=true) ;;
+    *-mpi) extra=(--set train.shared_memory=false) ;;
     *-independent) ranks=1; copies=2; batch=$((BATCH / 2)) ;;
   esac
   local out="$WORK/run-$setting-$round" pids=() logs=()
@@ -72,7 +73,8 @@ run() {  # setting round -> one result line
   python3 - "$setting" "$BATCH" "${logs[@]}" <<'PY'
 import json, statistics, sys
 # Independent copies: the slower copy's steps (both must finish for the whole batch).
-runs = [[json.loads(l) for l in open(path)] for path in sys.argv[3:]]
+# Step rows only: the log also holds probe and evaluation rows, which carry no timings.
+runs = [[r for r in map(json.loads, open(path)) if "seconds" in r] for path in sys.argv[3:]]
 rows = max(runs, key=lambda r: statistics.median(x["seconds"]["step"] for x in r))
 steady = [r for r in rows if r["step"] > 2] or rows
 step = statistics.median(r["seconds"]["step"] for r in steady)

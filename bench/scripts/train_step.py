@@ -15,6 +15,7 @@ numbers; --check 1 runs one dropout-free step and prints the mean token loss and
 norms train_step_bench --check 1 prints, instead of timings.
 """
 import argparse
+import contextlib
 import json
 import statistics
 import struct
@@ -192,6 +193,13 @@ def no_decay(name):
     return name.endswith(".bias") or "layer_norm" in low or "layernorm" in low
 
 
+def phase(name, profiler):
+    """A "phase:<name>" range in the profile (nothing while not profiling)."""
+    if profiler is None:
+        return contextlib.nullcontext()
+    return torch.autograd.profiler.record_function("phase:" + name)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--arch", default="bart-base", choices=sorted(PRESETS))
@@ -208,6 +216,9 @@ def main():
     ap.add_argument("--check", type=int, default=0)
     ap.add_argument("--attention-dropout", type=float, default=0.1)
     ap.add_argument("--activation-dropout", type=float, default=0.1)
+    ap.add_argument("--profile", default="",
+                    help="after the timed steps, 3 more under the autograd profiler, written "
+                         "to this file as a Chrome trace")
     args = ap.parse_args()
     if args.check:
         args.dropout = args.attention_dropout = args.activation_dropout = 0.0
@@ -248,22 +259,34 @@ def main():
         return
 
     phases = {"step": [], "forward": [], "backward": [], "optimizer": []}
-    for i in range(args.warmup + args.steps):
+    profiled = 3 if args.profile else 0
+    profiler = None
+    for i in range(args.warmup + args.steps + profiled):
+        if i == args.warmup + args.steps:
+            # The legacy profiler, as the C++ side's RecordProfile.
+            profiler = torch.autograd.profiler.profile(use_kineto=False)
+            profiler.__enter__()
         t0 = time.perf_counter()
-        logits = model(ids, mask, dec)
-        loss = label_smoothed_loss(logits, labels, 0.1)
-        loss_value = loss.item()
+        with phase("forward", profiler):
+            logits = model(ids, mask, dec)
+            loss = label_smoothed_loss(logits, labels, 0.1)
+            loss_value = loss.item()
         t1 = time.perf_counter()
-        (loss / tokens).backward()
+        with phase("backward", profiler):
+            (loss / tokens).backward()
         t2 = time.perf_counter()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=False)
+        with phase("optimizer", profiler):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=False)
         t3 = time.perf_counter()
-        if i >= args.warmup:
+        if args.warmup <= i < args.warmup + args.steps:
             phases["forward"].append(t1 - t0)
             phases["backward"].append(t2 - t1)
             phases["optimizer"].append(t3 - t2)
             phases["step"].append(t3 - t0)
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        profiler.export_chrome_trace(args.profile)
     out = {
         "impl": "python",
         "torch": torch.__version__,

@@ -303,6 +303,123 @@ TEST(MpiCommunicator, BarrierCompletes) {
     EXPECT_NO_THROW(comm->barrier());
 }
 
+// The shared-memory all-reduce with a 64-element chunk, so that buffers of a few hundred
+// elements run the whole pipeline (several chunks, a short last chunk, slices cut to cache lines,
+// a rank with an empty slice) and every buffer takes it (no minimum size).
+MpiCommunicatorOptions small_chunks() {
+  MpiCommunicatorOptions options;
+  options.shm_chunk_elements = 64;
+  options.shm_min_elements = 0;
+  return options;
+}
+
+// Rank r's element i: values of mixed sign and magnitude, so sums round.
+float shm_value(int rank, size_t i) {
+  const auto x = static_cast<float>((i * 2654435761u + static_cast<size_t>(rank) * 40503u) % 20011);
+  return (x - 10005.0f) * 1.37e-3f * static_cast<float>(1 + rank % 3);
+}
+
+// What every rank must receive: the sum in rank order, then times `scale` (0: none), in float.
+std::vector<float> shm_expected(int size, size_t count, float scale) {
+  std::vector<float> out(count);
+  for (size_t i = 0; i < count; ++i) {
+    float sum = shm_value(0, i);
+    for (int k = 1; k < size; ++k)
+      sum += shm_value(k, i);
+    out[i] = scale != 0.0f ? sum * scale : sum;
+  }
+  return out;
+}
+
+TEST(MpiCommunicator, SharedMemoryAllReduceIsTheRankOrderSumBitForBit) {
+  auto comm = make_communicator("mpi", context(), 0, 600, small_chunks());
+  const int rank = comm->rank();
+  const int n = comm->size();
+  if (n > 1) {
+    EXPECT_EQ(comm->transport(), "mpi (shared memory)");  // the tests run on one node
+  }
+  const float average = 1.0f / static_cast<float>(n);
+  for (size_t count : {size_t{0}, size_t{1}, size_t{5}, size_t{16}, size_t{17}, size_t{63},
+                       size_t{64}, size_t{65}, size_t{128}, size_t{64 * 7 + 3}, size_t{10000}}) {
+    for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg}) {
+      for (bool async : {false, true}) {
+        std::vector<float> data(count);
+        for (size_t i = 0; i < count; ++i)
+          data[i] = shm_value(rank, i);
+        if (async) {
+          comm->all_reduce_async(data.data(), count, DataType::kFloat32, op)->wait();
+        } else {
+          comm->all_reduce(data.data(), count, DataType::kFloat32, op);
+        }
+        const std::vector<float> expected =
+            shm_expected(n, count, op == ReduceOp::kAvg && n > 1 ? average : 0.0f);
+        for (size_t i = 0; i < count; ++i) {
+          ASSERT_EQ(data[i], expected[i]) << "count " << count << " element " << i << " op "
+                                          << static_cast<int>(op) << " async " << async;
+        }
+      }
+    }
+  }
+}
+
+// On two ranks MPI_Allreduce adds the same pair once as well: both paths give the same bits.
+TEST(MpiCommunicator, SharedMemoryAndMpiAllreduceAgreeOnTwoRanks) {
+  if (context().size() != 2) GTEST_SKIP() << "needs exactly 2 ranks";
+  MpiCommunicatorOptions plain;
+  plain.shared_memory = false;
+  auto shm = make_communicator("mpi", context(), 0, 600, small_chunks());
+  auto mpi = make_communicator("mpi", context(), 0, 600, plain);
+  EXPECT_EQ(mpi->transport(), "mpi");
+  const size_t count = 64 * 5 + 11;
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAvg}) {
+    std::vector<float> a(count), b(count);
+    for (size_t i = 0; i < count; ++i)
+      a[i] = b[i] = shm_value(context().rank(), i);
+    shm->all_reduce(a.data(), count, DataType::kFloat32, op);
+    mpi->all_reduce(b.data(), count, DataType::kFloat32, op);
+    for (size_t i = 0; i < count; ++i)
+      ASSERT_EQ(a[i], b[i]) << "element " << i;
+  }
+}
+
+// Asynchronous all-reduces on the communication thread's window while the caller's thread uses
+// its own window for blocking ones, and other types (not through shared memory) in between.
+TEST(MpiCommunicator, SharedMemoryAsyncAndBlockingAllReducesInterleave) {
+  auto comm = make_communicator("mpi", context(), 0, 600, small_chunks());
+  const int rank = comm->rank();
+  const int n = comm->size();
+  std::vector<std::vector<float>> buffers;
+  std::vector<std::shared_ptr<Work>> works;
+  const std::vector<size_t> sizes = {300, 7, 1000, 64, 129};
+  for (size_t count : sizes) {
+    buffers.emplace_back(count);
+    for (size_t i = 0; i < count; ++i)
+      buffers.back()[i] = shm_value(rank, i);
+  }
+  for (auto& buffer : buffers) {
+    works.push_back(
+        comm->all_reduce_async(buffer.data(), buffer.size(), DataType::kFloat32, ReduceOp::kSum));
+  }
+  std::vector<float> blocking(777);
+  for (size_t i = 0; i < blocking.size(); ++i)
+    blocking[i] = shm_value(rank, i);
+  comm->all_reduce(blocking.data(), blocking.size(), DataType::kFloat32, ReduceOp::kSum);
+  std::vector<double> doubles(100, 1.5);
+  comm->all_reduce(doubles.data(), doubles.size(), DataType::kFloat64, ReduceOp::kSum);
+  for (auto& work : works)
+    work->wait();
+  for (size_t b = 0; b < buffers.size(); ++b) {
+    const std::vector<float> expected = shm_expected(n, sizes[b], 0.0f);
+    for (size_t i = 0; i < sizes[b]; ++i)
+      ASSERT_EQ(buffers[b][i], expected[i]) << "buffer " << b << " element " << i;
+  }
+  const std::vector<float> expected = shm_expected(n, blocking.size(), 0.0f);
+  for (size_t i = 0; i < blocking.size(); ++i)
+    ASSERT_EQ(blocking[i], expected[i]) << "element " << i;
+  for (double v : doubles)
+    ASSERT_EQ(v, 1.5 * n);
+}
+
 TEST(MakeCommunicator, UnknownBackendIsAConfigErrorListingTheChoices) {
   try {
     make_communicator("gloo", context());
