@@ -153,7 +153,6 @@ int main(int argc, char** argv) {
     // One dropout-free step: the mean token loss and the gradient norms both sides compare.
     torch::Tensor summed;
     {
-      RECORD_USER_SCOPE("phase:forward");
       const dgr::model::AutocastScope autocast(precision, device.type());
       summed = dgr::model::label_smoothed_cross_entropy(model->forward(ids, mask, dec), labels, 0.1)
                    .loss;
@@ -190,6 +189,7 @@ int main(int argc, char** argv) {
     const auto t0 = Clock::now();
     torch::Tensor summed;
     {
+      RECORD_USER_SCOPE("phase:forward");
       const dgr::model::AutocastScope autocast(precision, device.type());
       const torch::Tensor logits = model->forward(ids, mask, dec);
       summed = dgr::model::label_smoothed_cross_entropy(logits, labels, 0.1).loss;

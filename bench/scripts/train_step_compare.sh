@@ -13,6 +13,11 @@
 #
 #   bench/scripts/train_step_compare.sh [--arch bart-base] [--threads "1 2"] [--rounds 3]
 #                                       [--steps 5] [--build DIR] [--python /usr/bin/python3]
+#                                       [--profile DIR]
+#
+# --profile DIR: the first round of each thread count also profiles three more steps on each side
+# (Chrome traces in DIR) and prints the operators whose self time differs most, phase by phase
+# (bench/scripts/profile_compare.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="$ROOT/build/release"
@@ -21,6 +26,7 @@ THREADS="1 2"
 ROUNDS=3
 STEPS=5
 PYTHON=/usr/bin/python3
+PROFILE=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --arch) ARCH="$2"; shift 2 ;;
@@ -29,6 +35,7 @@ while [[ $# -gt 0 ]]; do
     --steps) STEPS="$2"; shift 2 ;;
     --build) BUILD="$2"; shift 2 ;;
     --python) PYTHON="$2"; shift 2 ;;
+    --profile) PROFILE="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -71,8 +78,15 @@ COMMON=(--arch "$ARCH" --steps "$STEPS" --warmup 2 --weights "$WEIGHTS" --batch-
 for threads in $THREADS; do
   export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
   for ((r = 0; r < ROUNDS; r++)); do
-    py=$("$PYTHON" "$ROOT/bench/scripts/train_step.py" "${COMMON[@]}" --threads "$threads")
-    cpp=$("$BENCH" "${COMMON[@]}" --threads "$threads")
+    py_profile=() cpp_profile=()
+    if [[ -n "$PROFILE" && $r == 0 ]]; then  # three more steps after the timed ones
+      mkdir -p "$PROFILE"
+      py_profile=(--profile "$PROFILE/python-$ARCH-$threads.json")
+      cpp_profile=(--profile "$PROFILE/cpp-$ARCH-$threads.json")
+    fi
+    py=$("$PYTHON" "$ROOT/bench/scripts/train_step.py" "${COMMON[@]}" --threads "$threads" \
+      "${py_profile[@]}")
+    cpp=$("$BENCH" "${COMMON[@]}" --threads "$threads" "${cpp_profile[@]}")
     echo "$py"
     echo "$cpp"
     "$PYTHON" - "$py" "$cpp" <<'PY'
@@ -84,4 +98,8 @@ print("threads %d: python %.3f s (fwd %.3f bwd %.3f opt %.3f), C++ %.3f s (fwd %
     cpp["step_s"] / py["step_s"]))
 PY
   done
+  if [[ -n "$PROFILE" ]]; then
+    "$PYTHON" "$ROOT/bench/scripts/profile_compare.py" "$PROFILE/cpp-$ARCH-$threads.json" \
+      "$PROFILE/python-$ARCH-$threads.json" --top 15
+  fi
 done
