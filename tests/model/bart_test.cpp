@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -497,6 +498,43 @@ TEST_F(BartTest, TrainModeBackwardGivesEveryParameterAGradient) {
     ASSERT_TRUE(item.value().grad().defined()) << item.key();
     EXPECT_TRUE(torch::isfinite(item.value().grad()).all().item<bool>()) << item.key();
     EXPECT_GT(item.value().grad().abs().sum().item<double>(), 0.0) << item.key();
+  }
+}
+
+// The shared matrix gets three gradients (the encoder's and the decoder's lookups, which are
+// sparse, and the LM head's, dense) that autograd adds into one dense gradient. Against central
+// differences in double precision: a row that two input positions look up, a row only the LM
+// head uses, and the padding row (whose lookups contribute nothing).
+TEST_F(BartTest, SharedEmbeddingGradientMatchesFiniteDifferences) {
+  auto model = tiny_model();
+  model->to(torch::kFloat64);
+  auto ids = torch::tensor({{0, 7, 9, 7, 2, 1}, {0, 11, 7, 2, 1, 1}}, torch::kLong);
+  auto mask = ids.ne(1).to(torch::kLong);
+  auto dec = torch::tensor({{2, 0, 13, 7}, {2, 0, 9, 9}}, torch::kLong);
+  auto labels = torch::tensor({{0, 13, 7, 2}, {0, 9, 9, 2}}, torch::kLong);
+  auto loss_of = [&] {
+    auto logits = model->forward(ids, mask, dec);
+    return torch::nn::functional::cross_entropy(logits.reshape({-1, kVocab}), labels.reshape({-1}));
+  };
+  loss_of().backward();
+  torch::Tensor weight = model->model->shared->weight;
+  const torch::Tensor grad = weight.grad();
+  ASSERT_TRUE(grad.defined());
+  ASSERT_EQ(grad.layout(), torch::kStrided);  // dense, as the optimizer and the reducer expect
+  torch::NoGradGuard no_grad;
+  const double h = 1e-6;
+  for (int64_t row : {7, 40, 1}) {
+    for (int64_t col : {0, 5}) {
+      const double saved = weight[row][col].item<double>();
+      weight[row][col].fill_(saved + h);
+      const double up = loss_of().item<double>();
+      weight[row][col].fill_(saved - h);
+      const double down = loss_of().item<double>();
+      weight[row][col].fill_(saved);
+      const double numeric = (up - down) / (2 * h);
+      EXPECT_NEAR(grad[row][col].item<double>(), numeric, 1e-6 + 1e-5 * std::abs(numeric))
+          << "row " << row << " column " << col;
+    }
   }
 }
 
