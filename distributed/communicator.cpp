@@ -454,11 +454,6 @@ bool wait_politely(MPI_Request& request, const char* call, const std::atomic<boo
   }
 }
 
-// One in-place all-reduce on `comm`. A blocking MPI_Allreduce is the fastest once every rank is
-// in it (Open MPI's tuned algorithms are ~2x faster than the MPI_Iallreduce schedule), but it
-// busy-polls while it waits for a late rank. So the ranks first meet in an MPI_Ibarrier, waited
-// for politely, and only then run the blocking all-reduce, which then hardly waits.
-// A reduce-scatter (`send` non-null: `count` is the block each rank receives) is run the same way.
 // The ranks meet in an MPI_Ibarrier on `comm`, waited for politely; false if abandoned first.
 bool meet_politely(MPI_Comm comm, const std::atomic<bool>& abandon) {
   MPI_Request request = MPI_REQUEST_NULL;
@@ -466,6 +461,11 @@ bool meet_politely(MPI_Comm comm, const std::atomic<bool>& abandon) {
   return wait_politely(request, "MPI_Test (barrier before the reduction)", abandon);
 }
 
+// One in-place all-reduce on `comm`. A blocking MPI_Allreduce is the fastest once every rank is
+// in it (Open MPI's tuned algorithms are ~2x faster than the MPI_Iallreduce schedule), but it
+// busy-polls while it waits for a late rank. So the ranks first meet in an MPI_Ibarrier, waited
+// for politely, and only then run the blocking all-reduce, which then hardly waits.
+// A reduce-scatter (`send` non-null: `count` is the block each rank receives) is run the same way.
 bool run_reduction(const void* send, void* data, int count, MPI_Datatype type, MPI_Op op,
                    MPI_Comm comm, const std::atomic<bool>& abandon) {
   if (!meet_politely(comm, abandon)) return false;

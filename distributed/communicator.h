@@ -9,7 +9,9 @@
 // communicator; all_reduce_async and reduce_scatter_async run on a communication thread with a
 // second duplicate, in FIFO order (needs MPI_THREAD_MULTIPLE; with a lower level it runs at
 // submission, with a warning). bfloat16 is summed (kSum only: each pair added in float32 and
-// rounded once, as NCCL does); float16 is moved (all_gather, broadcast) but not reduced.
+// rounded once, as NCCL does); float16 is moved (all_gather, broadcast) but not reduced. When all
+// ranks share one machine, float32 sums go through a shared-memory window instead of
+// MPI_Allreduce (MpiCommunicatorOptions).
 #pragma once
 
 #include <cstddef>
