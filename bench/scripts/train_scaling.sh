@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data-parallel scaling of `dgr train` (stage 1) on one machine, side by side in one run: the same
-# global batch on 1 rank x 1 thread, 2 ranks x 1 thread (train.overlap auto / true, ZeRO-1) and
+# global batch on 1 rank x 1 thread, 2 ranks x 1 thread (train.overlap auto / true, MPI_Allreduce
+# instead of the shared-memory all-reduce: 2x1-mpi, ZeRO-1) and
 # 1 rank x 2 threads, round-robin so that every setting sees the same machine load. The setting
 # 2x1-independent runs two unrelated 1-rank trainings of half the batch at the same time: the
 # ceiling of 2 ranks on this machine without any communication. The model is
