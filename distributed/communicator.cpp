@@ -335,17 +335,16 @@ class ShmAllReduce {
   // into `mine` while the block is in the first-level cache.
   void sum_own_slice(float* mine, size_t chunk, Slice own, float scale) {
     constexpr size_t kBlock = 2048;
-    std::vector<const float*>& sources = sources_;
     for (int k = 0; k < size_; ++k) {
-      sources[static_cast<size_t>(k)] =
+      sources_[static_cast<size_t>(k)] =
           (k == rank_ ? mine : input(k, chunk)) + static_cast<std::ptrdiff_t>(own.begin);
     }
     float* const result = output(rank_, chunk) + own.begin;
     for (size_t at = 0; at < own.end - own.begin; at += kBlock) {
       const size_t n = std::min(kBlock, own.end - own.begin - at);
       float* __restrict out = result + at;
-      const float* __restrict first = sources[0] + at;
-      const float* __restrict second = sources[1] + at;
+      const float* __restrict first = sources_[0] + at;
+      const float* __restrict second = sources_[1] + at;
       if (size_ == 2 && scale != 0.0f) {
         for (size_t i = 0; i < n; ++i)
           out[i] = (first[i] + second[i]) * scale;
@@ -353,7 +352,7 @@ class ShmAllReduce {
         for (size_t i = 0; i < n; ++i)
           out[i] = first[i] + second[i];
         for (int k = 2; k < size_; ++k) {
-          const float* __restrict next = sources[static_cast<size_t>(k)] + at;
+          const float* __restrict next = sources_[static_cast<size_t>(k)] + at;
           for (size_t i = 0; i < n; ++i)
             out[i] += next[i];
         }
@@ -384,15 +383,6 @@ class ShmAllReduce {
   size_t chunk_;
   std::vector<float*> base_;           // every rank's part of the window, mapped into this process
   std::vector<const float*> sources_;  // sum_own_slice's operands, one per rank
-};
-
-// Which all-reduces take the shared-memory path.
-struct ShmPolicy {
-  size_t min_elements = 0;
-  bool applies(DataType type, ReduceOp op, size_t count) const {
-    return type == DataType::kFloat32 && (op == ReduceOp::kSum || op == ReduceOp::kAvg) &&
-           count >= min_elements;
-  }
 };
 
 // Completion of one asynchronous collective, shared by the Work handle and the thread running it.
@@ -454,28 +444,33 @@ bool wait_politely(MPI_Request& request, const char* call, const std::atomic<boo
   }
 }
 
-// The ranks meet in an MPI_Ibarrier on `comm`, waited for politely; false if abandoned first.
+// A blocking MPI_Allreduce is the fastest once every rank is in it (Open MPI's tuned algorithms
+// are ~2x faster than the MPI_Iallreduce schedule), but it busy-polls while it waits for a late
+// rank. So before each collective of the communication thread the ranks meet in an
+// MPI_Ibarrier on `comm`, waited for politely, and only then run the blocking collective, which
+// then hardly waits. False if abandoned first.
 bool meet_politely(MPI_Comm comm, const std::atomic<bool>& abandon) {
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(MPI_Ibarrier(comm, &request), "MPI_Ibarrier (before the reduction)");
   return wait_politely(request, "MPI_Test (barrier before the reduction)", abandon);
 }
 
-// One in-place all-reduce on `comm`. A blocking MPI_Allreduce is the fastest once every rank is
-// in it (Open MPI's tuned algorithms are ~2x faster than the MPI_Iallreduce schedule), but it
-// busy-polls while it waits for a late rank. So the ranks first meet in an MPI_Ibarrier, waited
-// for politely, and only then run the blocking all-reduce, which then hardly waits.
-// A reduce-scatter (`send` non-null: `count` is the block each rank receives) is run the same way.
-bool run_reduction(const void* send, void* data, int count, MPI_Datatype type, MPI_Op op,
-                   MPI_Comm comm, const std::atomic<bool>& abandon) {
-  if (!meet_politely(comm, abandon)) return false;
+// One in-place all-reduce on `comm`, or a reduce-scatter (`send` non-null: `count` is the block
+// each rank receives).
+void run_reduction(const void* send, void* data, int count, MPI_Datatype type, MPI_Op op,
+                   MPI_Comm comm) {
   if (send != nullptr) {
     check_mpi(MPI_Reduce_scatter_block(send, data, count, type, op, comm),
               "MPI_Reduce_scatter_block (async)");
   } else {
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count, type, op, comm), "MPI_Allreduce (async)");
   }
-  return true;
+}
+
+// The failure of a collective the communication thread gave up on.
+std::exception_ptr abandoned() {
+  return std::make_exception_ptr(
+      CommError("asynchronous collective abandoned: the communicator was destroyed"));
 }
 
 // The communication thread: a FIFO of all-reduces and reduce-scatters run on its own
@@ -551,20 +546,14 @@ class CommThread {
       const double start = now_seconds();
       std::exception_ptr failure;
       try {
-        if (task.shared_memory) {
-          if (meet_politely(comm_, abandon_)) {
-            shm_->run(static_cast<float*>(task.data), static_cast<size_t>(task.count),
-                      static_cast<float>(task.scale));
-          } else {
-            failure = std::make_exception_ptr(
-                CommError("asynchronous collective abandoned: the communicator was destroyed"));
-          }
-        } else if (run_reduction(task.send, task.data, task.count, task.type, task.op, comm_,
-                                 abandon_)) {
-          scale_in_place(task.data, static_cast<size_t>(task.count), task.element, task.scale);
+        if (!meet_politely(comm_, abandon_)) {
+          failure = abandoned();
+        } else if (task.shared_memory) {
+          shm_->run(static_cast<float*>(task.data), static_cast<size_t>(task.count),
+                    static_cast<float>(task.scale));
         } else {
-          failure = std::make_exception_ptr(
-              CommError("asynchronous collective abandoned: the communicator was destroyed"));
+          run_reduction(task.send, task.data, task.count, task.type, task.op, comm_);
+          scale_in_place(task.data, static_cast<size_t>(task.count), task.element, task.scale);
         }
       } catch (...) {
         failure = std::current_exception();
@@ -573,12 +562,8 @@ class CommThread {
     }
     // Abandoned: whatever is still queued never ran.
     std::lock_guard<std::mutex> lock(mutex_);
-    for (Task& task : queue_) {
-      task.completion->finish(
-          std::make_exception_ptr(
-              CommError("asynchronous collective abandoned: the communicator was destroyed")),
-          0.0);
-    }
+    for (Task& task : queue_)
+      task.completion->finish(abandoned(), 0.0);
     queue_.clear();
   }
 
@@ -595,7 +580,7 @@ class CommThread {
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator(MpiContext& mpi, const MpiCommunicatorOptions& options)
-      : rank_(mpi.rank()), size_(mpi.size()), shm_policy_{options.shm_min_elements} {
+      : rank_(mpi.rank()), size_(mpi.size()), shm_min_elements_(options.shm_min_elements) {
     comm_ = dup_comm(mpi.comm());
     const size_t chunk = options.shm_chunk_elements;
     if (options.shared_memory) shm_ = ShmAllReduce::create(comm_, chunk);
@@ -627,14 +612,7 @@ class MpiCommunicator : public Communicator {
 
   void all_reduce(void* data, size_t count, DataType type, ReduceOp op) override {
     const double scale = scale_for_average(op, type, size_, "MPI_Allreduce");
-    if (shm_ && shm_policy_.applies(type, op, count)) {
-      shm_->run(static_cast<float*>(data), count, static_cast<float>(scale));
-      return;
-    }
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count, "MPI_Allreduce"),
-                            reduce_type(type, "MPI_Allreduce"), mpi_op(op, type), comm_),
-              "MPI_Allreduce");
-    scale_in_place(data, count, type, scale);
+    all_reduce_here(data, count, type, op, scale, "MPI_Allreduce");
   }
 
   std::shared_ptr<Work> all_reduce_async(void* data, size_t count, DataType type,
@@ -642,23 +620,16 @@ class MpiCommunicator : public Communicator {
     const int n = mpi_count(count, "all_reduce_async");
     const MPI_Datatype mpi_type = reduce_type(type, "all_reduce_async");
     const double scale = scale_for_average(op, type, size_, "all_reduce_async");
-    const bool shared_memory = shm_ && shm_policy_.applies(type, op, count);
     if (comm_thread_) {
       return comm_thread_->submit(nullptr, data, n, mpi_type, mpi_op(op, type), type, scale,
-                                  shared_memory);
+                                  through_shared_memory(type, op, count));
     }
     // No MPI_THREAD_MULTIPLE: run now, on the caller's thread, in submission order.
     auto completion = std::make_shared<Completion>();
     const double start = now_seconds();
     std::exception_ptr failure;
     try {
-      if (shared_memory) {
-        shm_->run(static_cast<float*>(data), count, static_cast<float>(scale));
-      } else {
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, mpi_type, mpi_op(op, type), comm_),
-                  "MPI_Allreduce (async fallback)");
-        scale_in_place(data, count, type, scale);
-      }
+      all_reduce_here(data, count, type, op, scale, "MPI_Allreduce (async fallback)");
     } catch (...) {
       failure = std::current_exception();
     }
@@ -722,10 +693,29 @@ class MpiCommunicator : public Communicator {
   void barrier() override { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
 
  private:
+  // Float32 sums and averages of at least shm_min_elements_ go through the window, if there is one.
+  bool through_shared_memory(DataType type, ReduceOp op, size_t count) const {
+    return shm_ && type == DataType::kFloat32 && (op == ReduceOp::kSum || op == ReduceOp::kAvg) &&
+           count >= shm_min_elements_;
+  }
+
+  // An all-reduce on the caller's thread; `call` names it in errors.
+  void all_reduce_here(void* data, size_t count, DataType type, ReduceOp op, double scale,
+                       const char* call) {
+    if (through_shared_memory(type, op, count)) {
+      shm_->run(static_cast<float*>(data), count, static_cast<float>(scale));
+      return;
+    }
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count, call), reduce_type(type, call),
+                            mpi_op(op, type), comm_),
+              call);
+    scale_in_place(data, count, type, scale);
+  }
+
   int rank_;
   int size_;
   MPI_Comm comm_ = MPI_COMM_NULL;
-  ShmPolicy shm_policy_;
+  size_t shm_min_elements_;
   std::unique_ptr<ShmAllReduce> shm_;  // null: every all-reduce through MPI
   std::unique_ptr<CommThread> comm_thread_;
 };

@@ -18,7 +18,12 @@ TrainingCommunicators make_training_communicators(const TrainingOptions& o, cons
   mpi_options.shared_memory = o.shared_memory;
   out.gradients = make_communicator(o.backend, mpi, std::max(run.cuda_index, 0),
                                     o.collective_timeout_s, mpi_options);
-  if (std::string(out.gradients->backend()) != "mpi") out.host = make_communicator("mpi", mpi);
+  if (std::string(out.gradients->backend()) != "mpi") {
+    // Only a step's few scalars: no shared-memory windows to set up for them.
+    MpiCommunicatorOptions scalars;
+    scalars.shared_memory = false;
+    out.host = make_communicator("mpi", mpi, 0, o.collective_timeout_s, scalars);
+  }
   LOG(INFO) << placement_line(mpi, DevicePlacement{run.device, run.cuda_index}) << ", gradients on "
             << out.gradients->transport();
   return out;
