@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/model/dropout.h"
 #include "core/util/error.h"
 
 namespace dgr::model {
@@ -67,7 +68,7 @@ torch::Tensor BartAttentionImpl::attend(const torch::Tensor& x, const torch::Ten
   auto scores = torch::matmul(q, keys.transpose(-1, -2));  // [N, H, Tq, Tk]
   if (blocked.defined()) scores = scores.masked_fill(blocked, lowest(scores.scalar_type()));
   auto probs = torch::softmax(scores, -1);
-  probs = torch::dropout(probs, dropout_, is_training());
+  probs = model::dropout(probs, dropout_, is_training());
   auto out = torch::matmul(probs, values);                         // [N, H, Tq, Dh]
   out = out.transpose(1, 2).reshape({n, tq, heads_ * head_dim_});  // [N, Tq, D]
   return out_proj(out);
@@ -89,12 +90,12 @@ torch::Tensor BartEncoderLayerImpl::forward(const torch::Tensor& x, const torch:
   const bool train = is_training();
   auto [keys, values] = self_attn->key_values(x);
   auto h = self_attn->attend(x, keys, values, padding);
-  h = torch::dropout(h, config_.dropout, train);
+  h = model::dropout(h, config_.dropout, train);
   auto y = self_attn_layer_norm(x + h);
 
   h = activation(fc1(y), config_.activation_function);
-  h = torch::dropout(h, config_.activation_dropout, train);
-  h = torch::dropout(fc2(h), config_.dropout, train);
+  h = model::dropout(h, config_.activation_dropout, train);
+  h = model::dropout(fc2(h), config_.dropout, train);
   return final_layer_norm(y + h);
 }
 
@@ -124,16 +125,16 @@ torch::Tensor BartDecoderLayerImpl::forward(const torch::Tensor& x, DecoderLayer
   cache.self_keys = keys;
   cache.self_values = values;
   auto h = self_attn->attend(x, keys, values, self_blocked);
-  h = torch::dropout(h, config_.dropout, train);
+  h = model::dropout(h, config_.dropout, train);
   auto y = self_attn_layer_norm(x + h);
 
   h = encoder_attn->attend(y, cache.cross_keys, cache.cross_values, cross_blocked);
-  h = torch::dropout(h, config_.dropout, train);
+  h = model::dropout(h, config_.dropout, train);
   y = encoder_attn_layer_norm(y + h);
 
   h = activation(fc1(y), config_.activation_function);
-  h = torch::dropout(h, config_.activation_dropout, train);
-  h = torch::dropout(fc2(h), config_.dropout, train);
+  h = model::dropout(h, config_.activation_dropout, train);
+  h = model::dropout(fc2(h), config_.dropout, train);
   return final_layer_norm(y + h);
 }
 
@@ -197,7 +198,7 @@ torch::Tensor BartModelImpl::embed(BartStack& stack, const torch::Tensor& ids,
                                  torch::TensorOptions().dtype(torch::kLong).device(ids.device()));
   auto x = tokens + stack->embed_positions(positions);  // [N, n, D] + [n, D]
   x = stack->layernorm_embedding(x);
-  return torch::dropout(x, config_.dropout, is_training());
+  return model::dropout(x, config_.dropout, is_training());
 }
 
 torch::Tensor BartModelImpl::encode(const torch::Tensor& input_ids,

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/model/dropout.h"
 #include "core/model/pretrained.h"
 #include "core/model/safetensors.h"
 #include "core/model/state_dict.h"
@@ -91,7 +92,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
   auto x = word_embeddings(input_ids) + token_type_embeddings(token_type_ids) +
            position_embeddings(positions);  // [B, S, H] + [B, S, H] + [S, H]
   x = layer_norm(x);
-  return torch::dropout(x, dropout_, is_training());
+  return model::dropout(x, dropout_, is_training());
 }
 
 // ---- attention ------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
                 std::sqrt(static_cast<double>(head_dim_));  // [B, heads, S, S]
   if (blocked.defined()) scores = scores.masked_fill(blocked, lowest(scores.scalar_type()));
   auto probs = torch::softmax(scores, -1);
-  probs = torch::dropout(probs, dropout_, is_training());
+  probs = model::dropout(probs, dropout_, is_training());
   auto context = torch::matmul(probs, v);                              // [B, heads, S, Dh]
   return context.transpose(1, 2).reshape({b, s, heads_ * head_dim_});  // [B, S, H]
 }
@@ -131,7 +132,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in_features, const BertCo
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
                                               const torch::Tensor& residual) {
-  auto h = torch::dropout(dense(x), dropout_, is_training());
+  auto h = model::dropout(dense(x), dropout_, is_training());
   return layer_norm(h + residual);
 }
 
@@ -254,7 +255,7 @@ torch::Tensor BertForSequenceClassificationImpl::forward(const torch::Tensor& in
   auto pooled = bert->pooler(hidden);                             // [B, H]
   const double p =
       config_.classifier_dropout >= 0.0 ? config_.classifier_dropout : config_.hidden_dropout_prob;
-  return classifier(torch::dropout(pooled, p, is_training()));  // [B, num_labels]
+  return classifier(model::dropout(pooled, p, is_training()));  // [B, num_labels]
 }
 
 // ---- checkpoints ----------------------------------------------------------------------------
