@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <mutex>
 #include <string>
@@ -14,7 +15,7 @@
 namespace dgr::model {
 namespace {
 
-// Tiles per parallel task: 64 tiles = 16Ki elements, about 100 µs of work.
+// Tiles per parallel task: 64 tiles = 16Ki elements, a few tens of µs of work.
 constexpr int64_t kGrainTiles = 64;
 
 uint64_t draw_key() {
@@ -31,8 +32,10 @@ class CpuDropout : public torch::autograd::Function<CpuDropout> {
     const int64_t n = input.numel();
     torch::Tensor y = torch::empty_like(input, at::MemoryFormat::Contiguous);
     torch::Tensor keep = torch::empty(input.sizes(), input.options().dtype(torch::kUInt8));
-    // Keep iff the word is >= p·2^32 (rounded), so P(keep) = 1 - p to 2^-33; p < 1 here.
-    const auto threshold = static_cast<uint32_t>(std::llround(p * 4294967296.0));
+    // Keep iff the word is >= p·2^32 (rounded), so P(keep) = 1 - p to 2^-32; p < 1 here, but
+    // p·2^32 can still round to 2^32, which must not wrap to 0 (keep everything).
+    const auto threshold =
+        static_cast<uint32_t>(std::min<long long>(std::llround(p * 4294967296.0), 0xFFFFFFFFLL));
     const auto scale = static_cast<float>(1.0 / (1.0 - p));
     const uint64_t key = draw_key();
     const float* xs = input.data_ptr<float>();

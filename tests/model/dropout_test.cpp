@@ -150,10 +150,15 @@ TEST(Dropout, GradientIsTheMaskTimesTheScaleAndDifferentiableAgain) {
 }
 
 TEST(Dropout, EdgeCasesAreTorchs) {
+  torch::manual_seed(21);
   const torch::Tensor x = torch::randn({4, 5});
   EXPECT_TRUE(model::dropout(x, 0.5, false).is_same(x));  // eval
   EXPECT_TRUE(model::dropout(x, 0.0, true).is_same(x));
   EXPECT_TRUE(torch::equal(model::dropout(x, 1.0, true), torch::zeros_like(x)));
+  // p just below 1: p·2^32 rounds to 2^32, and still nearly everything is dropped.
+  const torch::Tensor many = torch::ones({1 << 16});
+  EXPECT_EQ(model::dropout(many, 1.0 - 1e-12, true).count_nonzero().item<int64_t>(), 0);
+  EXPECT_LT(model::dropout(many, 0.999, true).count_nonzero().item<int64_t>(), 200);
   EXPECT_EQ(model::dropout(torch::empty({0, 3}), 0.5, true).numel(), 0);
   EXPECT_THROW(model::dropout(x, 1.5, true), ConfigError);
   EXPECT_THROW(model::dropout(x, -0.1, true), ConfigError);
