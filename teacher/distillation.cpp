@@ -102,11 +102,13 @@ DumpedQuery parse_dump_line(const data::LineReader& reader, const json& object,
   q.keys.reserve(keys.size());
   for (size_t k = 0; k < keys.size(); ++k) {
     const std::string at = where + "key " + std::to_string(k);
+    // Named, not a temporary: member() returns a reference into its object argument.
+    const std::string in = at + ": ";
     const json& key = keys[k];
     if (!key.is_object()) throw reader.error(at + " must be an object");
     data::DistillKey out;
-    out.view = parse_view(reader, member(reader, key, "view", at + ": "), at);
-    const json& tokens = member(reader, key, "tokens", at + ": ");
+    out.view = parse_view(reader, member(reader, key, "view", in), at);
+    const json& tokens = member(reader, key, "tokens", in);
     if (!tokens.is_array() || tokens.empty()) {
       throw reader.error(at + ": 'tokens' must be a non-empty array of token ids");
     }
@@ -115,10 +117,9 @@ DumpedQuery parse_dump_line(const data::LineReader& reader, const json& object,
       out.tokens.push_back(static_cast<int32_t>(
           integer(reader, t, at + ": token id", 0, std::numeric_limits<int32_t>::max())));
     }
-    out.count = integer(reader, member(reader, key, "count", at + ": "), at + ": count", 0,
+    out.count = integer(reader, member(reader, key, "count", in), at + ": count", 0,
                         std::numeric_limits<int64_t>::max());
-    const double log_prob =
-        number(reader, member(reader, key, "log_prob", at + ": "), at + ": log_prob");
+    const double log_prob = number(reader, member(reader, key, "log_prob", in), at + ": log_prob");
     out.log_prob = static_cast<float>(log_prob);
     q.keys.push_back(std::move(out));
   }
@@ -127,15 +128,16 @@ DumpedQuery parse_dump_line(const data::LineReader& reader, const json& object,
   q.passages.reserve(passages.size());
   for (size_t j = 0; j < passages.size(); ++j) {
     const std::string at = where + "passage " + std::to_string(j);
+    const std::string in = at + ": ";
     const json& p = passages[j];
     if (!p.is_object()) throw reader.error(at + " must be an object");
     DumpedPassage out;
-    const json& id = member(reader, p, "id", at + ": ");
+    const json& id = member(reader, p, "id", in);
     if (!id.is_string()) throw reader.error(at + ": 'id' must be a string");
     out.id = id.get<std::string>();
-    out.passage = integer(reader, member(reader, p, "passage", at + ": "), at + ": passage", 0,
+    out.passage = integer(reader, member(reader, p, "passage", in), at + ": passage", 0,
                           std::numeric_limits<int64_t>::max());
-    const json& matched = member(reader, p, "keys", at + ": ");
+    const json& matched = member(reader, p, "keys", in);
     if (!matched.is_array()) throw reader.error(at + ": 'keys' must be an array of key indices");
     out.keys.reserve(matched.size());
     for (const json& k : matched) {
