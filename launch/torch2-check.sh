@@ -92,7 +92,6 @@ fi
 # The repository's parent folder is mounted at the same path inside the root, so ../shared stays
 # beside it and the paths in the build folder and in compiler messages are the host's.
 PARENT="$(dirname "$ROOT")"
-INNER_SRC="$ROOT"
 [[ "$PARENT" != / ]] || die "the repository must not sit directly under /: its folder is mounted"
 MOUNTS=()
 
@@ -122,6 +121,9 @@ in_root() { chroot "$CHROOT_DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/
   LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive OMPI_ALLOW_RUN_AS_ROOT=1 \
   OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$@"; }
 
+# root_has PACKAGE: whether the root has PACKAGE installed.
+root_has() { in_root dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 # make_root: a minimal Debian 13 under $CHROOT_DIR, made with the host's debootstrap (installed
 # from Debian 12 when missing). A root left half made by an interrupted run is finished by
 # debootstrap's own check (it lacks /etc/debian_version until the end).
@@ -146,9 +148,7 @@ make_root() {
 # cudnn_placeholder: an empty package named nvidia-cudnn, installed before libtorch-cuda (which
 # depends on it): the real one downloads cuDNN from outside Debian when it is installed.
 cudnn_placeholder() {
-  if in_root dpkg-query -W -f='${Status}' nvidia-cudnn 2>/dev/null | grep -q "install ok installed"; then
-    return
-  fi
+  root_has nvidia-cudnn && return
   log "installing a placeholder nvidia-cudnn package (no cuDNN; dgr does not use it)"
   local pkg="$CHROOT_DIR/tmp/nvidia-cudnn-placeholder"
   rm -rf "$pkg"
@@ -168,9 +168,7 @@ EOF
 install_packages() {
   local missing=() pkg
   for pkg in "${PACKAGES[@]}"; do
-    if ! in_root dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-      missing+=("$pkg")
-    fi
+    root_has "$pkg" || missing+=("$pkg")
   done
   if [[ ${#missing[@]} -eq 0 ]]; then
     log "all ${#PACKAGES[@]} packages present in the root"
@@ -184,7 +182,7 @@ install_packages() {
 }
 
 configure_and_build() {
-  local args=(-S "$INNER_SRC" -B "$INNER_SRC/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  local args=(-S "$ROOT" -B "$ROOT/$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
               -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
   local targets=()
   if [[ $CUDA -eq 1 ]]; then
@@ -206,13 +204,13 @@ configure_and_build() {
   fi
   grep -s -m1 "^-- dgr " "$ROOT/$BUILD_DIR.configure.log" >&2 || true
   log "building $BUILD_DIR ${targets[*]:-(every target)} with $JOBS jobs"
-  in_root ninja -C "$INNER_SRC/$BUILD_DIR" -j "$JOBS" "${targets[@]}"
+  in_root ninja -C "$ROOT/$BUILD_DIR" -j "$JOBS" "${targets[@]}"
 }
 
 # check_cuda_links: dgr's own references all resolved (the link passed), and it loads torch's
 # CUDA library, the CUDA runtime and NCCL. It is not started: libcudnn.so.9 is missing.
 check_cuda_links() {
-  local dgr="$INNER_SRC/$BUILD_DIR/bin/dgr" libs lib
+  local dgr="$ROOT/$BUILD_DIR/bin/dgr" libs lib
   libs="$(in_root ldd "$dgr" || true)"
   for lib in libtorch_cuda libcudart libnccl; do
     grep -q "$lib.* => /" <<<"$libs" || die "$BUILD_DIR/bin/dgr does not link $lib"
@@ -232,10 +230,10 @@ if [[ $CUDA -eq 1 ]]; then
   log "done"
   exit 0
 fi
-in_root "$INNER_SRC/$BUILD_DIR/bin/dgr" version >&2
+in_root "$ROOT/$BUILD_DIR/bin/dgr" version >&2
 if [[ $TESTS -eq 1 ]]; then
   log "ctest ${CTEST_EXTRA[*]:-(every test)}"
-  in_root ctest --test-dir "$INNER_SRC/$BUILD_DIR" -j "$JOBS" --output-on-failure \
+  in_root ctest --test-dir "$ROOT/$BUILD_DIR" -j "$JOBS" --output-on-failure \
     --timeout 600 --no-tests=error "${CTEST_EXTRA[@]}"
 fi
 log "done"
